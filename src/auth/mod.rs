@@ -1,0 +1,6 @@
+//! Passwords and sign-in throttling.
+
+pub mod password;
+pub mod throttle;
+
+pub use password::PasswordHasher;

@@ -1,0 +1,93 @@
+//! Plain domain types. Each `parse` constructor refuses what cannot be valid, with
+//! the message a person sees beside the field they typed it in.
+
+pub mod access;
+pub mod org;
+pub mod user;
+
+pub use access::{Access, CredentialsPermission, Role};
+pub use org::{OrgName, Plan};
+pub use user::{DisplayName, Email, Password};
+
+/// A message for one form field, shown next to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        FieldError {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// The field errors of one form submission.
+#[derive(Debug, Clone, Default)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    pub fn push(&mut self, error: FieldError) {
+        self.0.push(error);
+    }
+
+    /// Keeps the value of `result`, or records its error and returns `None`.
+    pub fn check<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.push(error);
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The message for `field`, or an empty string; templates call this.
+    pub fn get(&self, field: &str) -> &str {
+        self.0
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+            .unwrap_or("")
+    }
+
+    pub fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|e| e.field == field)
+    }
+}
+
+/// Trims and checks the length in characters (not bytes).
+pub(crate) fn trimmed_len(
+    field: &'static str,
+    label: &str,
+    raw: &str,
+    min: usize,
+    max: usize,
+) -> Result<String, FieldError> {
+    let value = raw.trim();
+    let len = value.chars().count();
+    if len < min || len > max {
+        return Err(FieldError::new(
+            field,
+            if min <= 1 {
+                format!("Enter a {label} of at most {max} characters.")
+            } else {
+                format!("Enter a {label} of {min} to {max} characters.")
+            },
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            field,
+            format!("The {label} cannot contain control characters."),
+        ));
+    }
+    Ok(value.to_owned())
+}

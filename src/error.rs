@@ -1,0 +1,186 @@
+//! One error type for every handler. Each variant becomes a response a person
+//! understands; internal details go to the log only.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::auth::password::HashError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not signed in")]
+    SignedOut,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("not found")]
+    NotFound,
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("too many requests")]
+    TooManyRequests { retry_after: i64, message: String },
+    #[error("server busy")]
+    Busy,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Marks a response whose body was rendered for a person, so the outer
+/// error middleware leaves it alone.
+#[derive(Clone, Copy)]
+pub struct Rendered;
+
+/// Marks the redirect to sign-in, which htmx requests get as `HX-Redirect`.
+#[derive(Clone, Copy)]
+pub struct ToSignIn;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub title: String,
+    pub message: String,
+}
+
+impl AppError {
+    pub fn forbidden() -> Self {
+        AppError::Forbidden("You do not have permission to do this.".to_owned())
+    }
+
+    /// The error a status produced by a layer (not a handler) stands for.
+    pub fn for_status(status: StatusCode) -> (StatusCode, &'static str, &'static str) {
+        match status {
+            StatusCode::NOT_FOUND => (
+                status,
+                "Page not found",
+                "There is nothing at this address.",
+            ),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                status,
+                "Not allowed",
+                "This address does not accept that kind of request.",
+            ),
+            StatusCode::FORBIDDEN => (
+                status,
+                "Request refused",
+                "This request came from another site or its form had expired, so it was refused. Reload the page and try again.",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                status,
+                "Request too large",
+                "What you sent is larger than Keyward accepts. Shorten it and try again.",
+            ),
+            StatusCode::REQUEST_TIMEOUT => (
+                status,
+                "Request timed out",
+                "The server took too long to answer. Try again.",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                status,
+                "Unsupported request",
+                "Send the form as a normal web form.",
+            ),
+            s if s.is_client_error() => (
+                s,
+                "Request not understood",
+                "The request could not be understood. Reload the page and try again.",
+            ),
+            _ => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Keyward could not complete the request. It has been logged; try again in a moment.",
+            ),
+        }
+    }
+}
+
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let page = ErrorPage {
+        title: title.to_owned(),
+        message: message.to_owned(),
+    };
+    let mut response = (status, page).into_response();
+    response.extensions_mut().insert(Rendered);
+    response
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match self {
+            AppError::SignedOut => {
+                let mut response = Redirect::to("/login").into_response();
+                response.extensions_mut().insert(ToSignIn);
+                response.extensions_mut().insert(Rendered);
+                response
+            }
+            AppError::Forbidden(message) => {
+                error_page(StatusCode::FORBIDDEN, "Not allowed", &message)
+            }
+            AppError::NotFound => error_page(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing here, or it was deleted.",
+            ),
+            AppError::BadRequest(message) => {
+                error_page(StatusCode::BAD_REQUEST, "Request not understood", &message)
+            }
+            AppError::PayloadTooLarge => {
+                let (status, title, message) = AppError::for_status(StatusCode::PAYLOAD_TOO_LARGE);
+                error_page(status, title, message)
+            }
+            AppError::TooManyRequests {
+                retry_after,
+                message,
+            } => {
+                let mut response =
+                    error_page(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", &message);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+                response
+            }
+            AppError::Busy => {
+                let mut response = error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Busy",
+                    "Keyward is handling many sign-ins right now. Try again in a few seconds.",
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(5));
+                response
+            }
+            AppError::Internal(error) => {
+                tracing::error!(error = format!("{error:#}"), "request failed");
+                let (status, title, message) =
+                    AppError::for_status(StatusCode::INTERNAL_SERVER_ERROR);
+                error_page(status, title, message)
+            }
+        }
+    }
+}
+
+impl From<HashError> for AppError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Busy => AppError::Busy,
+            HashError::Failed(e) => AppError::Internal(anyhow::anyhow!("password hashing: {e}")),
+        }
+    }
+}
+
+impl From<tower_sessions::session::Error> for AppError {
+    fn from(error: tower_sessions::session::Error) -> Self {
+        AppError::Internal(anyhow::anyhow!("session store: {error}"))
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(error: sqlx::Error) -> Self {
+        AppError::Internal(error.into())
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,130 @@
+//! Response layers shared by every route: security headers, friendly error
+//! pages for statuses produced by layers, htmx-aware redirects, and tracing
+//! that records no header, no body and no query string.
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use tower::ServiceBuilder;
+use tower::layer::util::{Identity, Stack};
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::error::{AppError, Rendered, ToSignIn, error_page};
+
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; \
+object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+type HeaderLayer = SetResponseHeaderLayer<HeaderValue>;
+
+/// Security headers on every response, unless a handler set its own.
+#[allow(clippy::type_complexity)]
+pub fn security_headers(
+    https: bool,
+) -> ServiceBuilder<
+    Stack<
+        HeaderLayer,
+        Stack<
+            HeaderLayer,
+            Stack<
+                HeaderLayer,
+                Stack<
+                    HeaderLayer,
+                    Stack<HeaderLayer, Stack<HeaderLayer, Stack<HeaderLayer, Identity>>>,
+                >,
+            >,
+        >,
+    >,
+> {
+    let hsts = if https {
+        "max-age=63072000; includeSubDomains"
+    } else {
+        "max-age=0"
+    };
+    ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(hsts),
+        ))
+        // Pages can hold secrets and personal data: no cache keeps them, and Back
+        // after signing out asks the server again. Static assets set their own.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+}
+
+/// Request spans with the method and path only: no query, no headers, no body.
+pub fn trace() -> TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    impl Fn(&Request) -> tracing::Span + Clone,
+    DefaultOnRequest,
+    DefaultOnResponse,
+> {
+    TraceLayer::new_for_http()
+        .make_span_with(|request: &Request| {
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+        })
+        .on_request(DefaultOnRequest::new().level(Level::DEBUG))
+        .on_response(DefaultOnResponse::new().level(Level::INFO))
+}
+
+fn is_htmx(request: &Request) -> bool {
+    request
+        .headers()
+        .get("hx-request")
+        .is_some_and(|v| v == "true")
+}
+
+/// Gives layer-made errors (404 for unknown routes, the CSRF layer's 403, the
+/// body limit's 413, the timeout's 408) the same page as handler errors, and
+/// turns the redirect to sign-in into `HX-Redirect` for htmx requests, so a
+/// login form is never swapped into a dialog.
+pub async fn friendly_errors(request: Request, next: Next) -> Response {
+    let htmx = is_htmx(&request);
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if (status.is_client_error() || status.is_server_error())
+        && response.extensions().get::<Rendered>().is_none()
+    {
+        let (status, title, message) = AppError::for_status(status);
+        response = error_page(status, title, message);
+    }
+    if htmx && response.extensions().get::<ToSignIn>().is_some() {
+        let mut redirect = Response::new(axum::body::Body::empty());
+        *redirect.status_mut() = StatusCode::NO_CONTENT;
+        redirect
+            .headers_mut()
+            .insert("hx-redirect", HeaderValue::from_static("/login"));
+        return redirect;
+    }
+    // Pages answer htmx requests with fragments: caches must keep them apart.
+    response
+        .headers_mut()
+        .append(header::VARY, HeaderValue::from_static("HX-Request"));
+    response
+}

@@ -1,0 +1,142 @@
+//! The HTTP side: routes, extractors, layers and handlers.
+
+pub mod account;
+pub mod assets;
+pub mod audit;
+pub mod audit_log;
+pub mod credentials;
+pub mod csrf;
+pub mod form;
+pub mod layers;
+pub mod login;
+pub mod members;
+pub mod meta;
+pub mod organization;
+pub mod session;
+pub mod setup;
+pub mod views;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use tower_http::csrf::CsrfLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::SqliteStore;
+
+use crate::error::AppResult;
+use crate::state::AppState;
+use form::Form;
+use session::OrgContext;
+
+/// The name of the session cookie.
+pub const SESSION_COOKIE: &str = "keyward_session";
+
+/// The whole application. `store` must have been migrated (see [`session_store`]).
+pub fn app(state: AppState, store: SqliteStore) -> Router {
+    let sessions = SessionManagerLayer::new(store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.config.secure_cookies())
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(session::IDLE_TIMEOUT));
+
+    let console = Router::new()
+        .route("/", get(home))
+        .route("/switch-org", post(switch_org))
+        .merge(setup::router())
+        .merge(login::router())
+        .merge(account::router())
+        .merge(members::router())
+        .merge(organization::router())
+        .merge(audit_log::router())
+        .merge(credentials::router())
+        .layer(middleware::from_fn(csrf::verify))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            setup::require_setup,
+        ))
+        .layer(sessions)
+        // Origin / Sec-Fetch-Site check on every unsafe request, before any session work.
+        .layer(CsrfLayer::new());
+
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(assets::router())
+        .merge(console)
+        .fallback(not_found)
+        .layer(RequestBodyLimitLayer::new(csrf::BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(middleware::from_fn(layers::friendly_errors))
+        .layer(layers::security_headers(state.config.secure_cookies()))
+        .layer(layers::trace())
+        .with_state(state)
+}
+
+/// Prepares the session table in the application database.
+pub async fn session_store(state: &AppState) -> anyhow::Result<SqliteStore> {
+    let store = SqliteStore::new(state.db.pool().clone())
+        .with_table_name("sessions")
+        .map_err(|e| anyhow::anyhow!("session table name: {e}"))?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match sqlx::query("SELECT 1").execute(state.db.pool()).await {
+        Ok(_) => "ok\n".into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response(),
+    }
+}
+
+async fn not_found() -> StatusCode {
+    StatusCode::NOT_FOUND
+}
+
+async fn home(_ctx: OrgContext) -> Redirect {
+    Redirect::to("/settings/credentials")
+}
+
+#[derive(serde::Deserialize)]
+struct SwitchOrg {
+    #[serde(default)]
+    org_id: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// Chooses the organization to look at. Unknown or foreign ids are refused with 404.
+async fn switch_org(
+    State(state): State<AppState>,
+    ctx: OrgContext,
+    Form(form): Form<SwitchOrg>,
+) -> AppResult<Redirect> {
+    let org_id: i64 = form
+        .org_id
+        .parse()
+        .map_err(|_| crate::error::AppError::NotFound)?;
+    if !ctx.switch_to(&state, org_id).await? {
+        return Err(crate::error::AppError::NotFound);
+    }
+    // Only go back to one of our own pages.
+    let back = match form.back.as_str() {
+        b @ ("/settings/credentials"
+        | "/settings/members"
+        | "/settings/organization"
+        | "/audit-log"
+        | "/account") => b,
+        _ => "/settings/credentials",
+    };
+    Ok(Redirect::to(back))
+}

@@ -1,0 +1,101 @@
+//! The Organization page (owners only): name, plan, and whether new
+//! credentials need an owner's approval.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::domain::{FieldErrors, OrgName};
+use crate::error::AppResult;
+use crate::http::audit::{self, EventExt};
+use crate::http::form::Form;
+use crate::http::meta::RequestMeta;
+use crate::http::session::OrgContext;
+use crate::http::views::{Layout, Nav};
+use crate::state::AppState;
+use crate::storage::{self, orgs};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/settings/organization", get(show).post(save))
+}
+
+const FLASH_KEY: &str = "organization.flash";
+
+#[derive(Template, WebTemplate)]
+#[template(path = "settings/organization/page.html")]
+struct OrganizationPage {
+    layout: Layout,
+    name: String,
+    plan: &'static str,
+    require_approval: bool,
+    errors: FieldErrors,
+    notice: String,
+}
+
+#[derive(Deserialize)]
+struct OrganizationForm {
+    #[serde(default)]
+    org_name: String,
+    /// A checkbox: present when ticked.
+    #[serde(default)]
+    require_approval: Option<String>,
+}
+
+async fn show(ctx: OrgContext) -> AppResult<Response> {
+    ctx.require_owner()?;
+    let notice = ctx
+        .session
+        .remove::<String>(FLASH_KEY)
+        .await?
+        .unwrap_or_default();
+    Ok(OrganizationPage {
+        layout: ctx.layout("Organization", Nav::Organization),
+        name: ctx.org.name.clone(),
+        plan: ctx.org.plan().label(),
+        require_approval: ctx.org.require_approval,
+        errors: FieldErrors::default(),
+        notice,
+    }
+    .into_response())
+}
+
+async fn save(
+    State(state): State<AppState>,
+    ctx: OrgContext,
+    meta: RequestMeta,
+    Form(form): Form<OrganizationForm>,
+) -> AppResult<Response> {
+    ctx.require_owner()?;
+    let require_approval = form.require_approval.is_some();
+    let mut errors = FieldErrors::default();
+    let Some(name) = errors.check(OrgName::parse(&form.org_name)) else {
+        let page = OrganizationPage {
+            layout: ctx.layout("Organization", Nav::Organization),
+            name: form.org_name,
+            plan: ctx.org.plan().label(),
+            require_approval,
+            errors,
+            notice: String::new(),
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    };
+    let now = state.now();
+    let mut tx = state.db.begin_write().await?;
+    orgs::update_settings(&mut tx, ctx.org.id, name.as_str(), require_approval).await?;
+    let event = audit::by(&ctx, &meta, "organization.updated").detail(json!({
+        "before": { "name": ctx.org.name, "require_approval": ctx.org.require_approval },
+        "after": { "name": name.as_str(), "require_approval": require_approval },
+    }));
+    storage::audit::insert(&mut tx, &event, now).await?;
+    tx.commit().await?;
+    ctx.session
+        .insert(FLASH_KEY, "Organization settings saved.")
+        .await?;
+    Ok(Redirect::to("/settings/organization").into_response())
+}

@@ -1,0 +1,241 @@
+//! Who is signed in, and into which organization.
+//!
+//! The session (server-side, in the database) remembers only the user id, the
+//! user's session epoch, when they signed in and were last seen, the chosen
+//! organization and the CSRF token. Everything else — the user, their role —
+//! is read from the database on every request, so a role change or removal
+//! takes effect on the very next request.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+use tower_sessions::cookie::time::Duration;
+
+use crate::domain::{Access, Plan};
+use crate::error::AppError;
+use crate::http::csrf;
+use crate::http::views::{Layout, Nav, OrgChoice};
+use crate::state::AppState;
+use crate::storage::orgs::Organization;
+use crate::storage::users::User;
+
+/// A session ends after this long without a request...
+pub const IDLE_TIMEOUT: Duration = Duration::minutes(30);
+/// ...and this long after sign-in, however active.
+pub const ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 60 * 60;
+/// The idle clock is pushed back at most this often, so an active session
+/// is written to the store at most once a minute, not on every request.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+const AUTH_KEY: &str = "auth";
+const ORG_KEY: &str = "org";
+const ACCESS_KEY: &str = "access";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SessionAuth {
+    user_id: i64,
+    epoch: i64,
+    signed_in_at: i64,
+    seen_at: i64,
+}
+
+/// Starts a signed-in session: a fresh session id (so an id planted before
+/// sign-in is worthless) and a fresh CSRF token.
+pub async fn sign_in(session: &Session, user: &User, now: i64) -> Result<(), AppError> {
+    session.cycle_id().await?;
+    session.clear().await;
+    let auth = SessionAuth {
+        user_id: user.id,
+        epoch: user.session_epoch,
+        signed_in_at: now,
+        seen_at: now,
+    };
+    session.insert(AUTH_KEY, auth).await?;
+    csrf::renew(session).await?;
+    Ok(())
+}
+
+/// Ends the session in the store and tells the browser to drop the cookie.
+pub async fn sign_out(session: &Session) -> Result<(), AppError> {
+    session.flush().await?;
+    Ok(())
+}
+
+/// The user this session belongs to, if it is still valid: same session epoch
+/// (password unchanged, not removed) and within the absolute timeout. An
+/// invalid session is ended.
+pub async fn resolve(state: &AppState, session: &Session) -> Result<Option<User>, AppError> {
+    let Some(mut auth) = session.get::<SessionAuth>(AUTH_KEY).await? else {
+        return Ok(None);
+    };
+    let now = state.now();
+    let user = state.db.user_by_id(auth.user_id).await?;
+    let valid = match &user {
+        Some(user) => {
+            user.session_epoch == auth.epoch && now - auth.signed_in_at < ABSOLUTE_TIMEOUT_SECS
+        }
+        None => false,
+    };
+    let (true, Some(user)) = (valid, user) else {
+        session.flush().await?;
+        return Ok(None);
+    };
+    if now - auth.seen_at >= TOUCH_EVERY_SECS {
+        auth.seen_at = now;
+        session.insert(AUTH_KEY, auth).await?;
+    }
+    Ok(Some(user))
+}
+
+/// The signed-in user. Rejects with [`AppError::SignedOut`] otherwise.
+pub struct CurrentUser {
+    pub user: User,
+    pub session: Session,
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("session layer missing")))?;
+        let user = resolve(state, &session).await?.ok_or(AppError::SignedOut)?;
+        Ok(CurrentUser { user, session })
+    }
+}
+
+/// The signed-in user in the organization they are looking at, with what they may do there.
+pub struct OrgContext {
+    pub user: User,
+    pub session: Session,
+    pub org: Organization,
+    pub access: Access,
+    pub orgs: Vec<OrgChoice>,
+    pub csrf: String,
+}
+
+impl FromRequestParts<AppState> for OrgContext {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let CurrentUser { user, session } = CurrentUser::from_request_parts(parts, state).await?;
+        let chosen: Option<i64> = session.get(ORG_KEY).await?;
+
+        // Support staff see every organization; members see theirs.
+        let (org, access, orgs) = if user.is_support {
+            let all = state.db.all_orgs().await?;
+            let org = chosen
+                .and_then(|id| all.iter().find(|o| o.id == id))
+                .or(all.first())
+                .cloned()
+                .ok_or_else(|| AppError::Forbidden("There are no organizations yet.".to_owned()))?;
+            let orgs = all
+                .iter()
+                .map(|o| OrgChoice {
+                    id: o.id,
+                    name: o.name.clone(),
+                })
+                .collect();
+            (org, Access::Support, orgs)
+        } else {
+            let memberships = state.db.memberships_of(user.id).await?;
+            let current = chosen
+                .and_then(|id| memberships.iter().find(|m| m.organization_id == id))
+                .or(memberships.first())
+                .ok_or_else(|| {
+                    AppError::Forbidden(
+                        "You are not a member of any organization. Ask an organization owner to add you.".to_owned(),
+                    )
+                })?;
+            let access = current
+                .access()
+                .ok_or_else(|| anyhow::anyhow!("membership row with an impossible role"))?;
+            let org = Organization {
+                id: current.organization_id,
+                name: current.organization_name.clone(),
+                plan: current.plan.clone(),
+                require_approval: current.require_approval,
+            };
+            let orgs = memberships
+                .iter()
+                .map(|m| OrgChoice {
+                    id: m.organization_id,
+                    name: m.organization_name.clone(),
+                })
+                .collect();
+            (org, access, orgs)
+        };
+
+        // A change of organization or of role gets a new session id.
+        let fingerprint = format!("{}:{}", org.id, access.choice());
+        let previous: Option<String> = session.get(ACCESS_KEY).await?;
+        if previous.as_deref() != Some(fingerprint.as_str()) {
+            if previous.is_some() {
+                session.cycle_id().await?;
+            }
+            session.insert(ACCESS_KEY, fingerprint).await?;
+        }
+        if chosen != Some(org.id) {
+            session.insert(ORG_KEY, org.id).await?;
+        }
+        let csrf = csrf::token(&session).await?;
+        Ok(OrgContext {
+            user,
+            session,
+            org,
+            access,
+            orgs,
+            csrf,
+        })
+    }
+}
+
+impl OrgContext {
+    pub fn layout(&self, title: impl Into<String>, nav: Nav) -> Layout {
+        Layout {
+            title: title.into(),
+            csrf: self.csrf.clone(),
+            user_name: self.user.display_name.clone(),
+            user_email: self.user.email.clone(),
+            org_id: self.org.id,
+            org_name: self.org.name.clone(),
+            access_label: self.access.label(),
+            orgs: self.orgs.clone(),
+            nav,
+            is_owner: self.access.is_owner(),
+            is_trial: self.org.plan() == Plan::Trial,
+        }
+    }
+
+    /// Refuses anyone but an owner of this organization.
+    pub fn require_owner(&self) -> Result<(), AppError> {
+        if self.access.is_owner() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "Only organization owners can do this.".to_owned(),
+            ))
+        }
+    }
+
+    /// Chooses the organization for the next requests, if this user may see it.
+    pub async fn switch_to(&self, state: &AppState, org_id: i64) -> Result<bool, AppError> {
+        let allowed = if self.user.is_support {
+            state.db.org_by_id(org_id).await?.is_some()
+        } else {
+            self.orgs.iter().any(|o| o.id == org_id)
+        };
+        if allowed {
+            self.session.insert(ORG_KEY, org_id).await?;
+        }
+        Ok(allowed)
+    }
+}

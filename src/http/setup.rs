@@ -1,0 +1,137 @@
+//! First run: on an empty database every page leads here; the form creates the
+//! first organization and its owner, and then `/setup` is closed for good.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use crate::domain::{DisplayName, Email, FieldError, FieldErrors, OrgName, Password};
+use crate::error::{AppError, AppResult};
+use crate::http::form::Form;
+use crate::http::meta::RequestMeta;
+use crate::http::{audit, csrf, session};
+use crate::state::AppState;
+use crate::storage::{self, orgs, users};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/setup", get(show).post(submit))
+}
+
+/// Middleware: until setup is done, every console page leads to `/setup`.
+pub async fn require_setup(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match state.is_set_up().await {
+        Ok(true) => next.run(request).await,
+        Ok(false) if request.uri().path() == "/setup" => next.run(request).await,
+        Ok(false) => Redirect::to("/setup").into_response(),
+        Err(error) => AppError::Internal(error).into_response(),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    csrf: String,
+    form: SetupForm,
+    errors: FieldErrors,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SetupForm {
+    org_name: String,
+    display_name: String,
+    email: String,
+    #[serde(skip_serializing)]
+    password: String,
+    password_confirm: String,
+}
+
+async fn show(State(state): State<AppState>, session: Session) -> AppResult<Response> {
+    if state.is_set_up().await? {
+        return Err(AppError::NotFound);
+    }
+    let csrf = csrf::token(&session).await?;
+    Ok(SetupPage {
+        csrf,
+        form: SetupForm::default(),
+        errors: FieldErrors::default(),
+    }
+    .into_response())
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    session: Session,
+    meta: RequestMeta,
+    Form(mut form): Form<SetupForm>,
+) -> AppResult<Response> {
+    if state.is_set_up().await? {
+        return Err(AppError::NotFound);
+    }
+    let mut errors = FieldErrors::default();
+    let org_name = errors.check(OrgName::parse(&form.org_name));
+    let display_name = errors.check(DisplayName::parse(&form.display_name));
+    let email = errors.check(Email::parse(&form.email));
+    let password = errors.check(Password::parse(&form.password));
+    if password.is_some() && form.password != form.password_confirm {
+        errors.push(FieldError::new(
+            "password_confirm",
+            "The two passwords do not match.",
+        ));
+    }
+    let (Some(org_name), Some(display_name), Some(email), Some(password), true) =
+        (org_name, display_name, email, password, errors.is_empty())
+    else {
+        form.password.clear();
+        form.password_confirm.clear();
+        let csrf = csrf::token(&session).await?;
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            SetupPage { csrf, form, errors },
+        )
+            .into_response());
+    };
+
+    let hash = state.hasher.hash(password.secret()).await?;
+    let now = state.now();
+    let mut tx = state.db.begin_write().await?;
+    // Checked again under the write lock: two racing setups create one organization.
+    if orgs::count(&mut tx).await? > 0 {
+        return Err(AppError::NotFound);
+    }
+    let org_id = orgs::insert(
+        &mut tx,
+        org_name.as_str(),
+        crate::domain::Plan::Standard,
+        now,
+    )
+    .await?;
+    let new_user = users::NewUser {
+        email: email.as_str(),
+        display_name: display_name.as_str(),
+        password_hash: &hash,
+        is_support: false,
+    };
+    let user_id = users::insert(&mut tx, new_user, now).await?;
+    storage::members::insert(&mut tx, org_id, user_id, crate::domain::Access::Owner, now).await?;
+    let user = users::find_by_email(&mut tx, email.as_str())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the new owner vanished"))?;
+    let event = audit::by_user(&user, Some(org_id), &meta, "organization.created");
+    storage::audit::insert(&mut tx, &event, now).await?;
+    tx.commit().await?;
+
+    session::sign_in(&session, &user, now).await?;
+    Ok(Redirect::to("/settings/credentials").into_response())
+}

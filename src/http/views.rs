@@ -1,0 +1,115 @@
+//! What every console page shares: the layout data and the navigation.
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Debug, Clone)]
+pub struct OrgChoice {
+    pub id: i64,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    Credentials,
+    Members,
+    AuditLog,
+    Organization,
+    Account,
+}
+
+/// Data for `templates/layout.html`.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub title: String,
+    pub csrf: String,
+    pub user_name: String,
+    pub user_email: String,
+    pub org_id: i64,
+    pub org_name: String,
+    pub access_label: &'static str,
+    pub orgs: Vec<OrgChoice>,
+    pub nav: Nav,
+    pub is_owner: bool,
+    pub is_trial: bool,
+}
+
+impl Layout {
+    fn nav_key(&self) -> (&'static str, &'static str) {
+        match self.nav {
+            Nav::Credentials => ("credentials", "/settings/credentials"),
+            Nav::Members => ("members", "/settings/members"),
+            Nav::AuditLog => ("audit", "/audit-log"),
+            Nav::Organization => ("organization", "/settings/organization"),
+            Nav::Account => ("account", "/account"),
+        }
+    }
+
+    /// Whether `item` is the active navigation entry (`aria-current="page"`).
+    pub fn is_current(&self, item: &str) -> bool {
+        self.nav_key().0 == item
+    }
+
+    /// Where the organization switcher returns to.
+    pub fn back_path(&self) -> &'static str {
+        self.nav_key().1
+    }
+
+    /// The value of `hx-headers` on `<body>`: the CSRF token for every htmx request.
+    pub fn hx_headers(&self) -> String {
+        serde_json::json!({ "X-CSRF-Token": self.csrf }).to_string()
+    }
+}
+
+/// A time as an ISO 8601 string, for `<time datetime>` and hover titles.
+pub fn iso_time(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// A readable absolute UTC time, e.g. "2026-11-22 14:03 UTC".
+pub fn absolute_time(unix: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
+/// "just now", "3 min ago", "5 hours ago", "2 days ago", or a date.
+pub fn relative_time(unix: i64, now: i64) -> String {
+    let ago = now - unix;
+    match ago {
+        i64::MIN..=59 => "just now".to_owned(),
+        60..=3599 => format!("{} min ago", ago / 60),
+        3600..=86_399 => plural(ago / 3600, "hour"),
+        86_400..=2_591_999 => plural(ago / 86_400, "day"),
+        _ => absolute_time(unix).chars().take(10).collect(),
+    }
+}
+
+fn plural(n: i64, unit: &str) -> String {
+    if n == 1 {
+        format!("1 {unit} ago")
+    } else {
+        format!("{n} {unit}s ago")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times_read_naturally() {
+        let now = 1_800_000_000;
+        assert_eq!(relative_time(now - 5, now), "just now");
+        assert_eq!(relative_time(now - 180, now), "3 min ago");
+        assert_eq!(relative_time(now - 3600, now), "1 hour ago");
+        assert_eq!(relative_time(now - 2 * 86_400, now), "2 days ago");
+        assert_eq!(relative_time(now - 40 * 86_400, now).len(), 10);
+        assert_eq!(absolute_time(0), "1970-01-01 00:00 UTC");
+    }
+}

@@ -1,0 +1,23 @@
+//! Keyward: a self-hosted console in which an organization manages its OAuth 2.0
+//! API credentials, and the authorization server that makes them work.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod random;
+pub mod state;
+pub mod storage;
+
+pub use http::app;
+pub use state::AppState;
+
+/// Opens the database, prepares sessions and returns the state and router.
+pub async fn build(state: AppState) -> anyhow::Result<axum::Router> {
+    let store = http::session_store(&state).await?;
+    Ok(app(state, store))
+}

@@ -1,0 +1,265 @@
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use keyward::config::{Config, Environment, parse_trusted_proxies};
+use keyward::domain::{Access, DisplayName, Email, Password};
+use keyward::storage::Db;
+use keyward::{AppState, demo, random, storage};
+use tracing_subscriber::EnvFilter;
+
+/// Keyward: the console for your organization's API credentials.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args)]
+struct Settings {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "KEYWARD_ADDR",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    addr: SocketAddr,
+    /// sqlite://FILE (the default) or, later, postgres://…
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://keyward.db",
+        global = true
+    )]
+    database_url: String,
+    /// The server key file (created with mode 0600 when missing).
+    #[arg(
+        long,
+        env = "KEYWARD_KEY_FILE",
+        default_value = "keyward.key",
+        global = true
+    )]
+    key_file: PathBuf,
+    /// Public base URL: the token issuer; https makes cookies Secure.
+    #[arg(long, env = "KEYWARD_PUBLIC_URL", global = true)]
+    public_url: Option<String>,
+    /// The API audience shown with each credential and put in tokens.
+    #[arg(
+        long,
+        env = "KEYWARD_AUDIENCE",
+        default_value = "https://api.keyward.test",
+        global = true
+    )]
+    audience: String,
+    #[arg(
+        long,
+        env = "KEYWARD_ENVIRONMENT",
+        value_enum,
+        default_value = "sandbox",
+        global = true
+    )]
+    environment: Environment,
+    /// Comma-separated addresses or CIDR ranges whose X-Forwarded-For is believed.
+    #[arg(
+        long,
+        env = "KEYWARD_TRUSTED_PROXIES",
+        default_value = "",
+        global = true
+    )]
+    trusted_proxies: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve {
+        /// Seed the demo organizations and users.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users from scripts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Make the user platform support staff (read-only in every organization).
+        #[arg(long)]
+        support: bool,
+        /// Add the user to this organization (by name)...
+        #[arg(long, requires = "role")]
+        org: Option<String>,
+        /// ...with this role: owner, admin-edit or admin-view.
+        #[arg(long, requires = "org")]
+        role: Option<String>,
+    },
+}
+
+impl Settings {
+    fn config(&self) -> anyhow::Result<Config> {
+        let public_url = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.addr))
+            .trim_end_matches('/')
+            .to_owned();
+        Ok(Config {
+            addr: self.addr,
+            database_url: self.database_url.clone(),
+            key_file: self.key_file.clone(),
+            public_url,
+            audience: self.audience.clone(),
+            environment: self.environment,
+            trusted_proxies: parse_trusted_proxies(&self.trusted_proxies)
+                .map_err(anyhow::Error::msg)?,
+        })
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let config = cli.settings.config()?;
+    let db = Db::connect(&config.database_url).await?;
+    let state = AppState::new(db, config);
+    match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Serve { demo } => serve(state, demo).await,
+        Command::Migrate => {
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::User(UserCommand::Add {
+            email,
+            name,
+            support,
+            org,
+            role,
+        }) => add_user(&state, &email, &name, support, org.zip(role)).await,
+    }
+}
+
+async fn serve(state: AppState, demo: bool) -> anyhow::Result<()> {
+    if demo {
+        let (password, generated) = match std::env::var("KEYWARD_DEMO_PASSWORD") {
+            Ok(p) if !p.is_empty() => (p, false),
+            _ => (random::token(16), true),
+        };
+        demo::seed(&state, &password).await?;
+        println!("Demo data ready. Sign in as owner@acme.test, admin@acme.test, viewer@acme.test,");
+        println!("owner@globex.test or support@keyward.test with the password:");
+        if generated {
+            println!("    {password}    (set KEYWARD_DEMO_PASSWORD to choose it)");
+        } else {
+            println!("    the value of KEYWARD_DEMO_PASSWORD");
+        }
+    }
+    let addr = state.config.addr;
+    let public_url = state.config.public_url.clone();
+    let router = keyward::build(state).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!(%addr, "Keyward is listening; open {public_url}");
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn add_user(
+    state: &AppState,
+    email: &str,
+    name: &str,
+    support: bool,
+    membership: Option<(String, String)>,
+) -> anyhow::Result<()> {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!(e.message))?;
+    let name = DisplayName::parse(name).map_err(|e| anyhow::anyhow!(e.message))?;
+    let mut raw = String::new();
+    std::io::stdin()
+        .read_to_string(&mut raw)
+        .context("reading the password from standard input")?;
+    let password = Password::parse(raw.trim_end_matches(['\r', '\n']))
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let membership = match membership {
+        Some((org, role)) => {
+            let access = Access::parse_choice(&role)
+                .context("--role must be owner, admin-edit or admin-view")?;
+            let org = state
+                .db
+                .org_by_name(&org)
+                .await?
+                .with_context(|| format!("no organization named {org}"))?;
+            Some((org, access))
+        }
+        None => None,
+    };
+    let hash = state.hasher.hash(password.secret()).await?;
+    let now = state.now();
+    let mut tx = state.db.begin_write().await?;
+    let row = storage::users::NewUser {
+        email: email.as_str(),
+        display_name: name.as_str(),
+        password_hash: &hash,
+        is_support: support,
+    };
+    let user_id = match storage::users::insert(&mut tx, row, now).await {
+        Ok(id) => id,
+        Err(e) if storage::is_unique_violation(&e) => {
+            anyhow::bail!("a user with the email {email} exists already")
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some((org, access)) = &membership {
+        storage::members::insert(&mut tx, org.id, user_id, *access, now).await?;
+    }
+    tx.commit().await?;
+    println!("added {email}");
+    Ok(())
+}

@@ -1,0 +1,54 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::auth::PasswordHasher;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::storage::Db;
+
+/// Everything a handler may need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub hasher: PasswordHasher,
+    pub clock: Arc<dyn Clock>,
+    /// Set once the first organization exists; `/setup` is closed from then on.
+    setup_done: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Config) -> Self {
+        Self::with_clock(db, config, Arc::new(SystemClock))
+    }
+
+    pub fn with_clock(db: Db, config: Config, clock: Arc<dyn Clock>) -> Self {
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        AppState {
+            db,
+            config: Arc::new(config),
+            hasher: PasswordHasher::new(workers),
+            clock,
+            setup_done: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.unix()
+    }
+
+    /// Whether the first organization exists. Once true it stays true, so the
+    /// database is asked only until then.
+    pub async fn is_set_up(&self) -> anyhow::Result<bool> {
+        if self.setup_done.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let done = self.db.count_users().await? > 0;
+        if done {
+            self.setup_done.store(true, Ordering::Relaxed);
+        }
+        Ok(done)
+    }
+}

@@ -1,0 +1,149 @@
+use anyhow::Context;
+use sqlx::FromRow;
+
+use super::{Conn, Db};
+use crate::domain::Access;
+
+/// One organization a user belongs to, with their access there.
+#[derive(Debug, Clone, FromRow)]
+pub struct MembershipRow {
+    pub organization_id: i64,
+    pub organization_name: String,
+    pub plan: String,
+    pub require_approval: bool,
+    pub role: String,
+    pub credentials_permission: Option<String>,
+}
+
+impl MembershipRow {
+    pub fn access(&self) -> Option<Access> {
+        Access::from_membership(&self.role, self.credentials_permission.as_deref())
+    }
+}
+
+/// One member of an organization, for the Members page.
+#[derive(Debug, Clone, FromRow)]
+pub struct MemberRow {
+    pub user_id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub credentials_permission: Option<String>,
+    pub created_at: i64,
+}
+
+impl MemberRow {
+    pub fn access(&self) -> Option<Access> {
+        Access::from_membership(&self.role, self.credentials_permission.as_deref())
+    }
+}
+
+impl Db {
+    pub async fn memberships_of(&self, user_id: i64) -> anyhow::Result<Vec<MembershipRow>> {
+        sqlx::query_as(
+            "SELECT o.id AS organization_id, o.name AS organization_name, o.plan, o.require_approval,
+                    m.role, m.credentials_permission
+             FROM memberships m JOIN organizations o ON o.id = m.organization_id
+             WHERE m.user_id = $1
+             ORDER BY o.name, o.id",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await
+        .context("listing a user's memberships")
+    }
+
+    pub async fn members_of(&self, org_id: i64) -> anyhow::Result<Vec<MemberRow>> {
+        sqlx::query_as(
+            "SELECT u.id AS user_id, u.email, u.display_name, m.role, m.credentials_permission, m.created_at
+             FROM memberships m JOIN users u ON u.id = m.user_id
+             WHERE m.organization_id = $1
+             ORDER BY CASE m.role WHEN 'owner' THEN 0 ELSE 1 END, u.email",
+        )
+        .bind(org_id)
+        .fetch_all(self.pool())
+        .await
+        .context("listing members")
+    }
+}
+
+pub async fn find(conn: &mut Conn, org_id: i64, user_id: i64) -> anyhow::Result<Option<MemberRow>> {
+    sqlx::query_as(
+        "SELECT u.id AS user_id, u.email, u.display_name, m.role, m.credentials_permission, m.created_at
+         FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.organization_id = $1 AND m.user_id = $2",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await
+    .context("loading a member")
+}
+
+pub async fn count_owners(conn: &mut Conn, org_id: i64) -> anyhow::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND role = 'owner'",
+    )
+    .bind(org_id)
+    .fetch_one(conn)
+    .await
+    .context("counting owners")
+}
+
+/// Adds a membership; a unique violation means the user is a member already.
+pub async fn insert(
+    conn: &mut Conn,
+    org_id: i64,
+    user_id: i64,
+    access: Access,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let (role, permission) = access
+        .membership_columns()
+        .ok_or(sqlx::Error::RowNotFound)?;
+    sqlx::query(
+        "INSERT INTO memberships (organization_id, user_id, role, credentials_permission, created_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .bind(role.as_str())
+    .bind(permission.map(|p| p.as_str()))
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn update(
+    conn: &mut Conn,
+    org_id: i64,
+    user_id: i64,
+    access: Access,
+) -> anyhow::Result<()> {
+    let (role, permission) = access
+        .membership_columns()
+        .context("support access is not a membership")?;
+    sqlx::query(
+        "UPDATE memberships SET role = $1, credentials_permission = $2
+         WHERE organization_id = $3 AND user_id = $4",
+    )
+    .bind(role.as_str())
+    .bind(permission.map(|p| p.as_str()))
+    .bind(org_id)
+    .bind(user_id)
+    .execute(conn)
+    .await
+    .context("changing a member")?;
+    Ok(())
+}
+
+pub async fn delete(conn: &mut Conn, org_id: i64, user_id: i64) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2")
+        .bind(org_id)
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .context("removing a member")?;
+    Ok(())
+}

@@ -1,0 +1,132 @@
+use anyhow::Context;
+use sqlx::FromRow;
+
+use super::{Conn, Db};
+
+/// A user as the console shows them. The password hash is never part of it.
+#[derive(Debug, Clone, FromRow)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub is_support: bool,
+    pub session_epoch: i64,
+}
+
+#[derive(FromRow)]
+pub struct PasswordRow {
+    pub id: i64,
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for PasswordRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordRow")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub display_name: &'a str,
+    pub password_hash: &'a str,
+    pub is_support: bool,
+}
+
+const USER_COLUMNS: &str = "id, email, display_name, is_support, session_epoch";
+
+impl Db {
+    pub async fn user_by_id(&self, id: i64) -> anyhow::Result<Option<User>> {
+        sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .context("loading a user")
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> anyhow::Result<Option<User>> {
+        sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+        ))
+        .bind(email)
+        .fetch_optional(self.pool())
+        .await
+        .context("loading a user")
+    }
+
+    pub async fn password_by_email(&self, email: &str) -> anyhow::Result<Option<PasswordRow>> {
+        sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_optional(self.pool())
+            .await
+            .context("loading a password hash")
+    }
+
+    pub async fn password_by_id(&self, id: i64) -> anyhow::Result<Option<PasswordRow>> {
+        sqlx::query_as("SELECT id, password_hash FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .context("loading a password hash")
+    }
+
+    pub async fn count_users(&self) -> anyhow::Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(self.pool())
+            .await
+            .context("counting users")
+    }
+}
+
+/// Inserts a user; the caller turns a unique violation into "already exists".
+pub async fn insert(conn: &mut Conn, user: NewUser<'_>, now: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO users (email, display_name, password_hash, is_support, created_at)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(user.email)
+    .bind(user.display_name)
+    .bind(user.password_hash)
+    .bind(user.is_support)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn find_by_email(conn: &mut Conn, email: &str) -> anyhow::Result<Option<User>> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+    ))
+    .bind(email)
+    .fetch_optional(conn)
+    .await
+    .context("loading a user")
+}
+
+/// Sets a new password hash and ends every session of the user.
+pub async fn set_password(
+    conn: &mut Conn,
+    user_id: i64,
+    password_hash: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1 WHERE id = $2",
+    )
+    .bind(password_hash)
+    .bind(user_id)
+    .execute(conn)
+    .await
+    .context("changing a password")?;
+    Ok(())
+}
+
+/// Ends every session of the user on its next request.
+pub async fn end_sessions(conn: &mut Conn, user_id: i64) -> anyhow::Result<()> {
+    sqlx::query("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1")
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .context("ending a user's sessions")?;
+    Ok(())
+}
