@@ -9,8 +9,10 @@ use crate::storage::{members, orgs, users};
 pub const ACME: &str = "Acme Payments";
 pub const GLOBEX: &str = "Globex";
 
-/// (email, display name, organization, access); `None` for the support user.
-pub const USERS: &[(&str, &str, Option<(&str, Access)>)] = &[
+/// A demo user: email, display name, and organization with access (`None` for support staff).
+pub type DemoUser = (&'static str, &'static str, Option<(&'static str, Access)>);
+
+pub const USERS: &[DemoUser] = &[
     (
         "owner@acme.test",
         "Olivia Owner",

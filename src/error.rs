@@ -28,11 +28,6 @@ pub enum AppError {
     Internal(#[from] anyhow::Error),
 }
 
-/// Marks a response whose body was rendered for a person, so the outer
-/// error middleware leaves it alone.
-#[derive(Clone, Copy)]
-pub struct Rendered;
-
 /// Marks the redirect to sign-in, which htmx requests get as `HX-Redirect`.
 #[derive(Clone, Copy)]
 pub struct ToSignIn;
@@ -101,9 +96,7 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
         title: title.to_owned(),
         message: message.to_owned(),
     };
-    let mut response = (status, page).into_response();
-    response.extensions_mut().insert(Rendered);
-    response
+    (status, page).into_response()
 }
 
 impl IntoResponse for AppError {
@@ -112,7 +105,6 @@ impl IntoResponse for AppError {
             AppError::SignedOut => {
                 let mut response = Redirect::to("/login").into_response();
                 response.extensions_mut().insert(ToSignIn);
-                response.extensions_mut().insert(Rendered);
                 response
             }
             AppError::Forbidden(message) => {

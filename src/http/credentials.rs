@@ -19,13 +19,11 @@ pub fn router() -> Router<AppState> {
 #[template(path = "settings/credentials/page.html")]
 struct CredentialsPage {
     layout: Layout,
-    can_edit: bool,
 }
 
 async fn show(ctx: OrgContext) -> AppResult<Response> {
     Ok(CredentialsPage {
         layout: ctx.layout("Credentials", Nav::Credentials),
-        can_edit: ctx.access.can_edit_credentials(),
     }
     .into_response())
 }

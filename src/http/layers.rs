@@ -13,7 +13,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::error::{AppError, Rendered, ToSignIn, error_page};
+use crate::error::{AppError, ToSignIn, error_page};
 
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; \
@@ -108,9 +108,11 @@ pub async fn friendly_errors(request: Request, next: Next) -> Response {
     let htmx = is_htmx(&request);
     let mut response = next.run(request).await;
     let status = response.status();
-    if (status.is_client_error() || status.is_server_error())
-        && response.extensions().get::<Rendered>().is_none()
-    {
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if (status.is_client_error() || status.is_server_error()) && !is_page {
         let (status, title, message) = AppError::for_status(status);
         response = error_page(status, title, message);
     }

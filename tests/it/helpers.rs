@@ -1,0 +1,302 @@
+//! `TestApp`: a fresh database per test, and a browser-like client with a
+//! cookie jar that carries the CSRF token of the last page it saw.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use keyward::clock::ManualClock;
+use keyward::config::Config;
+use keyward::storage::Db;
+use keyward::{AppState, demo};
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+pub const PASSWORD: &str = "demo-password-123";
+
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub clock: ManualClock,
+    _dir: TempDir,
+}
+
+/// The demo personas.
+#[derive(Clone, Copy, Debug)]
+pub enum Persona {
+    Owner,
+    AdminEdit,
+    AdminView,
+    Support,
+    OtherOwner,
+}
+
+impl Persona {
+    pub fn email(self) -> &'static str {
+        match self {
+            Persona::Owner => "owner@acme.test",
+            Persona::AdminEdit => "admin@acme.test",
+            Persona::AdminView => "viewer@acme.test",
+            Persona::Support => "support@keyward.test",
+            Persona::OtherOwner => "owner@globex.test",
+        }
+    }
+}
+
+impl TestApp {
+    /// An empty database: the first-run state.
+    pub async fn empty() -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("keyward.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        let clock = ManualClock::starting_now();
+        let state = AppState::with_clock(db, Config::for_database(url), Arc::new(clock.clone()));
+        let router = keyward::build(state.clone()).await.unwrap();
+        TestApp {
+            router,
+            state,
+            clock,
+            _dir: dir,
+        }
+    }
+
+    /// The demo organizations and users, all with [`PASSWORD`].
+    pub async fn demo() -> TestApp {
+        let app = TestApp::empty().await;
+        demo::seed(&app.state, PASSWORD).await.unwrap();
+        app
+    }
+
+    pub fn client(&self) -> Client<'_> {
+        Client {
+            app: self,
+            cookie: None,
+            csrf: None,
+            ip: [192, 0, 2, 10],
+        }
+    }
+
+    pub async fn signed_in(&self, persona: Persona) -> Client<'_> {
+        let mut client = self.client();
+        client
+            .sign_in(persona.email(), PASSWORD)
+            .await
+            .assert_status(StatusCode::SEE_OTHER);
+        client
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(self.state.db.pool())
+            .await
+            .unwrap()
+    }
+
+    pub async fn user_id(&self, email: &str) -> i64 {
+        self.state
+            .db
+            .user_by_email(email)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    }
+
+    pub async fn audit_actions(&self) -> Vec<String> {
+        sqlx::query_scalar("SELECT action FROM audit_events ORDER BY id")
+            .fetch_all(self.state.db.pool())
+            .await
+            .unwrap()
+    }
+}
+
+pub struct Client<'a> {
+    app: &'a TestApp,
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
+    pub ip: [u8; 4],
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl TestResponse {
+    #[track_caller]
+    pub fn assert_status(&self, status: StatusCode) -> &Self {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body:\n{}",
+            self.body
+        );
+        self
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    pub fn location(&self) -> &str {
+        self.header("location")
+    }
+
+    #[track_caller]
+    pub fn assert_contains(&self, text: &str) -> &Self {
+        assert!(
+            self.body.contains(text),
+            "expected {text:?} in body:\n{}",
+            self.body
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_lacks(&self, text: &str) -> &Self {
+        assert!(
+            !self.body.contains(text),
+            "did not expect {text:?} in body:\n{}",
+            self.body
+        );
+        self
+    }
+
+    /// The session id the response set, if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("keyward_session="))
+            .map(|c| c.split(';').next().unwrap_or("").to_owned())
+    }
+}
+
+pub fn form_body(fields: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(fields).unwrap()
+}
+
+impl Client<'_> {
+    pub fn request(&self, method: &str, path: &str) -> axum::http::request::Builder {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "127.0.0.1:8080");
+        if let Some(cookie) = &self.cookie {
+            builder = builder.header(header::COOKIE, cookie);
+        }
+        builder
+    }
+
+    pub async fn send(&mut self, request: Request<Body>) -> TestResponse {
+        let mut request = request;
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from((self.ip, 40000))));
+        let response = self.app.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8_lossy(&bytes).into_owned();
+        let resp = TestResponse {
+            status,
+            headers,
+            body,
+        };
+        if let Some(cookie) = resp.session_cookie() {
+            // An expired cookie (sign-out) empties the jar.
+            let expired = resp
+                .headers
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .any(|v| v.to_str().unwrap_or("").contains("Max-Age=0"));
+            self.cookie = if expired { None } else { Some(cookie) };
+        }
+        if let Some(token) = csrf_in(&resp.body) {
+            self.csrf = Some(token);
+        }
+        resp
+    }
+
+    pub async fn get(&mut self, path: &str) -> TestResponse {
+        let request = self.request("GET", path).body(Body::empty()).unwrap();
+        self.send(request).await
+    }
+
+    pub async fn htmx_get(&mut self, path: &str) -> TestResponse {
+        let request = self
+            .request("GET", path)
+            .header("hx-request", "true")
+            .body(Body::empty())
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Posts a form as the browser would from one of our pages: with the
+    /// CSRF token of the last page and `Sec-Fetch-Site: same-origin`.
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+        let token = self.csrf.clone().unwrap_or_default();
+        let mut all = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        let request = self
+            .request("POST", path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("sec-fetch-site", "same-origin")
+            .body(Body::from(form_body(&all)))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Posts as htmx does: the token in `X-CSRF-Token`.
+    pub async fn htmx_post(&mut self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+        let token = self.csrf.clone().unwrap_or_default();
+        let request = self
+            .request("POST", path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("sec-fetch-site", "same-origin")
+            .header("hx-request", "true")
+            .header("x-csrf-token", token)
+            .body(Body::from(form_body(fields)))
+            .unwrap();
+        self.send(request).await
+    }
+
+    pub async fn sign_in(&mut self, email: &str, password: &str) -> TestResponse {
+        self.get("/login").await;
+        self.post("/login", &[("email", email), ("password", password)])
+            .await
+    }
+}
+
+/// The CSRF token embedded in a page, if any.
+pub fn csrf_in(body: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = body.find(marker)? + marker.len();
+    let end = body[start..].find('"')? + start;
+    Some(body[start..end].to_owned())
+}
+
+/// A route to try as every persona: method, path, form fields.
+pub type Route = (&'static str, String, Vec<(&'static str, &'static str)>);
+
+impl Client<'_> {
+    /// Sends `route` as a plain browser would.
+    pub async fn call(&mut self, route: &Route) -> TestResponse {
+        let (method, path, fields) = route;
+        if *method == "GET" {
+            self.get(path).await
+        } else {
+            self.post(path, fields).await
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! One integration-test binary: the whole app driven in-process through its router.
+
+mod helpers;
+
+mod foundation;
+mod members;
