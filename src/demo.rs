@@ -2,9 +2,10 @@
 
 use secrecy::SecretString;
 
+use crate::domain::credential::{Secret, new_client_id};
 use crate::domain::{Access, CredentialsPermission, Plan};
 use crate::state::AppState;
-use crate::storage::{members, orgs, users};
+use crate::storage::{credentials, members, orgs, users};
 
 pub const ACME: &str = "Acme Payments";
 pub const GLOBEX: &str = "Globex";
@@ -82,6 +83,28 @@ pub async fn seed(state: &AppState, password: &str) -> anyhow::Result<()> {
                 members::insert(&mut tx, org.id, user.id, *access, now).await?;
             }
         }
+    }
+    tx.commit().await?;
+
+    // One credential, so the Credentials page is not empty; its secret is
+    // thrown away at once (rotate it to get one).
+    let acme = state
+        .db
+        .org_by_name(ACME)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("demo organization vanished"))?;
+    let mut tx = state.db.begin_write().await?;
+    if credentials::count(&mut tx, acme.id).await? == 0 {
+        let secret = Secret::generate(state.config.environment);
+        let new = credentials::NewCredential {
+            org_id: acme.id,
+            client_id: &new_client_id(),
+            name: "Payments backend",
+            description: Some("Nightly payout batches"),
+            digest: &state.keys.secret_digest(secret.expose()),
+            created_by: "owner@acme.test",
+        };
+        credentials::create(&mut tx, &new, now).await?;
     }
     tx.commit().await?;
     Ok(())

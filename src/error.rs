@@ -39,6 +39,22 @@ pub struct ErrorPage {
     pub message: String,
 }
 
+/// The same error as a dialog, for htmx requests: errors show where the
+/// person is working, never as a page swapped into a dialog.
+#[derive(Template)]
+#[template(path = "error_dialog.html")]
+pub struct ErrorDialog {
+    pub title: String,
+    pub message: String,
+}
+
+/// What an error response says, kept so the htmx layer can re-render it.
+#[derive(Clone)]
+pub struct ErrorInfo {
+    pub title: String,
+    pub message: String,
+}
+
 impl AppError {
     pub fn forbidden() -> Self {
         AppError::Forbidden("You do not have permission to do this.".to_owned())
@@ -96,7 +112,12 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
         title: title.to_owned(),
         message: message.to_owned(),
     };
-    (status, page).into_response()
+    let mut response = (status, page).into_response();
+    response.extensions_mut().insert(ErrorInfo {
+        title: title.to_owned(),
+        message: message.to_owned(),
+    });
+    response
 }
 
 impl IntoResponse for AppError {

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod keys;
 pub mod random;
 pub mod state;
 pub mod storage;

@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use keyward::config::{Config, Environment, parse_trusted_proxies};
 use keyward::domain::{Access, DisplayName, Email, Password};
+use keyward::keys::Keys;
 use keyward::storage::Db;
 use keyward::{AppState, demo, random, storage};
 use tracing_subscriber::EnvFilter;
@@ -38,7 +39,8 @@ struct Settings {
         global = true
     )]
     database_url: String,
-    /// The server key file (created with mode 0600 when missing).
+    /// The server key file (created with mode 0600 when missing); `KEYWARD_KEY`
+    /// (64 hex digits) takes its place when set.
     #[arg(
         long,
         env = "KEYWARD_KEY_FILE",
@@ -140,8 +142,12 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let config = cli.settings.config()?;
+    let keys = Keys::load_or_create(
+        &config.key_file,
+        std::env::var("KEYWARD_KEY").ok().as_deref(),
+    )?;
     let db = Db::connect(&config.database_url).await?;
-    let state = AppState::new(db, config);
+    let state = AppState::new(db, config, keys);
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Serve { demo } => serve(state, demo).await,
         Command::Migrate => {

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::auth::PasswordHasher;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::keys::Keys;
 use crate::storage::Db;
 
 /// Everything a handler may need, cheap to clone.
@@ -12,17 +13,18 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub hasher: PasswordHasher,
+    pub keys: Arc<Keys>,
     pub clock: Arc<dyn Clock>,
     /// Set once the first organization exists; `/setup` is closed from then on.
     setup_done: Arc<AtomicBool>,
 }
 
 impl AppState {
-    pub fn new(db: Db, config: Config) -> Self {
-        Self::with_clock(db, config, Arc::new(SystemClock))
+    pub fn new(db: Db, config: Config, keys: Keys) -> Self {
+        Self::with_clock(db, config, keys, Arc::new(SystemClock))
     }
 
-    pub fn with_clock(db: Db, config: Config, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_clock(db: Db, config: Config, keys: Keys, clock: Arc<dyn Clock>) -> Self {
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -30,6 +32,7 @@ impl AppState {
             db,
             config: Arc::new(config),
             hasher: PasswordHasher::new(workers),
+            keys: Arc::new(keys),
             clock,
             setup_done: Arc::new(AtomicBool::new(false)),
         }

@@ -1,19 +1,98 @@
 // Keyward's one script. Behaviour that needs more than htmx attributes lives
-// here, so the Content-Security-Policy can forbid inline scripts.
+// here, so the Content-Security-Policy can forbid inline scripts. Every page
+// also works without it: links and forms fall back to full pages.
 (function () {
   "use strict";
 
-  // Copy buttons: <button data-copy="#selector">.
+  var opener = null;      // the element that opened the current dialog
+  var openerCard = null;  // its credential, to find it again after the list reloads
+
+  function dialogRoot() { return document.getElementById("dialog-root"); }
+
+  function menuButtonOf(element) {
+    var menu = element && element.closest("[popover]");
+    return menu ? document.querySelector('[popovertarget="' + CSS.escape(menu.id) + '"]') : element;
+  }
+
+  // Focus goes back where the dialog came from: the card's "..." menu button,
+  // even when the list was re-rendered meanwhile; else the New Credential
+  // button; else the main region.
+  function restoreFocus() {
+    var target = null;
+    if (opener && document.contains(opener)) target = menuButtonOf(opener);
+    if (!target && openerCard) {
+      var card = document.querySelector('[data-credential="' + CSS.escape(openerCard) + '"]');
+      if (card) target = card.querySelector("[popovertarget]");
+    }
+    if (!target) target = document.getElementById("new-credential") || document.getElementById("main");
+    if (target) target.focus();
+  }
+
+  // Removing the dialog removes any secret it showed from the page.
+  function closeDialog() {
+    var root = dialogRoot();
+    if (!root) return;
+    var dialog = root.querySelector("dialog");
+    if (dialog && dialog.open) dialog.close();
+    root.replaceChildren();
+    restoreFocus();
+    opener = null;
+    openerCard = null;
+  }
+
+  function closeMenus() {
+    document.querySelectorAll("[popover]:popover-open").forEach(function (menu) { menu.hidePopover(); });
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var root = dialogRoot();
+    var source = event.detail.elt;
+    if (!root || !source || root.contains(source)) return;
+    if (event.detail.target === root) {
+      opener = source;
+      var card = source.closest("[data-credential]");
+      openerCard = card ? card.getAttribute("data-credential") : null;
+    }
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var root = dialogRoot();
+    if (!root) return;
+    if (event.detail.target === root) {
+      closeMenus();
+      var dialog = root.querySelector("dialog");
+      if (!dialog) { restoreFocus(); return; }
+      if (!dialog.open) dialog.showModal();
+      var first = dialog.querySelector("[autofocus]") || dialog.querySelector("input, button, a[href]");
+      if (first) first.focus();
+    } else if (event.detail.target.id === "credentials-section" || event.detail.elt.id === "credentials-section") {
+      if (!root.querySelector("dialog") && (document.activeElement === document.body || !document.activeElement)) restoreFocus();
+    }
+  });
+
+  // Escape on a modal dialog fires "cancel" then "close".
+  document.addEventListener("close", function (event) {
+    var root = dialogRoot();
+    if (root && event.target.tagName === "DIALOG" && root.contains(event.target)) closeDialog();
+  }, true);
+
   document.addEventListener("click", function (event) {
+    var closer = event.target.closest("[data-close-dialog]");
+    var root = dialogRoot();
+    if (closer && root && root.contains(closer)) {
+      event.preventDefault();
+      closeDialog();
+      return;
+    }
+
+    // Copy buttons: <button data-copy="#selector">.
     var button = event.target.closest("[data-copy]");
     if (!button) return;
     var source = document.querySelector(button.getAttribute("data-copy"));
     if (!source || !navigator.clipboard) return;
-    var text = "value" in source && source.value !== undefined ? source.value : source.textContent;
-    navigator.clipboard.writeText(text.trim()).then(function () {
+    navigator.clipboard.writeText(source.textContent.trim()).then(function () {
       var label = button.textContent;
       button.textContent = "Copied";
-      button.setAttribute("aria-live", "polite");
       setTimeout(function () { button.textContent = label; }, 1500);
     });
   });
@@ -22,5 +101,11 @@
   document.addEventListener("change", function (event) {
     var select = event.target.closest("select[data-autosubmit]");
     if (select && select.form) select.form.requestSubmit();
+  });
+
+  // Leaving the page (or it going into the back/forward cache) drops any
+  // secret still on it, so Back cannot show it again.
+  window.addEventListener("pagehide", function () {
+    document.querySelectorAll("[data-secret]").forEach(function (el) { el.remove(); });
   });
 })();

@@ -13,7 +13,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::error::{AppError, ToSignIn, error_page};
+use askama::Template;
+
+use crate::error::{AppError, ErrorDialog, ErrorInfo, ToSignIn, error_page};
+use crate::http::htmx::html;
 
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; \
@@ -115,6 +118,25 @@ pub async fn friendly_errors(request: Request, next: Next) -> Response {
     if (status.is_client_error() || status.is_server_error()) && !is_page {
         let (status, title, message) = AppError::for_status(status);
         response = error_page(status, title, message);
+    }
+    if htmx && let Some(info) = response.extensions().get::<ErrorInfo>().cloned() {
+        let dialog = ErrorDialog {
+            title: info.title,
+            message: info.message,
+        };
+        let mut fragment = html(response.status(), dialog.render());
+        fragment
+            .headers_mut()
+            .insert("hx-retarget", HeaderValue::from_static("#dialog-root"));
+        fragment
+            .headers_mut()
+            .insert("hx-reswap", HeaderValue::from_static("innerHTML"));
+        for name in [header::RETRY_AFTER] {
+            if let Some(value) = response.headers().get(&name) {
+                fragment.headers_mut().insert(name, value.clone());
+            }
+        }
+        response = fragment;
     }
     if htmx && response.extensions().get::<ToSignIn>().is_some() {
         let mut redirect = Response::new(axum::body::Body::empty());

@@ -7,6 +7,7 @@ pub mod audit_log;
 pub mod credentials;
 pub mod csrf;
 pub mod form;
+pub mod htmx;
 pub mod layers;
 pub mod login;
 pub mod members;

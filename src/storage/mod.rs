@@ -6,6 +6,7 @@
 //! taking the write lock at the start of a transaction) sits in this file.
 
 pub mod audit;
+pub mod credentials;
 pub mod members;
 pub mod orgs;
 pub mod throttle;

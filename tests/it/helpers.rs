@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use keyward::clock::ManualClock;
 use keyward::config::Config;
+use keyward::keys::Keys;
 use keyward::storage::Db;
 use keyward::{AppState, demo};
 use tempfile::TempDir;
@@ -55,7 +56,12 @@ impl TestApp {
         let url = format!("sqlite://{}", dir.path().join("keyward.db").display());
         let db = Db::connect(&url).await.unwrap();
         let clock = ManualClock::starting_now();
-        let state = AppState::with_clock(db, Config::for_database(url), Arc::new(clock.clone()));
+        let state = AppState::with_clock(
+            db,
+            Config::for_database(url),
+            Keys::random(),
+            Arc::new(clock.clone()),
+        );
         let router = keyward::build(state.clone()).await.unwrap();
         TestApp {
             router,

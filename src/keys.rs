@@ -1,0 +1,152 @@
+//! The server key: 32 random bytes kept in a file (mode 0600) or in
+//! `KEYWARD_KEY`, never in the database. A stolen database alone therefore
+//! yields neither secrets nor the means to check guesses against them.
+//! Purpose-specific keys are derived from it with HMAC-SHA256.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use rand::rngs::OsRng;
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+#[derive(Clone)]
+pub struct Keys {
+    /// Keys the stored digests of client secrets (the "pepper").
+    secret_pepper: [u8; 32],
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Keys([redacted])")
+    }
+}
+
+fn derive(master: &[u8; 32], purpose: &str) -> [u8; 32] {
+    let mut mac = HmacSha256::new_from_slice(master)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(purpose.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+impl Keys {
+    pub fn from_master(master: [u8; 32]) -> Keys {
+        Keys {
+            secret_pepper: derive(&master, "keyward/v1/client-secret-digest"),
+        }
+    }
+
+    /// Fresh random keys, for tests and tools that keep nothing.
+    pub fn random() -> Keys {
+        let mut master = [0u8; 32];
+        OsRng.fill_bytes(&mut master);
+        Keys::from_master(master)
+    }
+
+    /// Reads the key from `KEYWARD_KEY` (64 hex digits) when set, else from
+    /// `path`, creating that file with mode 0600 when it does not exist.
+    pub fn load_or_create(path: &Path, env: Option<&str>) -> anyhow::Result<Keys> {
+        if let Some(hex) = env.filter(|v| !v.is_empty()) {
+            return parse_hex(hex.trim())
+                .map(Keys::from_master)
+                .context("KEYWARD_KEY must be 64 hexadecimal digits");
+        }
+        match std::fs::read_to_string(path) {
+            Ok(text) => parse_hex(text.trim())
+                .map(Keys::from_master)
+                .with_context(|| {
+                    format!(
+                        "the key file {} does not hold 64 hexadecimal digits",
+                        path.display()
+                    )
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut master = [0u8; 32];
+                OsRng.fill_bytes(&mut master);
+                write_new(path, &to_hex(&master))?;
+                tracing::info!(path = %path.display(), "created a new server key file");
+                Ok(Keys::from_master(master))
+            }
+            Err(e) => {
+                Err(e).with_context(|| format!("cannot read the key file {}", path.display()))
+            }
+        }
+    }
+
+    /// The stored form of a client secret: HMAC-SHA256 under the pepper, in hex.
+    pub fn secret_digest(&self, secret: &str) -> String {
+        let mut mac = HmacSha256::new_from_slice(&self.secret_pepper)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(secret.as_bytes());
+        to_hex(&mac.finalize().into_bytes())
+    }
+}
+
+fn write_new(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create the key file {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    Ok(())
+}
+
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_hex(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_file_is_created_private_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyward.key");
+        let first = Keys::load_or_create(&path, None).unwrap();
+        let again = Keys::load_or_create(&path, None).unwrap();
+        assert_eq!(first.secret_digest("s"), again.secret_digest("s"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        assert!(Keys::load_or_create(&path, Some("zz")).is_err());
+        let from_env = Keys::load_or_create(&path, Some(&"ab".repeat(32))).unwrap();
+        assert_ne!(from_env.secret_digest("s"), first.secret_digest("s"));
+    }
+
+    #[test]
+    fn digests_are_keyed() {
+        let a = Keys::from_master([1; 32]);
+        let b = Keys::from_master([2; 32]);
+        assert_ne!(a.secret_digest("kws_test_x"), b.secret_digest("kws_test_x"));
+        assert_eq!(a.secret_digest("kws_test_x").len(), 64);
+    }
+}

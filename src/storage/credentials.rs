@@ -1,0 +1,233 @@
+//! Credentials and their secrets. The rules that must hold under concurrency
+//! (at most three per organization, exactly one primary while any exist,
+//! unique names) are checked inside the write transaction, and the schema
+//! backs them with unique indexes.
+
+use anyhow::Context;
+use sqlx::FromRow;
+
+use super::{Conn, Db, is_unique_violation};
+use crate::domain::credential::MAX_CREDENTIALS;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Credential {
+    pub id: i64,
+    pub client_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub is_primary: bool,
+    pub status: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub last_rotated_at: Option<i64>,
+    /// The newest use of any of its secrets.
+    pub last_used_at: Option<i64>,
+    pub last_used_ip: Option<String>,
+}
+
+impl Credential {
+    pub fn is_enabled(&self) -> bool {
+        self.status == "enabled"
+    }
+}
+
+const SELECT: &str = "SELECT c.id, c.client_id, c.name, c.description, c.is_primary, c.status, c.created_at,
+        c.created_by, c.last_rotated_at,
+        (SELECT MAX(s.last_used_at) FROM credential_secrets s WHERE s.credential_id = c.id) AS last_used_at,
+        (SELECT s.last_used_ip FROM credential_secrets s WHERE s.credential_id = c.id AND s.last_used_at IS NOT NULL
+          ORDER BY s.last_used_at DESC LIMIT 1) AS last_used_ip
+     FROM credentials c";
+
+pub struct NewCredential<'a> {
+    pub org_id: i64,
+    pub client_id: &'a str,
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub digest: &'a str,
+    pub created_by: &'a str,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Created {
+    Created { is_primary: bool },
+    LimitReached,
+    NameTaken,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Renamed {
+    Renamed,
+    NameTaken,
+}
+
+impl Db {
+    pub async fn credentials_of(&self, org_id: i64) -> anyhow::Result<Vec<Credential>> {
+        sqlx::query_as(&format!(
+            "{SELECT} WHERE c.organization_id = $1 ORDER BY c.is_primary DESC, c.created_at, c.id"
+        ))
+        .bind(org_id)
+        .fetch_all(self.pool())
+        .await
+        .context("listing credentials")
+    }
+
+    pub async fn credential(
+        &self,
+        org_id: i64,
+        client_id: &str,
+    ) -> anyhow::Result<Option<Credential>> {
+        let mut conn = self
+            .pool()
+            .acquire()
+            .await
+            .context("loading a credential")?;
+        find(&mut conn, org_id, client_id).await
+    }
+}
+
+/// A credential of `org_id` by client ID; another organization's is `None`,
+/// exactly like one that does not exist.
+pub async fn find(
+    conn: &mut Conn,
+    org_id: i64,
+    client_id: &str,
+) -> anyhow::Result<Option<Credential>> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE c.organization_id = $1 AND c.client_id = $2"
+    ))
+    .bind(org_id)
+    .bind(client_id)
+    .fetch_optional(conn)
+    .await
+    .context("loading a credential")
+}
+
+pub async fn count(conn: &mut Conn, org_id: i64) -> anyhow::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM credentials WHERE organization_id = $1")
+        .bind(org_id)
+        .fetch_one(conn)
+        .await
+        .context("counting credentials")
+}
+
+/// Creates a credential and its first secret, if the organization has room.
+/// The first credential of an organization is its primary.
+/// Must run in a write transaction.
+pub async fn create(conn: &mut Conn, new: &NewCredential<'_>, now: i64) -> anyhow::Result<Created> {
+    let existing = count(conn, new.org_id).await?;
+    if existing >= MAX_CREDENTIALS {
+        return Ok(Created::LimitReached);
+    }
+    let is_primary = existing == 0;
+    let inserted = sqlx::query_scalar::<_, i64>(
+        "INSERT INTO credentials
+            (organization_id, client_id, name, name_key, description, is_primary, status, created_at, created_by, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'enabled', $7, $8, $7) RETURNING id",
+    )
+    .bind(new.org_id)
+    .bind(new.client_id)
+    .bind(new.name)
+    .bind(new.name.to_lowercase())
+    .bind(new.description)
+    .bind(is_primary)
+    .bind(now)
+    .bind(new.created_by)
+    .fetch_one(&mut *conn)
+    .await;
+    let id = match inserted {
+        Ok(id) => id,
+        Err(e) if is_unique_violation(&e) => return Ok(Created::NameTaken),
+        Err(e) => return Err(e).context("creating a credential"),
+    };
+    insert_secret(conn, id, new.digest, now).await?;
+    Ok(Created::Created { is_primary })
+}
+
+async fn insert_secret(
+    conn: &mut Conn,
+    credential_id: i64,
+    digest: &str,
+    now: i64,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO credential_secrets (credential_id, digest, created_at) VALUES ($1, $2, $3)",
+    )
+    .bind(credential_id)
+    .bind(digest)
+    .bind(now)
+    .execute(conn)
+    .await
+    .context("storing a secret digest")?;
+    Ok(())
+}
+
+pub async fn rename(
+    conn: &mut Conn,
+    id: i64,
+    name: &str,
+    description: Option<&str>,
+    now: i64,
+) -> anyhow::Result<Renamed> {
+    let updated = sqlx::query(
+        "UPDATE credentials SET name = $1, name_key = $2, description = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(name)
+    .bind(name.to_lowercase())
+    .bind(description)
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await;
+    match updated {
+        Ok(_) => Ok(Renamed::Renamed),
+        Err(e) if is_unique_violation(&e) => Ok(Renamed::NameTaken),
+        Err(e) => Err(e).context("renaming a credential"),
+    }
+}
+
+/// Replaces every secret of the credential with a new one: the previous
+/// secret stops working at once. The client ID stays.
+pub async fn rotate(conn: &mut Conn, id: i64, digest: &str, now: i64) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM credential_secrets WHERE credential_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .context("retiring the previous secret")?;
+    insert_secret(conn, id, digest, now).await?;
+    sqlx::query("UPDATE credentials SET last_rotated_at = $1, updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await
+        .context("recording a rotation")?;
+    Ok(())
+}
+
+/// Makes `id` the one primary credential of its organization.
+pub async fn make_primary(conn: &mut Conn, org_id: i64, id: i64, now: i64) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE credentials SET is_primary = FALSE WHERE organization_id = $1 AND is_primary",
+    )
+    .bind(org_id)
+    .execute(&mut *conn)
+    .await
+    .context("clearing the primary credential")?;
+    sqlx::query("UPDATE credentials SET is_primary = TRUE, updated_at = $1 WHERE id = $2 AND organization_id = $3")
+        .bind(now)
+        .bind(id)
+        .bind(org_id)
+        .execute(conn)
+        .await
+        .context("setting the primary credential")?;
+    Ok(())
+}
+
+/// Deletes a credential and its secrets. Callers refuse the primary first.
+pub async fn delete(conn: &mut Conn, id: i64) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM credentials WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await
+        .context("deleting a credential")?;
+    Ok(())
+}
