@@ -121,6 +121,7 @@ impl TestApp {
     }
 }
 
+#[derive(Clone)]
 pub struct Client<'a> {
     app: &'a TestApp,
     pub cookie: Option<String>,
@@ -304,5 +305,61 @@ impl Client<'_> {
         } else {
             self.post(path, fields).await
         }
+    }
+}
+
+/// The first client secret in a body, if any.
+pub fn secret_in(body: &str) -> Option<String> {
+    let start = body.find("kws_test_").or_else(|| body.find("kws_live_"))?;
+    Some(body[start..start + 9 + 43 + 6].to_owned())
+}
+
+/// The Client ID shown in a reveal.
+pub fn client_id_in(body: &str) -> Option<String> {
+    let marker = "<code id=\"reveal-client-id\">";
+    let start = body.find(marker)? + marker.len();
+    Some(body[start..start + 27].to_owned())
+}
+
+impl TestApp {
+    pub async fn org_id(&self, name: &str) -> i64 {
+        self.state.db.org_by_name(name).await.unwrap().unwrap().id
+    }
+
+    pub async fn client_ids(&self, org: &str) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT c.client_id FROM credentials c JOIN organizations o ON o.id = c.organization_id
+             WHERE o.name = $1 ORDER BY c.id",
+        )
+        .bind(org)
+        .fetch_all(self.state.db.pool())
+        .await
+        .unwrap()
+    }
+
+    /// Makes the trial organization Globex a standard one, empty of credentials.
+    pub async fn upgrade_globex(&self) {
+        sqlx::query("UPDATE organizations SET plan = 'standard' WHERE name = 'Globex'")
+            .execute(self.state.db.pool())
+            .await
+            .unwrap();
+    }
+}
+
+impl Client<'_> {
+    /// Creates a credential through the no-JavaScript form; returns (client ID, secret).
+    pub async fn create_credential(&mut self, name: &str) -> (String, String) {
+        self.get("/settings/credentials/new").await;
+        let response = self
+            .post(
+                "/settings/credentials",
+                &[("name", name), ("description", "")],
+            )
+            .await;
+        response.assert_status(StatusCode::OK);
+        (
+            client_id_in(&response.body).unwrap(),
+            secret_in(&response.body).unwrap(),
+        )
     }
 }

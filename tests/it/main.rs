@@ -2,5 +2,6 @@
 
 mod helpers;
 
+mod credentials;
 mod foundation;
 mod members;
