@@ -45,11 +45,7 @@ struct PasswordForm {
 }
 
 async fn show(ctx: OrgContext) -> AppResult<Response> {
-    let notice = ctx
-        .session
-        .remove::<String>(FLASH_KEY)
-        .await?
-        .unwrap_or_default();
+    let notice = crate::http::session::take_flash(&ctx.session, FLASH_KEY).await?;
     Ok(AccountPage {
         layout: ctx.layout("Account", Nav::Account),
         errors: FieldErrors::default(),

@@ -252,10 +252,7 @@ async fn show(
     let flash = if hx {
         String::new()
     } else {
-        ctx.session
-            .remove::<String>(FLASH_KEY)
-            .await?
-            .unwrap_or_default()
+        crate::http::session::take_flash(&ctx.session, FLASH_KEY).await?
     };
     let page = CredentialsPage {
         layout: ctx.layout("Credentials", Nav::Credentials),

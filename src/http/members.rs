@@ -108,11 +108,7 @@ async fn render(
     error: String,
     new_user: Option<(String, String)>,
 ) -> AppResult<Response> {
-    let notice = ctx
-        .session
-        .remove::<String>(FLASH_KEY)
-        .await?
-        .unwrap_or_default();
+    let notice = crate::http::session::take_flash(&ctx.session, FLASH_KEY).await?;
     let page = MembersPage {
         layout: ctx.layout("Members", Nav::Members),
         members: member_views(state, ctx).await?,

@@ -49,11 +49,7 @@ struct OrganizationForm {
 
 async fn show(ctx: OrgContext) -> AppResult<Response> {
     ctx.require_owner()?;
-    let notice = ctx
-        .session
-        .remove::<String>(FLASH_KEY)
-        .await?
-        .unwrap_or_default();
+    let notice = crate::http::session::take_flash(&ctx.session, FLASH_KEY).await?;
     Ok(OrganizationPage {
         layout: ctx.layout("Organization", Nav::Organization),
         name: ctx.org.name.clone(),

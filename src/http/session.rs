@@ -17,6 +17,7 @@ use crate::error::AppError;
 use crate::http::csrf;
 use crate::http::views::{Layout, Nav, OrgChoice};
 use crate::state::AppState;
+use crate::storage::members::MembershipRow;
 use crate::storage::orgs::Organization;
 use crate::storage::users::User;
 
@@ -65,19 +66,22 @@ pub async fn sign_out(session: &Session) -> Result<(), AppError> {
 /// The user this session belongs to, if it is still valid: same session epoch
 /// (password unchanged, not removed) and within the absolute timeout. An
 /// invalid session is ended.
-pub async fn resolve(state: &AppState, session: &Session) -> Result<Option<User>, AppError> {
+pub async fn resolve(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<(User, Vec<MembershipRow>)>, AppError> {
     let Some(mut auth) = session.get::<SessionAuth>(AUTH_KEY).await? else {
         return Ok(None);
     };
     let now = state.now();
-    let user = state.db.user_by_id(auth.user_id).await?;
-    let valid = match &user {
-        Some(user) => {
+    let found = state.db.user_with_memberships(auth.user_id).await?;
+    let valid = match &found {
+        Some((user, _)) => {
             user.session_epoch == auth.epoch && now - auth.signed_in_at < ABSOLUTE_TIMEOUT_SECS
         }
         None => false,
     };
-    let (true, Some(user)) = (valid, user) else {
+    let (true, Some(found)) = (valid, found) else {
         session.flush().await?;
         return Ok(None);
     };
@@ -85,13 +89,15 @@ pub async fn resolve(state: &AppState, session: &Session) -> Result<Option<User>
         auth.seen_at = now;
         session.insert(AUTH_KEY, auth).await?;
     }
-    Ok(Some(user))
+    Ok(Some(found))
 }
 
 /// The signed-in user. Rejects with [`AppError::SignedOut`] otherwise.
 pub struct CurrentUser {
     pub user: User,
     pub session: Session,
+    /// The organizations the user belongs to, loaded with the user.
+    pub memberships: Vec<MembershipRow>,
 }
 
 impl FromRequestParts<AppState> for CurrentUser {
@@ -104,8 +110,12 @@ impl FromRequestParts<AppState> for CurrentUser {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|_| AppError::Internal(anyhow::anyhow!("session layer missing")))?;
-        let user = resolve(state, &session).await?.ok_or(AppError::SignedOut)?;
-        Ok(CurrentUser { user, session })
+        let (user, memberships) = resolve(state, &session).await?.ok_or(AppError::SignedOut)?;
+        Ok(CurrentUser {
+            user,
+            session,
+            memberships,
+        })
     }
 }
 
@@ -126,7 +136,11 @@ impl FromRequestParts<AppState> for OrgContext {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let CurrentUser { user, session } = CurrentUser::from_request_parts(parts, state).await?;
+        let CurrentUser {
+            user,
+            session,
+            memberships,
+        } = CurrentUser::from_request_parts(parts, state).await?;
         let chosen: Option<i64> = session.get(ORG_KEY).await?;
 
         // Support staff see every organization; members see theirs.
@@ -146,7 +160,6 @@ impl FromRequestParts<AppState> for OrgContext {
                 .collect();
             (org, Access::Support, orgs)
         } else {
-            let memberships = state.db.memberships_of(user.id).await?;
             let current = chosen
                 .and_then(|id| memberships.iter().find(|m| m.organization_id == id))
                 .or(memberships.first())
@@ -237,5 +250,18 @@ impl OrgContext {
             self.session.insert(ORG_KEY, org_id).await?;
         }
         Ok(allowed)
+    }
+}
+
+/// Takes a one-time message out of the session. Only an existing message is
+/// removed: `Session::remove` marks the session changed even when the key is
+/// absent, which would write the session back on every page view.
+pub async fn take_flash(session: &Session, key: &str) -> Result<String, AppError> {
+    match session.get::<String>(key).await? {
+        Some(message) => {
+            session.remove::<String>(key).await?;
+            Ok(message)
+        }
+        None => Ok(String::new()),
     }
 }

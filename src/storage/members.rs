@@ -3,6 +3,7 @@ use sqlx::FromRow;
 
 use super::{Conn, Db};
 use crate::domain::Access;
+use crate::storage::users::User;
 
 /// One organization a user belongs to, with their access there.
 #[derive(Debug, Clone, FromRow)]
@@ -38,7 +39,70 @@ impl MemberRow {
     }
 }
 
+/// A user joined with their memberships: one row per membership, or one row
+/// with empty membership columns for a user without any.
+#[derive(FromRow)]
+struct UserMembershipRow {
+    id: i64,
+    email: String,
+    display_name: String,
+    is_support: bool,
+    session_epoch: i64,
+    organization_id: Option<i64>,
+    organization_name: Option<String>,
+    plan: Option<String>,
+    require_approval: Option<bool>,
+    role: Option<String>,
+    credentials_permission: Option<String>,
+}
+
 impl Db {
+    /// The user and every organization they belong to, in one query: this
+    /// runs on every signed-in request.
+    pub async fn user_with_memberships(
+        &self,
+        user_id: i64,
+    ) -> anyhow::Result<Option<(User, Vec<MembershipRow>)>> {
+        let rows: Vec<UserMembershipRow> = sqlx::query_as(
+            "SELECT u.id, u.email, u.display_name, u.is_support, u.session_epoch,
+                    o.id AS organization_id, o.name AS organization_name, o.plan, o.require_approval,
+                    m.role, m.credentials_permission
+             FROM users u
+             LEFT JOIN memberships m ON m.user_id = u.id
+             LEFT JOIN organizations o ON o.id = m.organization_id
+             WHERE u.id = $1
+             ORDER BY o.name, o.id",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await
+        .context("loading a user and their memberships")?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let user = User {
+            id: first.id,
+            email: first.email.clone(),
+            display_name: first.display_name.clone(),
+            is_support: first.is_support,
+            session_epoch: first.session_epoch,
+        };
+        let memberships = rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(MembershipRow {
+                    organization_id: r.organization_id?,
+                    organization_name: r.organization_name?,
+                    plan: r.plan?,
+                    require_approval: r.require_approval?,
+                    role: r.role?,
+                    credentials_permission: r.credentials_permission,
+                })
+            })
+            .collect();
+        Ok(Some((user, memberships)))
+    }
+
     pub async fn memberships_of(&self, user_id: i64) -> anyhow::Result<Vec<MembershipRow>> {
         sqlx::query_as(
             "SELECT o.id AS organization_id, o.name AS organization_name, o.plan, o.require_approval,

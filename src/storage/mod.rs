@@ -46,6 +46,9 @@ impl Db {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // A local file cannot drop like a network connection; pinging it
+            // before every use would only add a round trip to its worker thread.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .context("could not open the SQLite database")?;

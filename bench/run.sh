@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Benchmark: builds Keyward in release mode, starts it with demo data on a free
+# loopback port and a throw-away database, signs in as the demo owner, brings
+# Acme Payments to 3 credentials, then drives load with wrk:
+#   - GET /healthz (the floor: what the framework and one trivial query cost)
+#   - signed-in GET /settings/credentials (session, user, memberships, 3 cards)
+# at 1 and 16 connections, and reads the server's RSS at idle and under load.
+# Figures are reported as ratios to /healthz from the same run: the machine is
+# shared and absolute numbers drift.
+#
+# Usage: bench/run.sh [seconds per run, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${1:-10}"
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+
+cargo build --release --quiet
+WORK=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BASE="http://127.0.0.1:$PORT"
+export DATABASE_URL="sqlite://$WORK/bench.db" KEYWARD_KEY_FILE="$WORK/bench.key" \
+  KEYWARD_ADDR="127.0.0.1:$PORT" KEYWARD_DEMO_PASSWORD="bench-password-123" RUST_LOG=warn
+./target/release/keyward serve --demo >"$WORK/server.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 100); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+
+JAR="$WORK/cookies"
+token() { curl -s -b "$JAR" -c "$JAR" "$BASE$1" | grep -o 'name="csrf_token" value="[^"]*"' | head -1 | cut -d'"' -f4; }
+T=$(token /login)
+curl -s -b "$JAR" -c "$JAR" -o /dev/null -d "csrf_token=$T&email=owner@acme.test&password=bench-password-123" "$BASE/login"
+for name in "Bench credential two" "Bench credential three"; do
+  T=$(token /settings/credentials/new)
+  curl -s -b "$JAR" -c "$JAR" -o /dev/null --data-urlencode "csrf_token=$T" --data-urlencode "name=$name" --data-urlencode "description=" "$BASE/settings/credentials"
+done
+COOKIE=$(awk '$6 == "keyward_session" { print "keyward_session=" $7 }' "$JAR")
+CARDS=$(curl -s -H "Cookie: $COOKIE" "$BASE/settings/credentials" | grep -c 'data-credential=')
+[ "$CARDS" = 3 ] || { echo "expected 3 credential cards on the page, got $CARDS" >&2; exit 1; }
+
+rss() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER/status"; }
+IDLE_RSS=$(rss)
+PEAK_RSS=$IDLE_RSS
+
+# run NAME PATH CONNECTIONS -> "rps p50_ms p99_ms"
+run() {
+  local out
+  local header=()
+  [ "$2" = /healthz ] || header=(-H "Cookie: $COOKIE")
+  out=$(wrk -t"$(( $3 < 2 ? 1 : 2 ))" -c"$3" -d"${DURATION}s" --latency "${header[@]}" "$BASE$2" &
+        pid=$!; sleep $(( DURATION / 2 )); r=$(rss); echo "RSS $r"; wait $pid)
+  local r; r=$(echo "$out" | awk '/^RSS/ { print $2 }')
+  PEAK_RSS=$(python3 -c "print(max($PEAK_RSS, $r))")
+  if echo "$out" | grep -q 'Non-2xx'; then echo "non-2xx responses for $2: $out" >&2; exit 1; fi
+  local rps p50 p99
+  rps=$(echo "$out" | awk '/Requests\/sec/ { print $2 }')
+  p50=$(echo "$out" | awk '$1 == "50%" { print $2 }')
+  p99=$(echo "$out" | awk '$1 == "99%" { print $2 }')
+  echo "$rps $(ms "$p50") $(ms "$p99")"
+}
+ms() { python3 -c "
+v='$1'
+for unit, f in (('us', 0.001), ('ms', 1), ('s', 1000)):
+    if v.endswith(unit) and not (unit == 's' and v.endswith(('us', 'ms'))):
+        print(round(float(v[:-len(unit)]) * f, 3)); break"; }
+
+echo "Keyward benchmark: $(nproc) cores, ${DURATION}s per run, SQLite, release build"
+echo
+printf '| %-28s | %5s | %10s | %9s | %9s | %14s |\n' endpoint conns "req/s" "p50 ms" "p99 ms" "rate / healthz"
+printf '|%s|%s|%s|%s|%s|%s|\n' ------------------------------ ------- ------------ ----------- ----------- ----------------
+for conns in 1 16; do
+  read -r h_rps h_p50 h_p99 < <(run healthz /healthz "$conns")
+  read -r c_rps c_p50 c_p99 < <(run credentials /settings/credentials "$conns")
+  ratio=$(python3 -c "print(f'{$c_rps / $h_rps:.2f}')")
+  printf '| %-28s | %5s | %10s | %9s | %9s | %14s |\n' "GET /healthz" "$conns" "$h_rps" "$h_p50" "$h_p99" "1.00"
+  printf '| %-28s | %5s | %10s | %9s | %9s | %14s |\n' "GET /settings/credentials" "$conns" "$c_rps" "$c_p50" "$c_p99" "$ratio"
+done
+echo
+echo "Server RSS: ${IDLE_RSS} MiB idle after start-up, ${PEAK_RSS} MiB peak under load"
