@@ -4,6 +4,9 @@
 (function () {
   "use strict";
 
+  // Copy buttons and other script-only controls show only when this runs.
+  document.documentElement.classList.add("js");
+
   var opener = null;      // the element that opened the current dialog
   var openerCard = null;  // its credential, to find it again after the list reloads
 

@@ -630,3 +630,29 @@ async fn healthz_answers_without_a_session() {
     response.assert_status(StatusCode::OK).assert_contains("ok");
     assert!(response.session_cookie().is_none());
 }
+
+#[tokio::test]
+async fn viewing_pages_does_not_rewrite_the_session() {
+    let app = TestApp::demo().await;
+    let mut browser = app.signed_in(Persona::Owner).await;
+    // The first page after sign-in records the chosen organization.
+    browser.get("/settings/credentials").await;
+    for path in [
+        "/settings/credentials",
+        "/account",
+        "/settings/members",
+        "/settings/organization",
+        "/audit-log",
+    ] {
+        let response = browser.get(path).await;
+        response.assert_status(StatusCode::OK);
+        assert!(
+            response.session_cookie().is_none(),
+            "{path} wrote the session again"
+        );
+    }
+    // A minute later the idle clock is pushed back, once.
+    app.clock.advance(61);
+    assert!(browser.get("/account").await.session_cookie().is_some());
+    assert!(browser.get("/account").await.session_cookie().is_none());
+}
