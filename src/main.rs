@@ -9,6 +9,7 @@ use keyward::domain::{Access, DisplayName, Email, Password};
 use keyward::keys::Keys;
 use keyward::storage::Db;
 use keyward::{AppState, demo, random, storage};
+use tower_sessions::session_store::ExpiredDeletion;
 use tracing_subscriber::EnvFilter;
 
 /// Keyward: the console for your organization's API credentials.
@@ -134,7 +135,18 @@ impl Settings {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // A plain message for people and scripts, not a backtrace.
+            eprintln!("keyward: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
@@ -181,7 +193,14 @@ async fn serve(state: AppState, demo: bool) -> anyhow::Result<()> {
     }
     let addr = state.config.addr;
     let public_url = state.config.public_url.clone();
-    let router = keyward::build(state).await?;
+    let store = keyward::http::session_store(&state).await?;
+    // Expired sessions are deleted hourly, so the table does not grow without end.
+    tokio::spawn(
+        store
+            .clone()
+            .continuously_delete_expired(tokio::time::Duration::from_secs(3600)),
+    );
+    let router = keyward::app(state, store);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
