@@ -103,8 +103,11 @@ pub async fn seed(state: &AppState, password: &str) -> anyhow::Result<()> {
             description: Some("Nightly payout batches"),
             digest: &state.keys.secret_digest(secret.expose()),
             created_by: "owner@acme.test",
+            permission_set: "transactions",
+            permissions: "balances:read:org transactions:create:org transactions:read:org",
+            ip_allowlist: "203.0.113.0/24 198.51.100.7",
         };
-        credentials::create(&mut tx, &new, now).await?;
+        credentials::create(&mut tx, &new, None, now).await?;
     }
     tx.commit().await?;
     Ok(())

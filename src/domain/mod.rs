@@ -3,7 +3,9 @@
 
 pub mod access;
 pub mod credential;
+pub mod ip;
 pub mod org;
+pub mod permission;
 pub mod user;
 
 pub use access::{Access, CredentialsPermission, Role};

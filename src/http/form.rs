@@ -1,8 +1,10 @@
 //! A `Form` extractor whose rejections are clear messages, not framework text.
+//! It reads repeated fields (`perm_type=a&perm_type=b`) into `Vec`s, which
+//! the permission rows of the credential dialogs need.
 
-use axum::extract::rejection::FormRejection;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::header;
 use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
@@ -17,15 +19,21 @@ where
     type Rejection = AppError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Form::<T>::from_request(request, state).await {
-            Ok(axum::Form(value)) => Ok(Form(value)),
-            Err(FormRejection::InvalidFormContentType(_)) => Err(AppError::BadRequest(
+        let is_form = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(AppError::BadRequest(
                 "Send this form as application/x-www-form-urlencoded.".to_owned(),
-            )),
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(AppError::PayloadTooLarge),
-            Err(_) => Err(AppError::BadRequest(
-                "Some fields of this form were missing or malformed. Reload the page and try again.".to_owned(),
-            )),
+            ));
         }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|_| AppError::PayloadTooLarge)?;
+        serde_html_form::from_bytes(&bytes).map(Form).map_err(|_| {
+            AppError::BadRequest("Some fields of this form were missing or malformed. Reload the page and try again.".to_owned())
+        })
     }
 }

@@ -20,6 +20,9 @@ pub struct Credential {
     pub created_at: i64,
     pub created_by: String,
     pub last_rotated_at: Option<i64>,
+    pub permission_set: String,
+    pub permissions: String,
+    pub ip_allowlist: String,
     /// The newest use of any of its secrets.
     pub last_used_at: Option<i64>,
     pub last_used_ip: Option<String>,
@@ -32,7 +35,7 @@ impl Credential {
 }
 
 const SELECT: &str = "SELECT c.id, c.client_id, c.name, c.description, c.is_primary, c.status, c.created_at,
-        c.created_by, c.last_rotated_at,
+        c.created_by, c.last_rotated_at, c.permission_set, c.permissions, c.ip_allowlist,
         (SELECT MAX(s.last_used_at) FROM credential_secrets s WHERE s.credential_id = c.id) AS last_used_at,
         (SELECT s.last_used_ip FROM credential_secrets s WHERE s.credential_id = c.id AND s.last_used_at IS NOT NULL
           ORDER BY s.last_used_at DESC LIMIT 1) AS last_used_ip
@@ -45,6 +48,19 @@ pub struct NewCredential<'a> {
     pub description: Option<&'a str>,
     pub digest: &'a str,
     pub created_by: &'a str,
+    pub permission_set: &'a str,
+    /// Space-separated OAuth scopes.
+    pub permissions: &'a str,
+    pub ip_allowlist: &'a str,
+}
+
+/// What Edit may change.
+pub struct Changes<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub permission_set: &'a str,
+    pub permissions: &'a str,
+    pub ip_allowlist: &'a str,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -102,27 +118,67 @@ pub async fn find(
     .context("loading a credential")
 }
 
+/// Credentials plus active (pending or approved) requests: what the limit counts.
 pub async fn count(conn: &mut Conn, org_id: i64) -> anyhow::Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM credentials WHERE organization_id = $1")
-        .bind(org_id)
+    sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM credentials WHERE organization_id = $1)
+              + (SELECT COUNT(*) FROM credential_requests WHERE organization_id = $1 AND status IN ('pending', 'approved'))",
+    )
+    .bind(org_id)
         .fetch_one(conn)
         .await
         .context("counting credentials")
 }
 
+/// Whether an active request already holds this name.
+pub async fn name_requested(
+    conn: &mut Conn,
+    org_id: i64,
+    name: &str,
+    except_request: Option<i64>,
+) -> anyhow::Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM credential_requests
+         WHERE organization_id = $1 AND name_key = $2 AND status IN ('pending', 'approved') AND id <> $3",
+    )
+    .bind(org_id)
+    .bind(name.to_lowercase())
+    .bind(except_request.unwrap_or(0))
+    .fetch_one(conn)
+    .await
+    .context("checking request names")?;
+    Ok(n > 0)
+}
+
 /// Creates a credential and its first secret, if the organization has room.
 /// The first credential of an organization is its primary.
-/// Must run in a write transaction.
-pub async fn create(conn: &mut Conn, new: &NewCredential<'_>, now: i64) -> anyhow::Result<Created> {
-    let existing = count(conn, new.org_id).await?;
+/// Must run in a write transaction. `from_request` is the approved request
+/// being turned into this credential: it already holds a place and the name.
+pub async fn create(
+    conn: &mut Conn,
+    new: &NewCredential<'_>,
+    from_request: Option<i64>,
+    now: i64,
+) -> anyhow::Result<Created> {
+    let existing = count(conn, new.org_id).await? - i64::from(from_request.is_some());
     if existing >= MAX_CREDENTIALS {
         return Ok(Created::LimitReached);
     }
-    let is_primary = existing == 0;
+    if name_requested(conn, new.org_id, new.name, from_request).await? {
+        return Ok(Created::NameTaken);
+    }
+    let credentials: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM credentials WHERE organization_id = $1")
+            .bind(new.org_id)
+            .fetch_one(&mut *conn)
+            .await
+            .context("counting credentials")?;
+    let is_primary = credentials == 0;
     let inserted = sqlx::query_scalar::<_, i64>(
         "INSERT INTO credentials
-            (organization_id, client_id, name, name_key, description, is_primary, status, created_at, created_by, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'enabled', $7, $8, $7) RETURNING id",
+            (organization_id, client_id, name, name_key, description, is_primary, status, created_at, created_by,
+             updated_at, permission_set, permissions, ip_allowlist)
+         VALUES ($1, $2, $3, $4, $5, $6, 'enabled', $7, $8, $7, $9, $10, $11) RETURNING id",
     )
     .bind(new.org_id)
     .bind(new.client_id)
@@ -132,6 +188,9 @@ pub async fn create(conn: &mut Conn, new: &NewCredential<'_>, now: i64) -> anyho
     .bind(is_primary)
     .bind(now)
     .bind(new.created_by)
+    .bind(new.permission_set)
+    .bind(new.permissions)
+    .bind(new.ip_allowlist)
     .fetch_one(&mut *conn)
     .await;
     let id = match inserted {
@@ -161,19 +220,28 @@ async fn insert_secret(
     Ok(())
 }
 
-pub async fn rename(
+/// Applies an Edit. Must run in a write transaction.
+pub async fn update(
     conn: &mut Conn,
+    org_id: i64,
     id: i64,
-    name: &str,
-    description: Option<&str>,
+    changes: &Changes<'_>,
     now: i64,
 ) -> anyhow::Result<Renamed> {
+    if name_requested(conn, org_id, changes.name, None).await? {
+        return Ok(Renamed::NameTaken);
+    }
     let updated = sqlx::query(
-        "UPDATE credentials SET name = $1, name_key = $2, description = $3, updated_at = $4 WHERE id = $5",
+        "UPDATE credentials SET name = $1, name_key = $2, description = $3, permission_set = $4, permissions = $5,
+             ip_allowlist = $6, updated_at = $7
+         WHERE id = $8",
     )
-    .bind(name)
-    .bind(name.to_lowercase())
-    .bind(description)
+    .bind(changes.name)
+    .bind(changes.name.to_lowercase())
+    .bind(changes.description)
+    .bind(changes.permission_set)
+    .bind(changes.permissions)
+    .bind(changes.ip_allowlist)
     .bind(now)
     .bind(id)
     .execute(conn)
@@ -219,6 +287,18 @@ pub async fn make_primary(conn: &mut Conn, org_id: i64, id: i64, now: i64) -> an
         .execute(conn)
         .await
         .context("setting the primary credential")?;
+    Ok(())
+}
+
+/// Enables or disables a credential. A disabled one gets no new tokens.
+pub async fn set_enabled(conn: &mut Conn, id: i64, enabled: bool, now: i64) -> anyhow::Result<()> {
+    sqlx::query("UPDATE credentials SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(if enabled { "enabled" } else { "disabled" })
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await
+        .context("changing a credential's status")?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod credentials;
 pub mod members;
 pub mod orgs;
+pub mod requests;
 pub mod throttle;
 pub mod users;
 

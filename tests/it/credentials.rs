@@ -18,16 +18,16 @@ async fn an_owner_creates_a_credential_without_javascript_and_sees_its_secret_on
         .await
         .assert_status(StatusCode::OK)
         .assert_contains("<html")
-        .assert_contains("<dialog class=\"dialog\" aria-labelledby=\"dialog-title\" open>")
+        .assert_contains("<dialog class=\"dialog wide\" aria-labelledby=\"dialog-title\" open>")
         .assert_contains(">Credential name</label>")
         .assert_contains("Save &amp; Generate Key");
     let reveal = owner
         .post(
             "/settings/credentials",
-            &[
-                ("name", "  Ledger sync  "),
-                ("description", "Reconciles the ledger"),
-            ],
+            &with(
+                credential_fields("  Ledger sync  "),
+                &[("description", "Reconciles the ledger")],
+            ),
         )
         .await;
     reveal
@@ -99,14 +99,14 @@ async fn the_htmx_flow_uses_dialog_fragments_and_refreshes_the_list() {
     dialog
         .assert_status(StatusCode::OK)
         .assert_lacks("<html")
-        .assert_contains("<dialog class=\"dialog\" aria-labelledby=\"dialog-title\">");
+        .assert_contains("<dialog class=\"dialog wide\" aria-labelledby=\"dialog-title\">");
     assert!(dialog.body.trim_start().starts_with("<dialog"));
     assert!(dialog.header("vary").contains("HX-Request"));
 
     let reveal = admin
         .htmx_post(
             "/settings/credentials",
-            &[("name", "Payout worker"), ("description", "")],
+            &with(credential_fields("Payout worker"), &[("description", "")]),
         )
         .await;
     reveal
@@ -154,7 +154,7 @@ async fn bad_names_and_descriptions_are_shown_at_their_fields_in_both_forms() {
             ),
         ];
         for (name, description, message) in cases {
-            let fields = [("name", name), ("description", description)];
+            let fields = with(credential_fields(name), &[("description", description)]);
             let response = if hx {
                 owner.htmx_post("/settings/credentials", &fields).await
             } else {
@@ -186,7 +186,7 @@ async fn at_three_credentials_new_credential_is_disabled_and_refused() {
     owner
         .post(
             "/settings/credentials",
-            &[("name", "Fourth one"), ("description", "")],
+            &with(credential_fields("Fourth one"), &[("description", "")]),
         )
         .await
         .assert_status(StatusCode::CONFLICT)
@@ -207,7 +207,7 @@ async fn twenty_concurrent_creates_at_two_credentials_make_exactly_one_more() {
             client
                 .htmx_post(
                     "/settings/credentials",
-                    &[("name", name), ("description", "")],
+                    &with(credential_fields(name), &[("description", "")]),
                 )
                 .await
         }
@@ -238,7 +238,7 @@ async fn exactly_one_credential_is_primary_under_concurrent_requests() {
             client
                 .post(
                     "/settings/credentials",
-                    &[("name", &format!("First racer {i}")), ("description", "")],
+                    &credential_fields(&format!("First racer {i}")),
                 )
                 .await
         }
@@ -313,14 +313,17 @@ async fn edit_renames_with_an_audit_of_before_and_after() {
         .assert_contains(">Save</button>");
     let path = format!("/settings/credentials/{client_id}/edit");
     admin
-        .htmx_post(&path, &[("name", "Payments backend"), ("description", "")])
+        .htmx_post(&path, &credential_fields("Payments backend"))
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
         .assert_contains("already exists");
     let saved = admin
         .htmx_post(
             &path,
-            &[("name", "New name here"), ("description", "Now described")],
+            &with(
+                credential_fields("New name here"),
+                &[("description", "Now described")],
+            ),
         )
         .await;
     saved
@@ -330,7 +333,10 @@ async fn edit_renames_with_an_audit_of_before_and_after() {
     assert_eq!(saved.header("hx-trigger"), "credentials-changed");
     assert!(!saved.body.contains("<dialog"), "the dialog closes");
     let redirect = admin
-        .post(&path, &[("name", "Newer name"), ("description", "")])
+        .post(
+            &path,
+            &with(credential_fields("Newer name"), &[("description", "")]),
+        )
         .await;
     assert_eq!(redirect.location(), "/settings/credentials");
     admin
@@ -339,13 +345,13 @@ async fn edit_renames_with_an_audit_of_before_and_after() {
         .assert_contains("Saved “Newer name”.")
         .assert_contains("Newer name");
     let detail: String = sqlx::query_scalar(
-        "SELECT detail FROM audit_events WHERE action = 'credential.renamed' ORDER BY id LIMIT 1",
+        "SELECT detail FROM audit_events WHERE action = 'credential.updated' ORDER BY id LIMIT 1",
     )
     .fetch_one(app.state.db.pool())
     .await
     .unwrap();
     assert!(
-        detail.contains("\"before\":{\"description\":null,\"name\":\"Old name here\"}"),
+        detail.contains("\"before\":{\"description\":null,\"ip_allowlist\":\"0.0.0.0/0\",\"name\":\"Old name here\"") && detail.contains("\"after\":{\"description\":\"Now described\""),
         "{detail}"
     );
 }
@@ -412,14 +418,10 @@ fn routes(client_id: &str) -> Vec<Route> {
         (
             "POST",
             "/settings/credentials".into(),
-            vec![("name", "Sneaky one"), ("description", "")],
+            credential_fields("Sneaky one"),
         ),
         ("GET", id("edit"), vec![]),
-        (
-            "POST",
-            id("edit"),
-            vec![("name", "Sneaky rename"), ("description", "")],
-        ),
+        ("POST", id("edit"), credential_fields("Sneaky rename")),
         ("GET", id("rotate"), vec![]),
         ("POST", id("rotate"), vec![]),
         ("POST", id("make-primary"), vec![]),
@@ -508,7 +510,7 @@ async fn trial_organizations_see_an_explanation_and_cannot_create() {
     globex
         .post(
             "/settings/credentials",
-            &[("name", "Trial attempt"), ("description", "")],
+            &with(credential_fields("Trial attempt"), &[("description", "")]),
         )
         .await
         .assert_status(StatusCode::FORBIDDEN)

@@ -351,10 +351,7 @@ impl Client<'_> {
     pub async fn create_credential(&mut self, name: &str) -> (String, String) {
         self.get("/settings/credentials/new").await;
         let response = self
-            .post(
-                "/settings/credentials",
-                &[("name", name), ("description", "")],
-            )
+            .post("/settings/credentials", &credential_fields(name))
             .await;
         response.assert_status(StatusCode::OK);
         (
@@ -362,4 +359,35 @@ impl Client<'_> {
             secret_in(&response.body).unwrap(),
         )
     }
+}
+
+/// A complete New Credential / Edit form: the Monitoring permissions, all IP addresses.
+pub fn credential_fields(name: &str) -> Vec<(&'static str, &str)> {
+    let mut fields = vec![
+        ("name", name),
+        ("description", ""),
+        ("permission_set", "monitoring"),
+        ("ip_mode", "all"),
+    ];
+    for kind in ["audit", "balances", "transactions", "webhooks"] {
+        fields.extend([
+            ("perm_type", kind),
+            ("perm_action", "read"),
+            ("perm_scope", "org"),
+            ("perm_resource", ""),
+        ]);
+    }
+    fields
+}
+
+/// `credential_fields` with some fields replaced.
+pub fn with<'a>(
+    mut fields: Vec<(&'static str, &'a str)>,
+    changes: &[(&'static str, &'a str)],
+) -> Vec<(&'static str, &'a str)> {
+    for (key, value) in changes {
+        fields.retain(|(k, _)| k != key);
+        fields.push((key, value));
+    }
+    fields
 }

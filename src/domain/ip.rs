@@ -1,0 +1,247 @@
+//! IP allowlists: all addresses, or up to 6 IPv4/IPv6 addresses or CIDR
+//! ranges, parsed with `ipnet` and stored in normal form (`10.0.0.7/24` is
+//! the network `10.0.0.0/24`; a single address is stored without a prefix).
+
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+pub const MAX_ENTRIES: usize = 6;
+/// `0.0.0.0/0`: the stored form of "All IP addresses".
+pub const ALL: &str = "0.0.0.0/0";
+
+/// One entry: an address or a network, normalised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IpEntry(IpNet);
+
+impl IpEntry {
+    /// Parses one entry; `Ok((entry, Some(note)))` when it was normalised.
+    pub fn parse(raw: &str) -> Result<(IpEntry, Option<String>), String> {
+        let text = raw.trim();
+        let shown: String = text.chars().take(60).collect();
+        let shown = if text.chars().count() > 60 {
+            format!("{shown}…")
+        } else {
+            shown
+        };
+        if text.is_empty() {
+            return Err("Enter an IP address or CIDR range.".to_owned());
+        }
+        if let Ok(ip) = text.parse::<IpAddr>() {
+            return Ok((IpEntry(IpNet::from(ip)), None));
+        }
+        let net: IpNet = text
+            .parse()
+            .map_err(|_| format!("“{shown}” is not an IP address or CIDR range (for example 203.0.113.4 or 10.0.0.0/24)."))?;
+        let normal = IpEntry(net.trunc());
+        let note = (normal.to_string() != text)
+            .then(|| format!("{text} is shown as {normal}: the network it belongs to."));
+        Ok((normal, note))
+    }
+
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        self.0.contains(ip)
+    }
+}
+
+impl fmt::Display for IpEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.prefix_len() == self.0.max_prefix_len() {
+            write!(f, "{}", self.0.addr())
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IpAllowlist {
+    All,
+    Limited(Vec<IpEntry>),
+}
+
+/// What went wrong with a Limited list: the line it concerns (1-based) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl IpAllowlist {
+    /// Parses the Limited IP addresses text: one entry per line (commas work too).
+    /// Returns the list and notes about normalised entries.
+    pub fn parse_limited(text: &str) -> Result<(IpAllowlist, Vec<String>), Vec<IpError>> {
+        if text.len() > 4096 {
+            return Err(vec![IpError {
+                line: None,
+                message: format!("Enter at most {MAX_ENTRIES} entries, one per line."),
+            }]);
+        }
+        let lines: Vec<&str> = text
+            .split(['\n', ','])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let mut errors = Vec::new();
+        if lines.is_empty() {
+            errors.push(IpError {
+                line: None,
+                message: "Enter at least one IP address or CIDR range, or choose All IP addresses."
+                    .to_owned(),
+            });
+        }
+        if lines.len() > MAX_ENTRIES {
+            errors.push(IpError {
+                line: Some(MAX_ENTRIES + 1),
+                message: format!(
+                    "A credential can have at most {MAX_ENTRIES} IP entries; remove {}.",
+                    lines.len() - MAX_ENTRIES
+                ),
+            });
+        }
+        let mut entries: Vec<IpEntry> = Vec::new();
+        let mut notes = Vec::new();
+        for (i, line) in lines.iter().enumerate().take(MAX_ENTRIES * 4) {
+            match IpEntry::parse(line) {
+                Ok((entry, note)) => {
+                    if entries.contains(&entry) {
+                        errors.push(IpError {
+                            line: Some(i + 1),
+                            message: format!("{entry} is listed twice."),
+                        });
+                    } else {
+                        entries.push(entry);
+                        notes.extend(note);
+                    }
+                }
+                Err(message) => errors.push(IpError {
+                    line: Some(i + 1),
+                    message,
+                }),
+            }
+        }
+        if errors.is_empty() {
+            Ok((IpAllowlist::Limited(entries), notes))
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Reads the stored form; anything unreadable is treated as "no address allowed".
+    pub fn from_stored(text: &str) -> IpAllowlist {
+        if text.trim() == ALL {
+            return IpAllowlist::All;
+        }
+        IpAllowlist::Limited(
+            text.split_whitespace()
+                .filter_map(|e| IpEntry::parse(e).ok().map(|(entry, _)| entry))
+                .collect(),
+        )
+    }
+
+    pub fn to_stored(&self) -> String {
+        match self {
+            IpAllowlist::All => ALL.to_owned(),
+            IpAllowlist::Limited(entries) => entries
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+
+    pub fn allows(&self, ip: &IpAddr) -> bool {
+        match self {
+            IpAllowlist::All => true,
+            IpAllowlist::Limited(entries) => entries.iter().any(|e| e.contains(ip)),
+        }
+    }
+
+    pub fn is_all(&self) -> bool {
+        matches!(self, IpAllowlist::All)
+    }
+
+    /// The entries one per line, for the form.
+    pub fn lines(&self) -> String {
+        match self {
+            IpAllowlist::All => String::new(),
+            IpAllowlist::Limited(entries) => entries
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    /// "All IP addresses" or "2 IP addresses: 10.0.0.0/24, 203.0.113.4".
+    pub fn summary(&self) -> String {
+        match self {
+            IpAllowlist::All => "All IP addresses".to_owned(),
+            IpAllowlist::Limited(entries) => {
+                let list = entries
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let n = entries.len();
+                format!("{n} IP address{}: {list}", if n == 1 { "" } else { "es" })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_normalised() {
+        let (list, notes) =
+            IpAllowlist::parse_limited("10.0.0.7/24\n203.0.113.4\n2001:db8::1/64\n::1").unwrap();
+        assert_eq!(
+            list.to_stored(),
+            "10.0.0.0/24 203.0.113.4 2001:db8::/64 ::1"
+        );
+        assert_eq!(
+            notes,
+            vec![
+                "10.0.0.7/24 is shown as 10.0.0.0/24: the network it belongs to.",
+                "2001:db8::1/64 is shown as 2001:db8::/64: the network it belongs to."
+            ]
+        );
+        assert!(list.allows(&"10.0.0.200".parse().unwrap()));
+        assert!(!list.allows(&"10.0.1.1".parse().unwrap()));
+        assert_eq!(IpAllowlist::from_stored(&list.to_stored()), list);
+    }
+
+    #[test]
+    fn garbage_duplicates_and_a_seventh_entry_are_refused() {
+        for bad in ["999.1.1.1", "10.0.0.0/33", "::ffff:", "hello", "1.2.3.4/-1"] {
+            let errors = IpAllowlist::parse_limited(bad).unwrap_err();
+            assert_eq!(errors[0].line, Some(1), "{bad}");
+            assert!(
+                errors[0]
+                    .message
+                    .contains("is not an IP address or CIDR range"),
+                "{bad}: {errors:?}"
+            );
+        }
+        let dup = IpAllowlist::parse_limited("10.0.0.1/24\n10.0.0.0/24").unwrap_err();
+        assert_eq!(
+            dup[0],
+            IpError {
+                line: Some(2),
+                message: "10.0.0.0/24 is listed twice.".to_owned()
+            }
+        );
+        let seven = (1..=7)
+            .map(|i| format!("10.0.0.{i}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let errors = IpAllowlist::parse_limited(&seven).unwrap_err();
+        assert!(errors[0].message.contains("at most 6"));
+        assert!(IpAllowlist::parse_limited(&"1".repeat(10 * 1024)).is_err());
+        assert!(IpAllowlist::parse_limited("  ").is_err());
+    }
+}
