@@ -7,6 +7,29 @@ use crate::http::session::OrgContext;
 use crate::storage::audit::NewEvent;
 use crate::storage::users::User;
 
+/// Every action the audit log records, for the Audit log's filter.
+pub const KNOWN_ACTIONS: &[&str] = &[
+    "credential.created",
+    "credential.updated",
+    "credential.rotated",
+    "credential.made_primary",
+    "credential.disabled",
+    "credential.enabled",
+    "credential.deleted",
+    "credential.requested",
+    "credential.request_approved",
+    "credential.request_rejected",
+    "member.added",
+    "member.changed",
+    "member.removed",
+    "organization.created",
+    "organization.updated",
+    "password.changed",
+    "sign_in",
+    "sign_in.failed",
+    "support.viewed",
+];
+
 /// An event by the signed-in person in the organization they are looking at.
 pub fn by(ctx: &OrgContext, meta: &RequestMeta, action: &'static str) -> NewEvent {
     let mut event = by_user(&ctx.user, Some(ctx.org.id), meta, action);

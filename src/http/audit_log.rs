@@ -1,26 +1,39 @@
-//! The Audit log page: the organization's events, newest first, for every
-//! role that may see the organization. Support visits are themselves recorded.
+//! The Audit log page: the organization's events, newest first, filtered by
+//! credential, actor, action and date range, with keyset pagination and a CSV
+//! export of the filtered view. Every role that may see the organization may
+//! read it; nobody can change it. Support visits are themselves recorded.
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::stream;
 use serde::Deserialize;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime};
 
+use crate::domain::{FieldError, FieldErrors};
 use crate::error::AppResult;
-use crate::http::audit::{self, EventExt};
+use crate::http::audit::{self, EventExt, KNOWN_ACTIONS};
 use crate::http::meta::RequestMeta;
 use crate::http::session::OrgContext;
 use crate::http::views::{Layout, Nav, absolute_time, iso_time, relative_time};
 use crate::state::AppState;
+use crate::storage::Db;
+use crate::storage::audit::{Event, Filter};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/audit-log", get(show))
+    Router::new()
+        .route("/audit-log", get(show))
+        .route("/audit-log/export.csv", get(export))
 }
 
 const PAGE_SIZE: i64 = 50;
+const EXPORT_CHUNK: i64 = 1000;
 
 pub struct EventView {
     pub when: String,
@@ -33,17 +46,87 @@ pub struct EventView {
     pub detail: String,
 }
 
+pub struct CredentialChoice {
+    pub client_id: String,
+    pub name: String,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "audit_log.html")]
 struct AuditLogPage {
     layout: Layout,
     events: Vec<EventView>,
+    params: Params,
+    errors: FieldErrors,
+    credentials: Vec<CredentialChoice>,
+    actions: &'static [&'static str],
+    /// The query string of the current filters, for links.
+    query: String,
     next_before: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+#[serde(default)]
 struct Params {
-    before: Option<String>,
+    credential: String,
+    actor: String,
+    action: String,
+    from: String,
+    to: String,
+    #[serde(skip_serializing)]
+    before: String,
+}
+
+impl Params {
+    /// The filter, or the messages for the fields that could not be read.
+    fn filter(&self) -> (Filter, FieldErrors) {
+        let mut errors = FieldErrors::default();
+        let some = |v: &str| Some(v.trim()).filter(|v| !v.is_empty()).map(str::to_owned);
+        let format = format_description!("[year]-[month]-[day]");
+        let mut day = |field: &'static str, raw: &str| -> Option<Date> {
+            let raw = raw.trim();
+            if raw.is_empty() {
+                return None;
+            }
+            match Date::parse(raw, &format) {
+                Ok(date) => Some(date),
+                Err(_) => {
+                    errors.push(FieldError::new(field, "Enter a date as YYYY-MM-DD."));
+                    None
+                }
+            }
+        };
+        let from = day("from", &self.from);
+        let to = day("to", &self.to);
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            errors.push(FieldError::new(
+                "to",
+                "The end date is before the start date.",
+            ));
+        }
+        let action = some(&self.action);
+        if let Some(a) = &action
+            && !KNOWN_ACTIONS.contains(&a.as_str())
+        {
+            errors.push(FieldError::new("action", "Choose an action from the list."));
+        }
+        let start_of = |d: Date| d.midnight().assume_utc().unix_timestamp();
+        let filter = Filter {
+            target: some(&self.credential),
+            actor: some(&self.actor).map(|a| a.to_lowercase()),
+            action,
+            from: from.map(start_of),
+            // Inclusive of the whole end day.
+            until: to.and_then(|d| d.next_day()).map(start_of),
+        };
+        (filter, errors)
+    }
+
+    fn query_string(&self) -> String {
+        serde_urlencoded::to_string(self).unwrap_or_default()
+    }
 }
 
 async fn show(
@@ -56,12 +139,17 @@ async fn show(
         let visit = audit::by(&ctx, &meta, "support.viewed").target("Audit log");
         state.db.record(&visit, state.now()).await?;
     }
-    let before = params.before.and_then(|b| b.parse::<i64>().ok());
+    let (filter, errors) = params.filter();
     let now = state.now();
-    let rows = state
-        .db
-        .recent_events(ctx.org.id, before, PAGE_SIZE + 1)
-        .await?;
+    let before = params.before.parse::<i64>().ok();
+    let rows = if errors.is_empty() {
+        state
+            .db
+            .events(ctx.org.id, &filter, before, PAGE_SIZE + 1)
+            .await?
+    } else {
+        Vec::new()
+    };
     let next_before = (rows.len() as i64 > PAGE_SIZE).then(|| rows[PAGE_SIZE as usize - 1].id);
     let events = rows
         .into_iter()
@@ -81,10 +169,135 @@ async fn show(
             },
         })
         .collect();
-    Ok(AuditLogPage {
+    let credentials = state
+        .db
+        .credentials_of(ctx.org.id)
+        .await?
+        .into_iter()
+        .map(|c| CredentialChoice {
+            client_id: c.client_id,
+            name: c.name,
+        })
+        .collect();
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let page = AuditLogPage {
         layout: ctx.layout("Audit log", Nav::AuditLog),
         events,
+        query: params.query_string(),
+        params,
+        errors,
+        credentials,
+        actions: KNOWN_ACTIONS,
         next_before,
+    };
+    Ok((status, page).into_response())
+}
+
+/// A CSV cell that a spreadsheet will not run: a leading `=`, `+`, `-`, `@`,
+/// tab or carriage return makes it a formula, so such cells get a `'` first.
+fn cell(value: &str) -> String {
+    match value.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{value}"),
+        _ => value.to_owned(),
     }
-    .into_response())
+}
+
+fn csv_rows(events: &[Event], header: bool) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    if header {
+        let _ = writer.write_record([
+            "time",
+            "actor",
+            "action",
+            "target",
+            "ip",
+            "user_agent",
+            "detail",
+        ]);
+    }
+    for e in events {
+        let _ = writer.write_record([
+            iso_time(e.created_at),
+            cell(&e.actor),
+            cell(&e.action),
+            cell(e.target.as_deref().unwrap_or("")),
+            cell(e.ip.as_deref().unwrap_or("")),
+            cell(e.user_agent.as_deref().unwrap_or("")),
+            cell(&e.detail),
+        ]);
+    }
+    writer.into_inner().unwrap_or_default()
+}
+
+/// The filtered view as CSV, streamed a thousand events at a time.
+async fn export(
+    State(state): State<AppState>,
+    ctx: OrgContext,
+    meta: RequestMeta,
+    Query(params): Query<Params>,
+) -> AppResult<Response> {
+    let (filter, errors) = params.filter();
+    if !errors.is_empty() {
+        return Err(crate::error::AppError::BadRequest(
+            "The filters could not be read. Correct them on the Audit log page, then export again."
+                .to_owned(),
+        ));
+    }
+    if ctx.access.is_support() {
+        let visit = audit::by(&ctx, &meta, "support.viewed").target("Audit log export");
+        state.db.record(&visit, state.now()).await?;
+    }
+    let db: Db = state.db.clone();
+    let org_id = ctx.org.id;
+    // State: (the last id sent, whether the header is still to come, done).
+    let chunks = stream::unfold((None::<i64>, true, false), move |(before, first, done)| {
+        let db = db.clone();
+        let filter = filter.clone();
+        async move {
+            if done {
+                return None;
+            }
+            match db.events(org_id, &filter, before, EXPORT_CHUNK).await {
+                Ok(events) => {
+                    let last = events.last().map(|e| e.id);
+                    let finished = (events.len() as i64) < EXPORT_CHUNK;
+                    let bytes = csv_rows(&events, first);
+                    Some((
+                        Ok::<_, std::io::Error>(bytes),
+                        (last.or(before), false, finished),
+                    ))
+                }
+                Err(error) => {
+                    tracing::error!(error = format!("{error:#}"), "audit export failed");
+                    Some((
+                        Err(std::io::Error::other("audit export failed")),
+                        (before, false, true),
+                    ))
+                }
+            }
+        }
+    });
+    let date = OffsetDateTime::from_unix_timestamp(state.now())
+        .ok()
+        .and_then(|t| {
+            t.date()
+                .format(&format_description!("[year]-[month]-[day]"))
+                .ok()
+        })
+        .unwrap_or_default();
+    let disposition = format!("attachment; filename=\"keyward-audit-log-{date}.csv\"");
+    let mut response = Body::from_stream(chunks).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
 }

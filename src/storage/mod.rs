@@ -22,6 +22,7 @@ use sqlx::{Sqlite, SqlitePool};
 
 /// A connection inside a transaction, for repository functions that must run
 /// together with others (a change and its audit event).
+pub type Backend = Sqlite;
 pub type Conn = sqlx::SqliteConnection;
 pub type Tx = sqlx::Transaction<'static, Sqlite>;
 
