@@ -52,16 +52,18 @@ impl Persona {
 impl TestApp {
     /// An empty database: the first-run state.
     pub async fn empty() -> TestApp {
+        TestApp::empty_with(|_| {}).await
+    }
+
+    /// An empty database, with the configuration changed by `configure`.
+    pub async fn empty_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("keyward.db").display());
         let db = Db::connect(&url).await.unwrap();
         let clock = ManualClock::starting_now();
-        let state = AppState::with_clock(
-            db,
-            Config::for_database(url),
-            Keys::random(),
-            Arc::new(clock.clone()),
-        );
+        let mut config = Config::for_database(url);
+        configure(&mut config);
+        let state = AppState::with_clock(db, config, Keys::random(), Arc::new(clock.clone()));
         let router = keyward::build(state.clone()).await.unwrap();
         TestApp {
             router,
@@ -73,7 +75,11 @@ impl TestApp {
 
     /// The demo organizations and users, all with [`PASSWORD`].
     pub async fn demo() -> TestApp {
-        let app = TestApp::empty().await;
+        TestApp::demo_with(|_| {}).await
+    }
+
+    pub async fn demo_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+        let app = TestApp::empty_with(configure).await;
         demo::seed(&app.state, PASSWORD).await.unwrap();
         app
     }
@@ -390,4 +396,9 @@ pub fn with<'a>(
         fields.push((key, value));
     }
     fields
+}
+
+/// How many permission rows a form shows.
+pub fn rows_in(body: &str) -> usize {
+    body.matches("name=\"perm_type\"").count()
 }

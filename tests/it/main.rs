@@ -5,3 +5,5 @@ mod helpers;
 mod credentials;
 mod foundation;
 mod members;
+mod properties;
+mod scoped;
