@@ -33,7 +33,11 @@ T=$(token /login)
 curl -s -b "$JAR" -c "$JAR" -o /dev/null -d "csrf_token=$T&email=owner@acme.test&password=bench-password-123" "$BASE/login"
 for name in "Bench credential two" "Bench credential three"; do
   T=$(token /settings/credentials/new)
-  curl -s -b "$JAR" -c "$JAR" -o /dev/null --data-urlencode "csrf_token=$T" --data-urlencode "name=$name" --data-urlencode "description=" "$BASE/settings/credentials"
+  curl -s -b "$JAR" -c "$JAR" -o /dev/null --data-urlencode "csrf_token=$T" --data-urlencode "name=$name" \
+    --data-urlencode "description=" -d permission_set=monitoring -d ip_mode=all \
+    -d perm_type=audit -d perm_action=read -d perm_scope=org -d perm_resource= \
+    -d perm_type=webhooks -d perm_action=read -d perm_scope=org -d perm_resource= \
+    "$BASE/settings/credentials"
 done
 COOKIE=$(awk '$6 == "keyward_session" { print "keyward_session=" $7 }' "$JAR")
 CARDS=$(curl -s -H "Cookie: $COOKIE" "$BASE/settings/credentials" | grep -c 'data-credential=')
@@ -78,3 +82,34 @@ for conns in 1 16; do
 done
 echo
 echo "Server RSS: ${IDLE_RSS} MiB idle after start-up, ${PEAK_RSS} MiB peak under load"
+
+# The Audit log with a million events: seeded straight into the database
+# (a year of events over 3 credentials and 4 actors), then the first page and
+# filtered pages read through the server, one connection at a time.
+EVENTS="${AUDIT_EVENTS:-1000000}"
+python3 - "$WORK/bench.db" "$EVENTS" <<'PY'
+import random, sqlite3, sys, time
+db, n = sys.argv[1], int(sys.argv[2])
+con = sqlite3.connect(db, timeout=30)
+org = con.execute("SELECT id FROM organizations WHERE name = 'Acme Payments'").fetchone()[0]
+targets = [r[0] for r in con.execute("SELECT client_id FROM credentials WHERE organization_id = ?", (org,))]
+actors = ["owner@acme.test", "admin@acme.test", "viewer@acme.test", "support@keyward.test"]
+actions = ["credential.rotated"] * 40 + ["sign_in"] * 50 + ["credential.updated"] * 9 + ["credential.disabled"]
+start = int(time.time()) - 365 * 86400
+rng = random.Random(7)
+rows = ((org, rng.choice(actors), rng.choice(actions), rng.choice(targets), "203.0.113.%d" % rng.randrange(256),
+         "bench", "{}", start + i * 365 * 86400 // n) for i in range(n))
+con.executemany("INSERT INTO audit_events (organization_id, actor, action, target, ip, user_agent, detail, created_at) VALUES (?,?,?,?,?,?,?,?)", rows)
+con.commit()
+PY
+TARGET=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT client_id FROM credentials ORDER BY id DESC LIMIT 1').fetchone()[0])" "$WORK/bench.db")
+MONTH_AGO=$(date -u -d '30 days ago' +%F)
+echo
+echo "Audit log with $EVENTS events, 1 connection, ${DURATION}s each"
+echo
+printf '| %-62s | %10s | %9s | %9s |\n' page "req/s" "p50 ms" "p99 ms"
+printf '|%s|%s|%s|%s|\n' ---------------------------------------------------------------- ------------ ----------- -----------
+for page in "/audit-log" "/audit-log?action=credential.disabled" "/audit-log?credential=$TARGET&actor=admin%40acme.test" "/audit-log?action=sign_in&from=$MONTH_AGO" "/audit-log?action=credential.disabled&before=500000"; do
+  read -r rps p50 p99 < <(run audit "$page" 1)
+  printf '| %-62s | %10s | %9s | %9s |\n' "GET ${page//$TARGET/<client id>}" "$rps" "$p50" "$p99"
+done

@@ -33,3 +33,4 @@ CREATE INDEX audit_events_org_action ON audit_events (organization_id, action, i
 CREATE INDEX audit_events_org_actor ON audit_events (organization_id, actor, id);
 CREATE INDEX audit_events_org_target ON audit_events (organization_id, target, id);
 CREATE INDEX audit_events_org_time ON audit_events (organization_id, created_at, id);
+CREATE INDEX credential_requests_org_status ON credential_requests (organization_id, status);

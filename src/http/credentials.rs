@@ -547,20 +547,25 @@ async fn show(
             )
             .await?;
     }
-    let credentials: Vec<_> = state
-        .db
-        .credentials_of(ctx.org.id)
-        .await?
+    let shown_since = now - requests::SHOWN_FOR_SECS;
+    let rows = state.db.credentials_of(ctx.org.id, shown_since).await?;
+    // Each credential row counts the requests; without any, skip that query.
+    let has_requests = rows.first().is_none_or(|c| c.shown_requests > 0);
+    let credentials: Vec<_> = rows
         .into_iter()
         .map(|c| CredentialView::new(c, now))
         .collect();
-    let requests: Vec<_> = state
-        .db
-        .requests_of(ctx.org.id, now)
-        .await?
-        .into_iter()
-        .map(|r| RequestView::new(r, &ctx, now))
-        .collect();
+    let requests: Vec<_> = if has_requests {
+        state
+            .db
+            .requests_of(ctx.org.id, now)
+            .await?
+            .into_iter()
+            .map(|r| RequestView::new(r, &ctx, now))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let active = requests
         .iter()
         .filter(|r| r.status == "pending" || r.status == "approved")
@@ -682,13 +687,7 @@ async fn create(
         let mut tx = state.db.begin_write().await?;
         let outcome = if repo::count(&mut tx, ctx.org.id).await? >= MAX_CREDENTIALS {
             Created::LimitReached
-        } else if state
-            .db
-            .credentials_of(ctx.org.id)
-            .await?
-            .iter()
-            .any(|c| c.name.to_lowercase() == parsed.name.as_str().to_lowercase())
-        {
+        } else if repo::name_exists(&mut tx, ctx.org.id, parsed.name.as_str()).await? {
             Created::NameTaken
         } else {
             let new = NewRequest {

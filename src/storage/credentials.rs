@@ -26,6 +26,10 @@ pub struct Credential {
     /// The newest use of any of its secrets.
     pub last_used_at: Option<i64>,
     pub last_used_ip: Option<String>,
+    /// How many requests the Credentials page shows (filled by `credentials_of`
+    /// only), so the page asks for them only when there are any.
+    #[sqlx(default)]
+    pub shown_requests: i64,
 }
 
 impl Credential {
@@ -77,11 +81,25 @@ pub enum Renamed {
 }
 
 impl Db {
-    pub async fn credentials_of(&self, org_id: i64) -> anyhow::Result<Vec<Credential>> {
+    /// The organization's credentials, primary first, each row also counting
+    /// the requests shown on the page (active, or rejected since `shown_since`).
+    pub async fn credentials_of(
+        &self,
+        org_id: i64,
+        shown_since: i64,
+    ) -> anyhow::Result<Vec<Credential>> {
+        let sql = SELECT.replacen(
+            "FROM credentials c",
+            ", (SELECT COUNT(*) FROM credential_requests r WHERE r.organization_id = c.organization_id
+                  AND (r.status IN ('pending', 'approved') OR (r.status = 'rejected' AND r.decided_at >= $2))) AS shown_requests
+             FROM credentials c",
+            1,
+        );
         sqlx::query_as(&format!(
-            "{SELECT} WHERE c.organization_id = $1 ORDER BY c.is_primary DESC, c.created_at, c.id"
+            "{sql} WHERE c.organization_id = $1 ORDER BY c.is_primary DESC, c.created_at, c.id"
         ))
         .bind(org_id)
+        .bind(shown_since)
         .fetch_all(self.pool())
         .await
         .context("listing credentials")
@@ -128,6 +146,19 @@ pub async fn count(conn: &mut Conn, org_id: i64) -> anyhow::Result<i64> {
         .fetch_one(conn)
         .await
         .context("counting credentials")
+}
+
+/// Whether a credential of the organization has this name (case-insensitively).
+pub async fn name_exists(conn: &mut Conn, org_id: i64, name: &str) -> anyhow::Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM credentials WHERE organization_id = $1 AND name_key = $2",
+    )
+    .bind(org_id)
+    .bind(name.to_lowercase())
+    .fetch_one(conn)
+    .await
+    .context("checking credential names")?;
+    Ok(n > 0)
 }
 
 /// Whether an active request already holds this name.
