@@ -19,6 +19,8 @@ type HmacSha256 = Hmac<Sha256>;
 pub struct Keys {
     /// Keys the stored digests of client secrets (the "pepper").
     secret_pepper: [u8; 32],
+    /// Signs access tokens (EdDSA).
+    signing: ed25519_dalek::SigningKey,
 }
 
 impl fmt::Debug for Keys {
@@ -38,7 +40,42 @@ impl Keys {
     pub fn from_master(master: [u8; 32]) -> Keys {
         Keys {
             secret_pepper: derive(&master, "keyward/v1/client-secret-digest"),
+            signing: ed25519_dalek::SigningKey::from_bytes(&derive(
+                &master,
+                "keyward/v1/token-signing-ed25519",
+            )),
         }
+    }
+
+    /// The public half of the token signing key, raw (32 bytes).
+    pub fn verifying_key_bytes(&self) -> [u8; 32] {
+        self.signing.verifying_key().to_bytes()
+    }
+
+    /// The key id published in the JWKS and put in every token header:
+    /// the RFC 7638 thumbprint of the public key.
+    pub fn key_id(&self) -> String {
+        use base64::Engine;
+        use sha2::Digest;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let x = b64.encode(self.verifying_key_bytes());
+        let members = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+        b64.encode(sha2::Sha256::digest(members.as_bytes()))
+    }
+
+    /// The signing key for `jsonwebtoken` (PKCS#8 DER).
+    pub fn encoding_key(&self) -> anyhow::Result<jsonwebtoken::EncodingKey> {
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        let der = self
+            .signing
+            .to_pkcs8_der()
+            .map_err(|e| anyhow::anyhow!("encoding the signing key: {e}"))?;
+        Ok(jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes()))
+    }
+
+    /// The verifying key for `jsonwebtoken`.
+    pub fn decoding_key(&self) -> jsonwebtoken::DecodingKey {
+        jsonwebtoken::DecodingKey::from_ed_der(&self.verifying_key_bytes())
     }
 
     /// Fresh random keys, for tests and tools that keep nothing.

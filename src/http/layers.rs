@@ -111,11 +111,15 @@ pub async fn friendly_errors(request: Request, next: Next) -> Response {
     let htmx = is_htmx(&request);
     let mut response = next.run(request).await;
     let status = response.status();
-    let is_page = response
+    // Pages and JSON answers (the OAuth endpoints) are already meant for
+    // their reader; bare or plain-text errors come from a layer.
+    let designed = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
-    if (status.is_client_error() || status.is_server_error()) && !is_page {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"text/html") || v.as_bytes().starts_with(b"application/json")
+        });
+    if (status.is_client_error() || status.is_server_error()) && !designed {
         let (status, title, message) = AppError::for_status(status);
         response = error_page(status, title, message);
     }

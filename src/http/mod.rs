@@ -12,6 +12,7 @@ pub mod layers;
 pub mod login;
 pub mod members;
 pub mod meta;
+pub mod oauth;
 pub mod organization;
 pub mod session;
 pub mod setup;
@@ -72,6 +73,7 @@ pub fn app(state: AppState, store: SqliteStore) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(assets::router())
+        .merge(oauth::router())
         .merge(console)
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(csrf::BODY_LIMIT))

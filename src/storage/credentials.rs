@@ -342,3 +342,65 @@ pub async fn delete(conn: &mut Conn, id: i64) -> anyhow::Result<()> {
         .context("deleting a credential")?;
     Ok(())
 }
+
+/// What the token endpoint needs to know about a client, with its secrets.
+#[derive(Debug, Clone)]
+pub struct TokenClient {
+    pub client_id: String,
+    pub org_id: i64,
+    pub plan: String,
+    pub enabled: bool,
+    pub permissions: String,
+    pub ip_allowlist: String,
+    /// (secret id, digest, expires at) of the secrets that may still work.
+    pub secrets: Vec<(i64, String, Option<i64>)>,
+}
+
+#[derive(FromRow)]
+struct TokenRow {
+    client_id: String,
+    organization_id: i64,
+    plan: String,
+    status: String,
+    permissions: String,
+    ip_allowlist: String,
+    secret_id: Option<i64>,
+    digest: Option<String>,
+    expires_at: Option<i64>,
+}
+
+impl Db {
+    /// The client and its secrets in one indexed read.
+    pub async fn token_client(&self, client_id: &str) -> anyhow::Result<Option<TokenClient>> {
+        let rows: Vec<TokenRow> = sqlx::query_as(
+            "SELECT c.client_id, c.organization_id, o.plan, c.status, c.permissions, c.ip_allowlist,
+                    s.id AS secret_id, s.digest, s.expires_at
+             FROM credentials c
+             JOIN organizations o ON o.id = c.organization_id
+             LEFT JOIN credential_secrets s ON s.credential_id = c.id
+             WHERE c.client_id = $1",
+        )
+        .bind(client_id)
+        .fetch_all(self.pool())
+        .await
+        .context("loading a client")?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let mut client = TokenClient {
+            client_id: first.client_id.clone(),
+            org_id: first.organization_id,
+            plan: first.plan.clone(),
+            enabled: first.status == "enabled",
+            permissions: first.permissions.clone(),
+            ip_allowlist: first.ip_allowlist.clone(),
+            secrets: Vec::new(),
+        };
+        for row in rows {
+            if let (Some(id), Some(digest)) = (row.secret_id, row.digest) {
+                client.secrets.push((id, digest, row.expires_at));
+            }
+        }
+        Ok(Some(client))
+    }
+}

@@ -5,5 +5,6 @@ mod helpers;
 mod credentials;
 mod foundation;
 mod members;
+mod oauth;
 mod properties;
 mod scoped;

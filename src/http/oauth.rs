@@ -1,0 +1,373 @@
+//! The authorization server: the OAuth 2.0 client-credentials token endpoint
+//! (RFC 6749 §4.4), its discovery metadata (RFC 8414) and the public signing
+//! key (RFC 7517). Tokens are RFC 9068 JWTs signed with Ed25519.
+//!
+//! These routes sit outside the console's session and CSRF layers: clients
+//! authenticate with their own secret on every request, and a request body
+//! here is never logged.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use serde::Serialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use crate::domain::Plan;
+use crate::domain::credential::Secret;
+use crate::domain::ip::IpAllowlist;
+use crate::http::meta::RequestMeta;
+use crate::random;
+use crate::state::AppState;
+
+/// Access tokens live one hour, as the reference guides say.
+pub const TOKEN_LIFETIME_SECS: i64 = 3600;
+pub const GRANT_TYPE: &str = "client_credentials";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/oauth/token", post(token))
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/.well-known/jwks.json", get(jwks))
+}
+
+/// An RFC 6749 §5.2 error.
+#[derive(Debug)]
+pub struct OAuthError {
+    code: &'static str,
+    description: String,
+    /// `invalid_client` after an attempt with HTTP Basic: 401 + `WWW-Authenticate`.
+    basic: bool,
+}
+
+impl OAuthError {
+    fn new(code: &'static str, description: impl Into<String>) -> Self {
+        OAuthError {
+            code,
+            description: description.into(),
+            basic: false,
+        }
+    }
+
+    fn invalid_client(basic: bool) -> Self {
+        OAuthError {
+            code: "invalid_client",
+            description: "Client authentication failed.".to_owned(),
+            basic,
+        }
+    }
+}
+
+fn no_store(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let status = if self.code == "invalid_client" {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        let body = json!({ "error": self.code, "error_description": self.description });
+        let mut response = (status, Json(body)).into_response();
+        no_store(&mut response);
+        if self.code == "invalid_client" {
+            let challenge = if self.basic {
+                "Basic realm=\"keyward\", charset=\"UTF-8\""
+            } else {
+                "Basic realm=\"keyward\""
+            };
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        response
+    }
+}
+
+/// The parameters of a form body, refusing repeated ones (RFC 6749 §3.2).
+fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(OAuthError::new(
+            "invalid_request",
+            "Send the request as application/x-www-form-urlencoded.",
+        ));
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
+        OAuthError::new(
+            "invalid_request",
+            "The request body is not valid form encoding.",
+        )
+    })?;
+    let mut params = HashMap::new();
+    for (key, value) in pairs {
+        if params.insert(key.clone(), value).is_some() {
+            return Err(OAuthError::new(
+                "invalid_request",
+                format!("The parameter {key} is repeated."),
+            ));
+        }
+    }
+    Ok(params)
+}
+
+/// Client credentials from `Authorization: Basic`, each part form-urldecoded
+/// as RFC 6749 §2.3.1 requires. `Ok(None)` when there is no Basic header.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| OAuthError::invalid_client(true))?;
+    let Some(encoded) = text
+        .strip_prefix("Basic ")
+        .or_else(|| text.strip_prefix("basic "))
+    else {
+        return Err(OAuthError::invalid_client(false));
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| OAuthError::invalid_client(true))?;
+    let decoded = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client(true))?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or(OAuthError::invalid_client(true))?;
+    let unescape = |s: &str| -> Result<String, OAuthError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={s}"))
+            .map_err(|_| OAuthError::invalid_client(true))?;
+        Ok(pairs.into_iter().next().map(|(_, v)| v).unwrap_or_default())
+    };
+    Ok(Some((unescape(id)?, unescape(secret)?)))
+}
+
+#[derive(Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    scope: String,
+}
+
+/// RFC 9068 claims.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub client_id: String,
+    pub org: String,
+    pub scope: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+fn client_id_shape(id: &str) -> bool {
+    id.len() == 27 && id.starts_with("kwid_") && id[5..].bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+async fn token(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    // Credentials in the query string end up in logs and histories.
+    if let Some(query) = uri.query() {
+        let names = query
+            .split('&')
+            .map(|pair| pair.split('=').next().unwrap_or(""));
+        if names
+            .into_iter()
+            .any(|k| k == "client_secret" || k == "client_id")
+        {
+            return Err(OAuthError::new(
+                "invalid_request",
+                "Send client credentials in the body or the Authorization header, never in the URL.",
+            ));
+        }
+    }
+    let params = parse_form(&headers, &body)?;
+    let basic = basic_credentials(&headers)?;
+    let form_id = params.get("client_id");
+    let form_secret = params.get("client_secret");
+    let used_basic = basic.is_some();
+    let (client_id, secret) = match (basic, form_secret) {
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::new(
+                "invalid_request",
+                "Use one client authentication method, not both.",
+            ));
+        }
+        (Some((id, secret)), None) => {
+            if form_id.is_some_and(|f| *f != id) {
+                return Err(OAuthError::new(
+                    "invalid_request",
+                    "client_id differs from the one in the Authorization header.",
+                ));
+            }
+            (id, secret)
+        }
+        (None, Some(secret)) => match form_id {
+            Some(id) => (id.clone(), secret.clone()),
+            None => return Err(OAuthError::invalid_client(false)),
+        },
+        (None, None) => return Err(OAuthError::invalid_client(false)),
+    };
+    let grant_type = params
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::new("invalid_request", "grant_type is missing."))?;
+
+    // A malformed secret or client ID is refused before any database work.
+    if !Secret::is_well_formed(&secret) || !client_id_shape(&client_id) {
+        return Err(OAuthError::invalid_client(used_basic));
+    }
+    let digest = state.keys.secret_digest(&secret);
+    let now = state.now();
+    let client = state.db.token_client(&client_id).await.map_err(internal)?;
+    // An unknown client costs the same comparison as a known one.
+    let dummy = vec![(0, "0".repeat(64), None)];
+    let secrets = client.as_ref().map_or(&dummy, |c| &c.secrets);
+    let mut matched = false;
+    for (_, stored, expires_at) in secrets {
+        let live = expires_at.is_none_or(|t| t > now);
+        matched |= bool::from(stored.as_bytes().ct_eq(digest.as_bytes())) & live;
+    }
+    let (Some(client), true) = (client, matched) else {
+        return Err(OAuthError::invalid_client(used_basic));
+    };
+
+    if grant_type != GRANT_TYPE {
+        return Err(OAuthError::new(
+            "unsupported_grant_type",
+            "Only client_credentials is supported.",
+        ));
+    }
+    if !client.enabled {
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            "This credential is disabled.",
+        ));
+    }
+    if Plan::parse(&client.plan) != Some(Plan::Standard) {
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            "Trial organizations cannot use API credentials.",
+        ));
+    }
+    if !IpAllowlist::from_stored(&client.ip_allowlist).allows(&meta.ip) {
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            format!(
+                "Requests from {} are not allowed for this credential.",
+                meta.ip
+            ),
+        ));
+    }
+    let granted: Vec<&str> = client.permissions.split_whitespace().collect();
+    let scope = match params.get("scope") {
+        None => granted.join(" "),
+        Some(requested) => {
+            let asked: Vec<&str> = requested.split_whitespace().collect();
+            if asked.is_empty() || asked.iter().any(|s| !granted.contains(s)) {
+                return Err(OAuthError::new(
+                    "invalid_scope",
+                    "The requested scope is empty or wider than the credential's permissions.",
+                ));
+            }
+            let mut narrowed: Vec<&str> = granted
+                .iter()
+                .copied()
+                .filter(|g| asked.contains(g))
+                .collect();
+            narrowed.dedup();
+            narrowed.join(" ")
+        }
+    };
+
+    let claims = Claims {
+        iss: state.config.public_url.clone(),
+        aud: state.config.audience.clone(),
+        sub: client.client_id.clone(),
+        client_id: client.client_id.clone(),
+        org: client.org_id.to_string(),
+        scope: scope.clone(),
+        iat: now,
+        exp: now + TOKEN_LIFETIME_SECS,
+        jti: random::token(22),
+    };
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.typ = Some("at+jwt".to_owned());
+    header.kid = Some(state.keys.key_id());
+    let key = state.keys.encoding_key().map_err(internal)?;
+    let access_token = jsonwebtoken::encode(&header, &claims, &key)
+        .map_err(|e| internal(anyhow::anyhow!("signing: {e}")))?;
+    let mut response = Json(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: TOKEN_LIFETIME_SECS,
+        scope,
+    })
+    .into_response();
+    no_store(&mut response);
+    Ok(response)
+}
+
+fn internal(error: anyhow::Error) -> OAuthError {
+    tracing::error!(error = format!("{error:#}"), "token endpoint failed");
+    OAuthError {
+        code: "server_error",
+        description: "The server could not complete the request.".to_owned(),
+        basic: false,
+    }
+}
+
+/// RFC 8414 metadata. Only what exists is listed.
+async fn metadata(State(state): State<AppState>) -> Response {
+    let base = &state.config.public_url;
+    let scopes: Vec<String> = crate::domain::permission::TYPES
+        .iter()
+        .flat_map(|t| {
+            crate::domain::permission::ACTIONS
+                .iter()
+                .map(move |a| format!("{t}:{a}:org"))
+        })
+        .collect();
+    Json(json!({
+        "issuer": base,
+        "token_endpoint": format!("{base}/oauth/token"),
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "grant_types_supported": [GRANT_TYPE],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": scopes,
+    }))
+    .into_response()
+}
+
+/// The public token signing key as a JWK set.
+async fn jwks(State(state): State<AppState>) -> Response {
+    let x =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(state.keys.verifying_key_bytes());
+    Json(json!({
+        "keys": [{ "kty": "OKP", "crv": "Ed25519", "x": x, "kid": state.keys.key_id(), "alg": "EdDSA", "use": "sig" }]
+    }))
+    .into_response()
+}

@@ -1,0 +1,327 @@
+//! The token endpoint, its metadata and the signing key, as an OAuth client sees them.
+
+use axum::body::Body;
+use axum::http::{StatusCode, header};
+use base64::Engine;
+use keyward::http::oauth::Claims;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+async fn token_request(
+    client: &mut Client<'_>,
+    fields: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (TestResponse, Value) {
+    let mut request = client
+        .request("POST", "/oauth/token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some((id, secret)) = basic {
+        let encode = |s: &str| serde_urlencoded::to_string([("v", s)]).unwrap()[2..].to_owned();
+        let pair = format!("{}:{}", encode(id), encode(secret));
+        request = request.header(
+            header::AUTHORIZATION,
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            ),
+        );
+    }
+    let response = client
+        .send(request.body(Body::from(form_body(fields))).unwrap())
+        .await;
+    let json = serde_json::from_str(&response.body).unwrap_or(Value::Null);
+    (response, json)
+}
+
+#[track_caller]
+fn assert_error(response: &TestResponse, json: &Value, status: StatusCode, error: &str) {
+    assert_eq!(response.status, status, "{}", response.body);
+    assert_eq!(json["error"], error, "{}", response.body);
+    assert_eq!(response.header("cache-control"), "no-store");
+}
+
+async fn verify(app: &TestApp, token: &str) -> (jsonwebtoken::Header, Claims) {
+    let mut client = app.client();
+    let jwks: Value =
+        serde_json::from_str(&client.get("/.well-known/jwks.json").await.body).unwrap();
+    let key = &jwks["keys"][0];
+    assert_eq!(
+        (key["kty"].as_str(), key["crv"].as_str()),
+        (Some("OKP"), Some("Ed25519"))
+    );
+    let decoding =
+        jsonwebtoken::DecodingKey::from_ed_components(key["x"].as_str().unwrap()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.set_issuer(&[app.state.config.public_url.as_str()]);
+    validation.set_audience(&[app.state.config.audience.as_str()]);
+    let data = jsonwebtoken::decode::<Claims>(token, &decoding, &validation)
+        .expect("the token verifies against the JWKS");
+    assert_eq!(data.header.kid.as_deref(), key["kid"].as_str());
+    (data.header, data.claims)
+}
+
+#[tokio::test]
+async fn metadata_and_jwks_describe_the_server() {
+    let app = TestApp::demo().await;
+    let mut client = app.client();
+    let metadata = client.get("/.well-known/oauth-authorization-server").await;
+    metadata.assert_status(StatusCode::OK);
+    let json: Value = serde_json::from_str(&metadata.body).unwrap();
+    assert_eq!(json["issuer"], "http://127.0.0.1:8080");
+    assert_eq!(json["token_endpoint"], "http://127.0.0.1:8080/oauth/token");
+    assert_eq!(
+        json["grant_types_supported"],
+        serde_json::json!(["client_credentials"])
+    );
+    assert_eq!(
+        json["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post"])
+    );
+    let jwks: Value =
+        serde_json::from_str(&client.get("/.well-known/jwks.json").await.body).unwrap();
+    assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
+    assert_eq!(jwks["keys"][0]["kid"], app.state.keys.key_id());
+}
+
+#[tokio::test]
+async fn a_credential_gets_a_one_hour_jwt_with_either_authentication_method() {
+    let app = TestApp::demo().await;
+    let mut owner = app.signed_in(Persona::Owner).await;
+    let (client_id, secret) = owner.create_credential("Token client").await;
+    let mut machine = app.client();
+
+    let fields = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    let (post, json) = token_request(&mut machine, &fields, None).await;
+    post.assert_status(StatusCode::OK);
+    assert_eq!(post.header("cache-control"), "no-store");
+    assert_eq!(post.header("pragma"), "no-cache");
+    assert_eq!(json["token_type"], "Bearer");
+    assert_eq!(json["expires_in"], 3600);
+    assert_eq!(
+        json["scope"],
+        "audit:read:org balances:read:org transactions:read:org webhooks:read:org"
+    );
+    let (header, claims) = verify(&app, json["access_token"].as_str().unwrap()).await;
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(
+        (claims.sub.as_str(), claims.client_id.as_str()),
+        (client_id.as_str(), client_id.as_str())
+    );
+    assert_eq!(claims.exp - claims.iat, 3600);
+    assert_eq!(claims.org, app.org_id("Acme Payments").await.to_string());
+
+    let (basic, json) = token_request(
+        &mut machine,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "audit:read:org"),
+        ],
+        Some((&client_id, &secret)),
+    )
+    .await;
+    basic.assert_status(StatusCode::OK);
+    assert_eq!(json["scope"], "audit:read:org");
+    let (_, second) = verify(&app, json["access_token"].as_str().unwrap()).await;
+    assert_ne!(second.jti, claims.jti);
+}
+
+#[tokio::test]
+async fn every_malformed_or_unauthorised_request_gets_its_rfc_error() {
+    let app = TestApp::demo().await;
+    let mut owner = app.signed_in(Persona::Owner).await;
+    let (client_id, secret) = owner.create_credential("Error client").await;
+    let id = client_id.as_str();
+    let s = secret.as_str();
+    let mut m = app.client();
+    let grant = ("grant_type", "client_credentials");
+
+    let (r, j) = token_request(
+        &mut m,
+        &[
+            grant,
+            ("client_id", id),
+            ("client_secret", &format!("{}x", &s[..s.len() - 1])),
+        ],
+        None,
+    )
+    .await;
+    assert_error(&r, &j, StatusCode::UNAUTHORIZED, "invalid_client");
+    let wrong = owner.create_credential("Other client").await.1;
+    let (r, j) = token_request(&mut m, &[grant], Some((id, &wrong))).await;
+    assert_error(&r, &j, StatusCode::UNAUTHORIZED, "invalid_client");
+    assert!(r.header("www-authenticate").starts_with("Basic"));
+    let (r, j) = token_request(
+        &mut m,
+        &[grant, ("client_id", id), ("client_secret", s)],
+        Some((id, s)),
+    )
+    .await;
+    assert_error(&r, &j, StatusCode::BAD_REQUEST, "invalid_request");
+    let (r, j) = token_request(&mut m, &[("client_id", id), ("client_secret", s)], None).await;
+    assert_error(&r, &j, StatusCode::BAD_REQUEST, "invalid_request");
+    let (r, j) = token_request(
+        &mut m,
+        &[
+            ("grant_type", "password"),
+            ("client_id", id),
+            ("client_secret", s),
+        ],
+        None,
+    )
+    .await;
+    assert_error(&r, &j, StatusCode::BAD_REQUEST, "unsupported_grant_type");
+    let (r, j) = token_request(
+        &mut m,
+        &[grant, grant, ("client_id", id), ("client_secret", s)],
+        None,
+    )
+    .await;
+    assert_error(&r, &j, StatusCode::BAD_REQUEST, "invalid_request");
+    let (r, j) = token_request(
+        &mut m,
+        &[
+            grant,
+            ("client_id", id),
+            ("client_secret", s),
+            ("scope", "vault:delete:org"),
+        ],
+        None,
+    )
+    .await;
+    assert_error(&r, &j, StatusCode::BAD_REQUEST, "invalid_scope");
+    let huge = format!("kws_test_{}", "a".repeat(10 * 1024));
+    let (r, j) = token_request(
+        &mut m,
+        &[grant, ("client_id", id), ("client_secret", &huge)],
+        None,
+    )
+    .await;
+    assert_error(&r, &j, StatusCode::UNAUTHORIZED, "invalid_client");
+    let (r, j) = token_request(&mut m, &[grant], None).await;
+    assert_error(&r, &j, StatusCode::UNAUTHORIZED, "invalid_client");
+    // Unknown parameters are ignored.
+    let (r, _) = token_request(
+        &mut m,
+        &[
+            grant,
+            ("client_id", id),
+            ("client_secret", s),
+            ("colour", "blue"),
+        ],
+        None,
+    )
+    .await;
+    r.assert_status(StatusCode::OK);
+
+    let in_url = m
+        .request(
+            "POST",
+            &format!("/oauth/token?client_id={id}&client_secret={s}"),
+        )
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("grant_type=client_credentials"))
+        .unwrap();
+    let r = m.send(in_url).await;
+    assert_error(
+        &r,
+        &serde_json::from_str(&r.body).unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    );
+    let json_body = m
+        .request("POST", "/oauth/token")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    let r = m.send(json_body).await;
+    assert_error(
+        &r,
+        &serde_json::from_str(&r.body).unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    );
+}
+
+#[tokio::test]
+async fn disabled_deleted_rotated_foreign_address_and_trial_credentials_get_no_token() {
+    let app = TestApp::demo().await;
+    let mut owner = app.signed_in(Persona::Owner).await;
+    let (id, old) = owner.create_credential("Rule client").await;
+    let mut m = app.client();
+    let ask = |secret: String| {
+        vec![
+            ("grant_type".to_owned(), "client_credentials".to_owned()),
+            ("client_id".to_owned(), id.clone()),
+            ("client_secret".to_owned(), secret),
+        ]
+    };
+    fn pairs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+        v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+    }
+
+    // Rotation: the old secret fails at once, the new one works.
+    let reveal = owner
+        .post(&format!("/settings/credentials/{id}/rotate"), &[])
+        .await;
+    let new = secret_in(&reveal.body).unwrap();
+    let (r, j) = token_request(&mut m, &pairs(&ask(old)), None).await;
+    assert_error(&r, &j, StatusCode::UNAUTHORIZED, "invalid_client");
+    token_request(&mut m, &pairs(&ask(new.clone())), None)
+        .await
+        .0
+        .assert_status(StatusCode::OK);
+
+    // Disabled.
+    owner
+        .post(&format!("/settings/credentials/{id}/disable"), &[])
+        .await;
+    let (r, j) = token_request(&mut m, &pairs(&ask(new.clone())), None).await;
+    assert_error(&r, &j, StatusCode::BAD_REQUEST, "unauthorized_client");
+    owner
+        .post(&format!("/settings/credentials/{id}/enable"), &[])
+        .await;
+
+    // Outside the allowlist (the test client is 192.0.2.10).
+    let path = format!("/settings/credentials/{id}/edit");
+    owner.get(&path).await;
+    let limited = with(
+        credential_fields("Rule client"),
+        &[("ip_mode", "limited"), ("ip_list", "203.0.113.0/24")],
+    );
+    owner
+        .post(&path, &limited)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let (r, j) = token_request(&mut m, &pairs(&ask(new.clone())), None).await;
+    assert_error(&r, &j, StatusCode::BAD_REQUEST, "unauthorized_client");
+    m.ip = [203, 0, 113, 77];
+    token_request(&mut m, &pairs(&ask(new.clone())), None)
+        .await
+        .0
+        .assert_status(StatusCode::OK);
+
+    // Trial organization.
+    sqlx::query("UPDATE organizations SET plan = 'trial' WHERE name = 'Acme Payments'")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let (r, j) = token_request(&mut m, &pairs(&ask(new.clone())), None).await;
+    assert_error(&r, &j, StatusCode::BAD_REQUEST, "unauthorized_client");
+    sqlx::query("UPDATE organizations SET plan = 'standard' WHERE name = 'Acme Payments'")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+
+    // Deleted.
+    owner
+        .post(&format!("/settings/credentials/{id}/delete"), &[])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let (r, j) = token_request(&mut m, &pairs(&ask(new)), None).await;
+    assert_error(&r, &j, StatusCode::UNAUTHORIZED, "invalid_client");
+}
