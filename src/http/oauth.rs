@@ -26,6 +26,8 @@ use crate::domain::ip::IpAllowlist;
 use crate::http::meta::RequestMeta;
 use crate::random;
 use crate::state::AppState;
+use crate::storage::credentials::{ClientSecret, TokenClient};
+use crate::storage::tokens::LAST_USED_EVERY_SECS;
 
 /// Access tokens live one hour, as the reference guides say.
 pub const TOKEN_LIFETIME_SECS: i64 = 3600;
@@ -34,6 +36,8 @@ pub const GRANT_TYPE: &str = "client_credentials";
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/oauth/token", post(token))
+        .route("/oauth/introspect", post(introspect))
+        .route("/oauth/revoke", post(revoke))
         .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/.well-known/jwks.json", get(jwks))
 }
@@ -182,34 +186,38 @@ fn client_id_shape(id: &str) -> bool {
     id.len() == 27 && id.starts_with("kwid_") && id[5..].bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-async fn token(
-    State(state): State<AppState>,
-    meta: RequestMeta,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, OAuthError> {
-    // Credentials in the query string end up in logs and histories.
+/// A client that proved it holds one of its live secrets.
+struct Authenticated {
+    client: TokenClient,
+    secret_id: i64,
+    secret_last_used: Option<i64>,
+}
+
+/// Client authentication shared by the three endpoints: HTTP Basic or form
+/// fields, never both, never in the URL. A malformed secret or client ID is
+/// refused before any database work; an unknown client ID costs the same
+/// digest and comparison as a known one.
+async fn authenticate(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<Authenticated, OAuthError> {
     if let Some(query) = uri.query() {
-        let names = query
+        let mut names = query
             .split('&')
             .map(|pair| pair.split('=').next().unwrap_or(""));
-        if names
-            .into_iter()
-            .any(|k| k == "client_secret" || k == "client_id")
-        {
+        if names.any(|k| k == "client_secret" || k == "client_id") {
             return Err(OAuthError::new(
                 "invalid_request",
                 "Send client credentials in the body or the Authorization header, never in the URL.",
             ));
         }
     }
-    let params = parse_form(&headers, &body)?;
-    let basic = basic_credentials(&headers)?;
+    let basic = basic_credentials(headers)?;
     let form_id = params.get("client_id");
-    let form_secret = params.get("client_secret");
     let used_basic = basic.is_some();
-    let (client_id, secret) = match (basic, form_secret) {
+    let (client_id, secret) = match (basic, params.get("client_secret")) {
         (Some(_), Some(_)) => {
             return Err(OAuthError::new(
                 "invalid_request",
@@ -231,28 +239,56 @@ async fn token(
         },
         (None, None) => return Err(OAuthError::invalid_client(false)),
     };
-    let grant_type = params
-        .get("grant_type")
-        .ok_or_else(|| OAuthError::new("invalid_request", "grant_type is missing."))?;
-
-    // A malformed secret or client ID is refused before any database work.
     if !Secret::is_well_formed(&secret) || !client_id_shape(&client_id) {
         return Err(OAuthError::invalid_client(used_basic));
     }
     let digest = state.keys.secret_digest(&secret);
     let now = state.now();
     let client = state.db.token_client(&client_id).await.map_err(internal)?;
-    // An unknown client costs the same comparison as a known one.
-    let dummy = vec![(0, "0".repeat(64), None)];
-    let secrets = client.as_ref().map_or(&dummy, |c| &c.secrets);
-    let mut matched = false;
-    for (_, stored, expires_at) in secrets {
-        let live = expires_at.is_none_or(|t| t > now);
-        matched |= bool::from(stored.as_bytes().ct_eq(digest.as_bytes())) & live;
+    let dummy = [ClientSecret {
+        id: 0,
+        digest: "0".repeat(64),
+        expires_at: None,
+        last_used_at: None,
+    }];
+    let secrets: &[ClientSecret] = client.as_ref().map_or(&dummy, |c| &c.secrets);
+    let mut matched: Option<&ClientSecret> = None;
+    for candidate in secrets {
+        let equal = bool::from(candidate.digest.as_bytes().ct_eq(digest.as_bytes()));
+        if equal && candidate.expires_at.is_none_or(|t| t > now) {
+            matched = Some(candidate);
+        }
     }
-    let (Some(client), true) = (client, matched) else {
-        return Err(OAuthError::invalid_client(used_basic));
-    };
+    match (matched.map(|m| (m.id, m.last_used_at)), client) {
+        (Some((secret_id, secret_last_used)), Some(client)) if secret_id != 0 => {
+            Ok(Authenticated {
+                client,
+                secret_id,
+                secret_last_used,
+            })
+        }
+        _ => Err(OAuthError::invalid_client(used_basic)),
+    }
+}
+
+async fn token(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let params = parse_form(&headers, &body)?;
+    let grant_type = params
+        .get("grant_type")
+        .cloned()
+        .ok_or_else(|| OAuthError::new("invalid_request", "grant_type is missing."))?;
+    let Authenticated {
+        client,
+        secret_id,
+        secret_last_used,
+    } = authenticate(&state, &uri, &headers, &params).await?;
+    let now = state.now();
 
     if grant_type != GRANT_TYPE {
         return Err(OAuthError::new(
@@ -292,13 +328,12 @@ async fn token(
                     "The requested scope is empty or wider than the credential's permissions.",
                 ));
             }
-            let mut narrowed: Vec<&str> = granted
+            granted
                 .iter()
                 .copied()
                 .filter(|g| asked.contains(g))
-                .collect();
-            narrowed.dedup();
-            narrowed.join(" ")
+                .collect::<Vec<_>>()
+                .join(" ")
         }
     };
 
@@ -319,6 +354,14 @@ async fn token(
     let key = state.keys.encoding_key().map_err(internal)?;
     let access_token = jsonwebtoken::encode(&header, &claims, &key)
         .map_err(|e| internal(anyhow::anyhow!("signing: {e}")))?;
+    // Last used: at most one write a minute per secret, decided without a read.
+    if secret_last_used.is_none_or(|t| t <= now - LAST_USED_EVERY_SECS) {
+        state
+            .db
+            .touch_secret(secret_id, &meta.ip.to_string(), now)
+            .await
+            .map_err(internal)?;
+    }
     let mut response = Json(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -326,6 +369,106 @@ async fn token(
         scope,
     })
     .into_response();
+    no_store(&mut response);
+    Ok(response)
+}
+
+/// Verifies one of our access tokens: signature, `typ`, issuer, audience, expiry.
+fn decode_token(state: &AppState, token: &str) -> Option<Claims> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    if header.typ.as_deref() != Some("at+jwt") {
+        return None;
+    }
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.set_issuer(&[state.config.public_url.as_str()]);
+    validation.set_audience(&[state.config.audience.as_str()]);
+    validation.leeway = 0;
+    validation.validate_exp = false;
+    let claims = jsonwebtoken::decode::<Claims>(token, &state.keys.decoding_key(), &validation)
+        .ok()?
+        .claims;
+    // Expiry against the server's clock, which tests can move.
+    (claims.exp > state.now()).then_some(claims)
+}
+
+/// RFC 7662. Resource servers authenticate with a credential of the same
+/// organization; a token is active while unexpired, unrevoked and its
+/// credential exists (a disabled credential's tokens stay active until they
+/// expire, as the reference guide says).
+async fn introspect(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let params = parse_form(&headers, &body)?;
+    let caller = authenticate(&state, &uri, &headers, &params).await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::new("invalid_request", "token is missing."))?;
+    let inactive = || {
+        let mut response = Json(json!({ "active": false })).into_response();
+        no_store(&mut response);
+        response
+    };
+    let Some(claims) = decode_token(&state, token) else {
+        return Ok(inactive());
+    };
+    if claims.org != caller.client.org_id.to_string()
+        || state.db.is_revoked(&claims.jti).await.map_err(internal)?
+    {
+        return Ok(inactive());
+    }
+    if state
+        .db
+        .token_client(&claims.client_id)
+        .await
+        .map_err(internal)?
+        .is_none()
+    {
+        return Ok(inactive());
+    }
+    let mut response = Json(json!({
+        "active": true,
+        "scope": claims.scope,
+        "client_id": claims.client_id,
+        "token_type": "Bearer",
+        "exp": claims.exp,
+        "iat": claims.iat,
+        "sub": claims.sub,
+        "aud": claims.aud,
+        "iss": claims.iss,
+        "jti": claims.jti,
+        "org": claims.org,
+    }))
+    .into_response();
+    no_store(&mut response);
+    Ok(response)
+}
+
+/// RFC 7009: the token's own client revokes it. The answer is 200 whether
+/// the token was revoked, unknown, or another client's (left alone).
+async fn revoke(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let params = parse_form(&headers, &body)?;
+    let caller = authenticate(&state, &uri, &headers, &params).await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::new("invalid_request", "token is missing."))?;
+    if let Some(claims) = decode_token(&state, token)
+        && claims.client_id == caller.client.client_id
+    {
+        state
+            .db
+            .revoke_token(&claims.jti, &claims.client_id, claims.exp, state.now())
+            .await
+            .map_err(internal)?;
+    }
+    let mut response = StatusCode::OK.into_response();
     no_store(&mut response);
     Ok(response)
 }
@@ -353,6 +496,10 @@ async fn metadata(State(state): State<AppState>) -> Response {
     Json(json!({
         "issuer": base,
         "token_endpoint": format!("{base}/oauth/token"),
+        "introspection_endpoint": format!("{base}/oauth/introspect"),
+        "revocation_endpoint": format!("{base}/oauth/revoke"),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "grant_types_supported": [GRANT_TYPE],
         "response_types_supported": [],

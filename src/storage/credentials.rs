@@ -343,6 +343,16 @@ pub async fn delete(conn: &mut Conn, id: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A secret as the token endpoint checks it.
+#[derive(Debug, Clone)]
+pub struct ClientSecret {
+    pub id: i64,
+    pub digest: String,
+    /// Set during a rotation grace window.
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
 /// What the token endpoint needs to know about a client, with its secrets.
 #[derive(Debug, Clone)]
 pub struct TokenClient {
@@ -352,8 +362,7 @@ pub struct TokenClient {
     pub enabled: bool,
     pub permissions: String,
     pub ip_allowlist: String,
-    /// (secret id, digest, expires at) of the secrets that may still work.
-    pub secrets: Vec<(i64, String, Option<i64>)>,
+    pub secrets: Vec<ClientSecret>,
 }
 
 #[derive(FromRow)]
@@ -367,6 +376,7 @@ struct TokenRow {
     secret_id: Option<i64>,
     digest: Option<String>,
     expires_at: Option<i64>,
+    last_used_at: Option<i64>,
 }
 
 impl Db {
@@ -374,7 +384,7 @@ impl Db {
     pub async fn token_client(&self, client_id: &str) -> anyhow::Result<Option<TokenClient>> {
         let rows: Vec<TokenRow> = sqlx::query_as(
             "SELECT c.client_id, c.organization_id, o.plan, c.status, c.permissions, c.ip_allowlist,
-                    s.id AS secret_id, s.digest, s.expires_at
+                    s.id AS secret_id, s.digest, s.expires_at, s.last_used_at
              FROM credentials c
              JOIN organizations o ON o.id = c.organization_id
              LEFT JOIN credential_secrets s ON s.credential_id = c.id
@@ -398,7 +408,12 @@ impl Db {
         };
         for row in rows {
             if let (Some(id), Some(digest)) = (row.secret_id, row.digest) {
-                client.secrets.push((id, digest, row.expires_at));
+                client.secrets.push(ClientSecret {
+                    id,
+                    digest,
+                    expires_at: row.expires_at,
+                    last_used_at: row.last_used_at,
+                });
             }
         }
         Ok(Some(client))

@@ -11,6 +11,7 @@ pub mod members;
 pub mod orgs;
 pub mod requests;
 pub mod throttle;
+pub mod tokens;
 pub mod users;
 
 use std::str::FromStr;

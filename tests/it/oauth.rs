@@ -325,3 +325,180 @@ async fn disabled_deleted_rotated_foreign_address_and_trial_credentials_get_no_t
     let (r, j) = token_request(&mut m, &pairs(&ask(new)), None).await;
     assert_error(&r, &j, StatusCode::UNAUTHORIZED, "invalid_client");
 }
+
+async fn get_token(m: &mut Client<'_>, id: &str, secret: &str) -> String {
+    let (r, j) = token_request(
+        m,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ],
+        None,
+    )
+    .await;
+    r.assert_status(StatusCode::OK);
+    j["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn introspect(m: &mut Client<'_>, caller: (&str, &str), token: &str) -> Value {
+    let request = m
+        .request("POST", "/oauth/introspect")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form_body(&[
+            ("token", token),
+            ("client_id", caller.0),
+            ("client_secret", caller.1),
+        ])))
+        .unwrap();
+    let response = m.send(request).await;
+    response.assert_status(StatusCode::OK);
+    assert_eq!(response.header("cache-control"), "no-store");
+    serde_json::from_str(&response.body).unwrap()
+}
+
+async fn revoke(m: &mut Client<'_>, caller: (&str, &str), token: &str) -> TestResponse {
+    let request = m
+        .request("POST", "/oauth/revoke")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form_body(&[("token", token)])))
+        .unwrap();
+    let mut request = request;
+    let pair = format!("{}:{}", caller.0, caller.1);
+    request.headers_mut().insert(
+        header::AUTHORIZATION,
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+        .parse()
+        .unwrap(),
+    );
+    m.send(request).await
+}
+
+#[tokio::test]
+async fn introspection_and_revocation_follow_rfc_7662_and_7009() {
+    let app = TestApp::demo().await;
+    let mut owner = app.signed_in(Persona::Owner).await;
+    let (rs_id, rs_secret) = owner.create_credential("Resource server").await;
+    let (id, secret) = owner.create_credential("API client").await;
+    let rs = (rs_id.as_str(), rs_secret.as_str());
+    let mut m = app.client();
+    let token = get_token(&mut m, &id, &secret).await;
+
+    // Unauthenticated introspection is refused.
+    let anonymous = m
+        .request("POST", "/oauth/introspect")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form_body(&[("token", token.as_str())])))
+        .unwrap();
+    m.send(anonymous)
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+
+    let active = introspect(&mut m, rs, &token).await;
+    assert_eq!(active["active"], true);
+    assert_eq!(active["client_id"], id.as_str());
+    assert_eq!(
+        active["scope"],
+        "audit:read:org balances:read:org transactions:read:org webhooks:read:org"
+    );
+    assert_eq!(
+        introspect(&mut m, rs, "not.a.token").await,
+        serde_json::json!({ "active": false })
+    );
+
+    // Disabling keeps issued tokens active until they expire.
+    owner
+        .post(&format!("/settings/credentials/{id}/disable"), &[])
+        .await;
+    assert_eq!(introspect(&mut m, rs, &token).await["active"], true);
+    owner
+        .post(&format!("/settings/credentials/{id}/enable"), &[])
+        .await;
+
+    // Another client cannot revoke it; its own client can; unknown tokens are fine.
+    revoke(&mut m, rs, &token)
+        .await
+        .assert_status(StatusCode::OK);
+    assert_eq!(introspect(&mut m, rs, &token).await["active"], true);
+    revoke(&mut m, (&id, &secret), "garbage")
+        .await
+        .assert_status(StatusCode::OK);
+    revoke(&mut m, (&id, &secret), &token)
+        .await
+        .assert_status(StatusCode::OK);
+    assert_eq!(
+        introspect(&mut m, rs, &token).await,
+        serde_json::json!({ "active": false })
+    );
+
+    // Expired after an hour.
+    let fresh = get_token(&mut m, &id, &secret).await;
+    app.clock.advance(3601);
+    assert_eq!(
+        introspect(&mut m, rs, &fresh).await,
+        serde_json::json!({ "active": false })
+    );
+
+    // Deleting the credential makes its tokens inactive at once.
+    let owner_again = &mut app.signed_in(Persona::Owner).await;
+    let live = get_token(&mut m, &id, &secret).await;
+    owner_again.get("/settings/credentials").await;
+    owner_again
+        .post(&format!("/settings/credentials/{id}/delete"), &[])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(
+        introspect(&mut m, rs, &live).await,
+        serde_json::json!({ "active": false })
+    );
+
+    // A resource server of another organization learns nothing.
+    app.upgrade_globex().await;
+    let mut globex = app.signed_in(Persona::OtherOwner).await;
+    let (g_id, g_secret) = globex.create_credential("Globex resource").await;
+    let rs_token = get_token(&mut m, &rs_id, &rs_secret).await;
+    assert_eq!(
+        introspect(&mut m, (&g_id, &g_secret), &rs_token).await,
+        serde_json::json!({ "active": false })
+    );
+}
+
+#[tokio::test]
+async fn last_used_is_shown_and_written_at_most_once_a_minute() {
+    let app = TestApp::demo().await;
+    let mut owner = app.signed_in(Persona::Owner).await;
+    let (id, secret) = owner.create_credential("Used client").await;
+    let mut m = app.client();
+    get_token(&mut m, &id, &secret).await;
+    let first: i64 = sqlx::query_scalar("SELECT s.last_used_at FROM credential_secrets s JOIN credentials c ON c.id = s.credential_id WHERE c.client_id = $1")
+        .bind(&id)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    app.clock.advance(30);
+    m.ip = [198, 51, 100, 23];
+    get_token(&mut m, &id, &secret).await;
+    let (at, ip): (i64, String) = sqlx::query_as("SELECT s.last_used_at, s.last_used_ip FROM credential_secrets s JOIN credentials c ON c.id = s.credential_id WHERE c.client_id = $1")
+        .bind(&id)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        (at, ip.as_str()),
+        (first, "192.0.2.10"),
+        "no second write within the minute"
+    );
+    app.clock.advance(31);
+    get_token(&mut m, &id, &secret).await;
+    let page = owner.get("/settings/credentials").await;
+    let card = &page.body[page.body.find("Used client").unwrap()..];
+    let used = &card[card.find("Last used").unwrap()..];
+    let used = &used[..used.find("</dd>").unwrap()];
+    assert!(
+        used.contains("just now</time> from 198.51.100.23"),
+        "{used}"
+    );
+}
