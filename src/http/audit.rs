@@ -16,6 +16,7 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "credential.disabled",
     "credential.enabled",
     "credential.deleted",
+    "credential.previous_secret_expired",
     "credential.requested",
     "credential.request_approved",
     "credential.request_rejected",

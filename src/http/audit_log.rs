@@ -171,7 +171,7 @@ async fn show(
         .collect();
     let credentials = state
         .db
-        .credentials_of(ctx.org.id, now)
+        .credentials_of(ctx.org.id, now, now)
         .await?
         .into_iter()
         .map(|c| CredentialChoice {

@@ -56,6 +56,7 @@ pub fn router() -> Router<AppState> {
         .route(&id("delete"), get(confirm_delete).post(delete))
         .route(&id("disable"), get(confirm_disable).post(disable))
         .route(&id("enable"), post(enable))
+        .route(&id("expire-previous"), post(expire_previous))
         .route(&request("approve"), post(approve))
         .route(&request("reject"), post(reject))
         .route(&request("generate"), post(generate))
@@ -101,6 +102,14 @@ pub struct CredentialView {
     /// Every permission, for the hover title.
     pub scopes: String,
     pub ips: String,
+    /// The previous secret during a rotation grace window.
+    pub previous: Option<PreviousSecret>,
+}
+
+pub struct PreviousSecret {
+    pub until: When,
+    pub last_used: Option<When>,
+    pub last_used_ip: String,
 }
 
 fn set_label(key: &str) -> &'static str {
@@ -120,6 +129,11 @@ impl CredentialView {
             permissions: permissions_summary(&c.permission_set, &c.permissions),
             scopes: c.permissions.replace(' ', ", "),
             ips: IpAllowlist::from_stored(&c.ip_allowlist).summary(),
+            previous: c.grace_until.map(|until| PreviousSecret {
+                until: When::at(until, now),
+                last_used: c.previous_last_used_at.map(|t| When::at(t, now)),
+                last_used_ip: c.previous_last_used_ip.clone().unwrap_or_default(),
+            }),
             enabled: c.is_enabled(),
             client_id: c.client_id,
             name: c.name,
@@ -464,6 +478,7 @@ struct ConfirmPage {
     in_dialog: bool,
     kind: &'static str,
     credential: CredentialView,
+    grace_choices: &'static [(&'static str, &'static str)],
 }
 
 #[derive(Template)]
@@ -477,6 +492,7 @@ struct RevealPage {
     client_id: String,
     secret: String,
     notes: Vec<String>,
+    grace: Vec<String>,
 }
 
 /// The message after a change, swapped out of band into the page's `#flash`.
@@ -548,7 +564,10 @@ async fn show(
             .await?;
     }
     let shown_since = now - requests::SHOWN_FOR_SECS;
-    let rows = state.db.credentials_of(ctx.org.id, shown_since).await?;
+    let rows = state
+        .db
+        .credentials_of(ctx.org.id, shown_since, now)
+        .await?;
     // Each credential row counts the requests; without any, skip that query.
     let has_requests = rows.first().is_none_or(|c| c.shown_requests > 0);
     let credentials: Vec<_> = rows
@@ -767,6 +786,7 @@ async fn create(
         client_id,
         secret,
         notes: parsed.notes,
+        grace: Vec::new(),
     };
     Ok(reveal.respond(&state, &ctx, hx))
 }
@@ -778,6 +798,8 @@ struct Reveal {
     client_id: String,
     secret: Secret,
     notes: Vec<String>,
+    /// After a rotation with a grace window: until when the previous secret works.
+    grace: Vec<String>,
 }
 
 impl Reveal {
@@ -791,6 +813,7 @@ impl Reveal {
             client_id: self.client_id,
             secret: self.secret.expose().to_owned(),
             notes: self.notes,
+            grace: self.grace,
         };
         let response = dialog_or_page!(hx, StatusCode::OK, page);
         if hx {
@@ -928,6 +951,7 @@ async fn confirm(
         in_dialog: hx,
         kind,
         credential: CredentialView::new(credential, state.now()),
+        grace_choices: GRACE_CHOICES,
     };
     Ok(dialog_or_page!(hx, StatusCode::OK, page))
 }
@@ -1160,8 +1184,23 @@ async fn generate(
         client_id,
         secret,
         notes: Vec::new(),
+        grace: Vec::new(),
     };
     Ok(reveal.respond(&state, &ctx, hx))
+}
+
+/// How long the previous secret keeps working after a rotation.
+pub const GRACE_CHOICES: &[(&str, &str)] = &[
+    ("0", "Immediately"),
+    ("3600", "1 hour"),
+    ("86400", "24 hours"),
+    ("604800", "7 days"),
+];
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RotateForm {
+    grace: String,
 }
 
 async fn rotate(
@@ -1170,8 +1209,18 @@ async fn rotate(
     meta: RequestMeta,
     HxRequest(hx): HxRequest,
     Path(client_id): Path<String>,
+    Form(form): Form<RotateForm>,
 ) -> AppResult<Response> {
     require_edit(&ctx)?;
+    let grace = match form.grace.as_str() {
+        "" | "0" => None,
+        other if GRACE_CHOICES.iter().any(|(v, _)| *v == other) => other.parse::<i64>().ok(),
+        _ => {
+            return Err(AppError::BadRequest(
+                "Choose when the previous secret stops working.".to_owned(),
+            ));
+        }
+    };
     let secret = Secret::generate(state.config.environment);
     let digest = state.keys.secret_digest(secret.expose());
     let now = state.now();
@@ -1179,20 +1228,61 @@ async fn rotate(
     let credential = repo::find(&mut tx, ctx.org.id, &client_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    repo::rotate(&mut tx, credential.id, &digest, now).await?;
+    repo::rotate(&mut tx, credential.id, &digest, grace, now).await?;
     let event = audit::by(&ctx, &meta, "credential.rotated")
         .target(client_id.clone())
-        .detail(json!({ "name": credential.name }));
+        .detail(json!({ "name": credential.name, "grace_seconds": grace.unwrap_or(0) }));
     storage::audit::insert(&mut tx, &event, now).await?;
     tx.commit().await?;
+    let grace = match grace {
+        Some(window) => vec![format!(
+            "The previous secret keeps working until {} ({}). Expire it sooner from the credential's card.",
+            absolute_time(now + window),
+            relative_time(now + window, now)
+        )],
+        None => Vec::new(),
+    };
     let reveal = Reveal {
         rotated: true,
         name: credential.name,
         client_id,
         secret,
         notes: Vec::new(),
+        grace,
     };
     Ok(reveal.respond(&state, &ctx, hx))
+}
+
+/// Ends a rotation grace window now.
+async fn expire_previous(
+    State(state): State<AppState>,
+    ctx: OrgContext,
+    meta: RequestMeta,
+    HxRequest(hx): HxRequest,
+    Path(client_id): Path<String>,
+) -> AppResult<Response> {
+    require_edit(&ctx)?;
+    let now = state.now();
+    let mut tx = state.db.begin_write().await?;
+    let credential = repo::find(&mut tx, ctx.org.id, &client_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if repo::expire_previous(&mut tx, credential.id).await? {
+        let event = audit::by(&ctx, &meta, "credential.previous_secret_expired")
+            .target(client_id.clone())
+            .detail(json!({ "name": credential.name }));
+        storage::audit::insert(&mut tx, &event, now).await?;
+    }
+    tx.commit().await?;
+    done(
+        &ctx,
+        hx,
+        format!(
+            "The previous secret of “{}” no longer works.",
+            credential.name
+        ),
+    )
+    .await
 }
 
 async fn make_primary(

@@ -78,8 +78,17 @@ pub fn absolute_time(unix: i64) -> String {
         .unwrap_or_default()
 }
 
-/// "just now", "3 min ago", "5 hours ago", "2 days ago", or a date.
+/// "just now", "3 min ago", "5 hours ago", "2 days ago", or a date; for a
+/// time ahead, "in 3 min", "in 5 hours", "in 2 days".
 pub fn relative_time(unix: i64, now: i64) -> String {
+    if unix > now + 59 {
+        let ahead = unix - now;
+        return match ahead {
+            0..=3599 => format!("in {} min", (ahead + 59) / 60),
+            3600..=86_399 => in_units(ahead / 3600, "hour"),
+            _ => in_units(ahead / 86_400, "day"),
+        };
+    }
     let ago = now - unix;
     match ago {
         i64::MIN..=59 => "just now".to_owned(),
@@ -87,6 +96,14 @@ pub fn relative_time(unix: i64, now: i64) -> String {
         3600..=86_399 => plural(ago / 3600, "hour"),
         86_400..=2_591_999 => plural(ago / 86_400, "day"),
         _ => absolute_time(unix).chars().take(10).collect(),
+    }
+}
+
+fn in_units(n: i64, unit: &str) -> String {
+    if n == 1 {
+        format!("in 1 {unit}")
+    } else {
+        format!("in {n} {unit}s")
     }
 }
 
@@ -111,5 +128,8 @@ mod tests {
         assert_eq!(relative_time(now - 2 * 86_400, now), "2 days ago");
         assert_eq!(relative_time(now - 40 * 86_400, now).len(), 10);
         assert_eq!(absolute_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(relative_time(now + 23 * 3600 + 5, now), "in 23 hours");
+        assert_eq!(relative_time(now + 7 * 86_400, now), "in 7 days");
+        assert_eq!(relative_time(now + 600, now), "in 10 min");
     }
 }

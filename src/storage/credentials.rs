@@ -30,6 +30,14 @@ pub struct Credential {
     /// only), so the page asks for them only when there are any.
     #[sqlx(default)]
     pub shown_requests: i64,
+    /// During a rotation grace window: when the previous secret stops
+    /// working, and its last use (filled by `credentials_of` only).
+    #[sqlx(default)]
+    pub grace_until: Option<i64>,
+    #[sqlx(default)]
+    pub previous_last_used_at: Option<i64>,
+    #[sqlx(default)]
+    pub previous_last_used_ip: Option<String>,
 }
 
 impl Credential {
@@ -40,9 +48,9 @@ impl Credential {
 
 const SELECT: &str = "SELECT c.id, c.client_id, c.name, c.description, c.is_primary, c.status, c.created_at,
         c.created_by, c.last_rotated_at, c.permission_set, c.permissions, c.ip_allowlist,
-        (SELECT MAX(s.last_used_at) FROM credential_secrets s WHERE s.credential_id = c.id) AS last_used_at,
-        (SELECT s.last_used_ip FROM credential_secrets s WHERE s.credential_id = c.id AND s.last_used_at IS NOT NULL
-          ORDER BY s.last_used_at DESC LIMIT 1) AS last_used_ip
+        (SELECT MAX(s.last_used_at) FROM credential_secrets s WHERE s.credential_id = c.id AND s.expires_at IS NULL) AS last_used_at,
+        (SELECT s.last_used_ip FROM credential_secrets s WHERE s.credential_id = c.id AND s.expires_at IS NULL
+          AND s.last_used_at IS NOT NULL ORDER BY s.last_used_at DESC LIMIT 1) AS last_used_ip
      FROM credentials c";
 
 pub struct NewCredential<'a> {
@@ -87,11 +95,17 @@ impl Db {
         &self,
         org_id: i64,
         shown_since: i64,
+        now: i64,
     ) -> anyhow::Result<Vec<Credential>> {
         let sql = SELECT.replacen(
             "FROM credentials c",
             ", (SELECT COUNT(*) FROM credential_requests r WHERE r.organization_id = c.organization_id
-                  AND (r.status IN ('pending', 'approved') OR (r.status = 'rejected' AND r.decided_at >= $2))) AS shown_requests
+                  AND (r.status IN ('pending', 'approved') OR (r.status = 'rejected' AND r.decided_at >= $2))) AS shown_requests,
+               (SELECT MAX(p.expires_at) FROM credential_secrets p WHERE p.credential_id = c.id AND p.expires_at > $3) AS grace_until,
+               (SELECT p.last_used_at FROM credential_secrets p WHERE p.credential_id = c.id AND p.expires_at > $3
+                 ORDER BY p.expires_at DESC LIMIT 1) AS previous_last_used_at,
+               (SELECT p.last_used_ip FROM credential_secrets p WHERE p.credential_id = c.id AND p.expires_at > $3
+                 ORDER BY p.expires_at DESC LIMIT 1) AS previous_last_used_ip
              FROM credentials c",
             1,
         );
@@ -100,6 +114,7 @@ impl Db {
         ))
         .bind(org_id)
         .bind(shown_since)
+        .bind(now)
         .fetch_all(self.pool())
         .await
         .context("listing credentials")
@@ -286,12 +301,36 @@ pub async fn update(
 
 /// Replaces every secret of the credential with a new one: the previous
 /// secret stops working at once. The client ID stays.
-pub async fn rotate(conn: &mut Conn, id: i64, digest: &str, now: i64) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM credential_secrets WHERE credential_id = $1")
+///
+/// With a grace window the current secret keeps working until `now + grace`
+/// (any older secret still in its window goes at once); without one, every
+/// previous secret stops at once.
+pub async fn rotate(
+    conn: &mut Conn,
+    id: i64,
+    digest: &str,
+    grace: Option<i64>,
+    now: i64,
+) -> anyhow::Result<()> {
+    let retire = match grace {
+        Some(_) => {
+            "DELETE FROM credential_secrets WHERE credential_id = $1 AND expires_at IS NOT NULL"
+        }
+        None => "DELETE FROM credential_secrets WHERE credential_id = $1",
+    };
+    sqlx::query(retire)
         .bind(id)
         .execute(&mut *conn)
         .await
         .context("retiring the previous secret")?;
+    if let Some(window) = grace {
+        sqlx::query("UPDATE credential_secrets SET expires_at = $1 WHERE credential_id = $2 AND expires_at IS NULL")
+            .bind(now + window)
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .context("starting a grace window")?;
+    }
     insert_secret(conn, id, digest, now).await?;
     sqlx::query("UPDATE credentials SET last_rotated_at = $1, updated_at = $1 WHERE id = $2")
         .bind(now)
@@ -300,6 +339,19 @@ pub async fn rotate(conn: &mut Conn, id: i64, digest: &str, now: i64) -> anyhow:
         .await
         .context("recording a rotation")?;
     Ok(())
+}
+
+/// Ends a grace window now: the previous secret stops working.
+/// Returns whether there was one.
+pub async fn expire_previous(conn: &mut Conn, id: i64) -> anyhow::Result<bool> {
+    let done = sqlx::query(
+        "DELETE FROM credential_secrets WHERE credential_id = $1 AND expires_at IS NOT NULL",
+    )
+    .bind(id)
+    .execute(conn)
+    .await
+    .context("expiring the previous secret")?;
+    Ok(done.rows_affected() > 0)
 }
 
 /// Makes `id` the one primary credential of its organization.

@@ -272,7 +272,8 @@ async fn rotating_keeps_the_client_id_and_replaces_the_secret_at_once() {
         .await
         .assert_contains("<h2 id=\"dialog-title\">Rotate Credential</h2>")
         .assert_contains(">Rotate Credential</button>")
-        .assert_contains("The previous secret is immediately invalidated.");
+        .assert_contains("By default the previous secret is immediately invalidated.")
+        .assert_contains("<option value=\"0\" selected>Immediately: invalidate it now</option>");
     let reveal = admin
         .post(&format!("/settings/credentials/{client_id}/rotate"), &[])
         .await;

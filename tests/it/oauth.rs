@@ -502,3 +502,74 @@ async fn last_used_is_shown_and_written_at_most_once_a_minute() {
         "{used}"
     );
 }
+
+#[tokio::test]
+async fn a_rotation_grace_window_keeps_the_old_secret_until_it_ends_or_is_expired() {
+    let app = TestApp::demo().await;
+    let mut owner = app.signed_in(Persona::Owner).await;
+    let (id, old) = owner.create_credential("Graceful client").await;
+    let mut m = app.client();
+    let rotate = format!("/settings/credentials/{id}/rotate");
+    owner
+        .get(&rotate)
+        .await
+        .assert_contains(">24 hours</option>")
+        .assert_contains(">7 days</option>");
+    owner
+        .post(&rotate, &[("grace", "42")])
+        .await
+        .assert_status(StatusCode::BAD_REQUEST);
+
+    let reveal = owner.post(&rotate, &[("grace", "3600")]).await;
+    reveal
+        .assert_status(StatusCode::OK)
+        .assert_contains("The previous secret keeps working until")
+        .assert_contains("(in 1 hour)");
+    let new = secret_in(&reveal.body).unwrap();
+    get_token(&mut m, &id, &old).await;
+    get_token(&mut m, &id, &new).await;
+    let page = owner.get("/settings/credentials").await;
+    page.assert_contains("Previous secret</dt>")
+        .assert_contains("in 1 hour</time>")
+        .assert_contains("New secret last used")
+        .assert_contains(">Expire now");
+
+    // After the window the old secret fails.
+    app.clock.advance(3601);
+    let ask = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", old.as_str()),
+    ];
+    let (r, j) = token_request(&mut m, &ask, None).await;
+    assert_error(&r, &j, StatusCode::UNAUTHORIZED, "invalid_client");
+
+    // Expire now ends a window at once.
+    let mut owner = app.signed_in(Persona::Owner).await;
+    owner.get("/settings/credentials").await;
+    let reveal = owner.post(&rotate, &[("grace", "604800")]).await;
+    let newest = secret_in(&reveal.body).unwrap();
+    get_token(&mut m, &id, &new).await;
+    owner
+        .post(&format!("/settings/credentials/{id}/expire-previous"), &[])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    owner
+        .get("/settings/credentials")
+        .await
+        .assert_lacks("Previous secret</dt>")
+        .assert_contains("no longer works");
+    let ask = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", new.as_str()),
+    ];
+    let (r, j) = token_request(&mut m, &ask, None).await;
+    assert_error(&r, &j, StatusCode::UNAUTHORIZED, "invalid_client");
+    get_token(&mut m, &id, &newest).await;
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&"credential.previous_secret_expired".to_owned())
+    );
+}
