@@ -34,6 +34,9 @@ pub struct Config {
     pub environment: Environment,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// Token endpoint requests per second per client ID and per address (bursts of twice that).
+    pub token_rate_per_client: u32,
+    pub token_rate_per_ip: u32,
 }
 
 impl Config {
@@ -47,6 +50,8 @@ impl Config {
             audience: "https://api.keyward.test".to_owned(),
             environment: Environment::Sandbox,
             trusted_proxies: Vec::new(),
+            token_rate_per_client: 20,
+            token_rate_per_ip: 50,
         }
     }
 

@@ -76,6 +76,22 @@ struct Settings {
         global = true
     )]
     trusted_proxies: String,
+    /// Token endpoint requests per second per client ID (bursts of twice that).
+    #[arg(
+        long,
+        env = "KEYWARD_TOKEN_RATE_PER_CLIENT",
+        default_value_t = 20,
+        global = true
+    )]
+    token_rate_per_client: u32,
+    /// Token endpoint requests per second per source address.
+    #[arg(
+        long,
+        env = "KEYWARD_TOKEN_RATE_PER_IP",
+        default_value_t = 50,
+        global = true
+    )]
+    token_rate_per_ip: u32,
 }
 
 #[derive(Subcommand)]
@@ -130,6 +146,8 @@ impl Settings {
             environment: self.environment,
             trusted_proxies: parse_trusted_proxies(&self.trusted_proxies)
                 .map_err(anyhow::Error::msg)?,
+            token_rate_per_client: self.token_rate_per_client,
+            token_rate_per_ip: self.token_rate_per_ip,
         })
     }
 }
@@ -200,6 +218,15 @@ async fn serve(state: AppState, demo: bool) -> anyhow::Result<()> {
             .clone()
             .continuously_delete_expired(tokio::time::Duration::from_secs(3600)),
     );
+    // Rate-limit state of quiet clients and addresses is forgotten every minute.
+    let limits = state.token_limits.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            limits.prune();
+        }
+    });
     let router = keyward::app(state, store);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -2,6 +2,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::auth::PasswordHasher;
+use crate::auth::token_limits::TokenLimits;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::keys::Keys;
@@ -14,6 +15,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub hasher: PasswordHasher,
     pub keys: Arc<Keys>,
+    pub token_limits: Arc<TokenLimits>,
     pub clock: Arc<dyn Clock>,
     /// Set once the first organization exists; `/setup` is closed from then on.
     setup_done: Arc<AtomicBool>,
@@ -28,7 +30,12 @@ impl AppState {
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
+        let token_limits = Arc::new(TokenLimits::new(
+            config.token_rate_per_client,
+            config.token_rate_per_ip,
+        ));
         AppState {
+            token_limits,
             db,
             config: Arc::new(config),
             hasher: PasswordHasher::new(workers),

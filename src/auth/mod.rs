@@ -2,5 +2,6 @@
 
 pub mod password;
 pub mod throttle;
+pub mod token_limits;
 
 pub use password::PasswordHasher;

@@ -29,6 +29,8 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "sign_in",
     "sign_in.failed",
     "support.viewed",
+    "token.auth_failed",
+    "token.throttled",
 ];
 
 /// An event by the signed-in person in the organization they are looking at.

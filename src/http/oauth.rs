@@ -20,12 +20,14 @@ use serde::Serialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
+use crate::auth::token_limits;
 use crate::domain::Plan;
 use crate::domain::credential::Secret;
 use crate::domain::ip::IpAllowlist;
 use crate::http::meta::RequestMeta;
 use crate::random;
 use crate::state::AppState;
+use crate::storage::audit::NewEvent;
 use crate::storage::credentials::{ClientSecret, TokenClient};
 use crate::storage::tokens::LAST_USED_EVERY_SECS;
 
@@ -49,6 +51,8 @@ pub struct OAuthError {
     description: String,
     /// `invalid_client` after an attempt with HTTP Basic: 401 + `WWW-Authenticate`.
     basic: bool,
+    /// Set for 429 answers.
+    retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -57,6 +61,7 @@ impl OAuthError {
             code,
             description: description.into(),
             basic: false,
+            retry_after: None,
         }
     }
 
@@ -65,6 +70,17 @@ impl OAuthError {
             code: "invalid_client",
             description: "Client authentication failed.".to_owned(),
             basic,
+            retry_after: None,
+        }
+    }
+
+    fn too_many(retry_after: u64) -> Self {
+        OAuthError {
+            code: "too_many_requests",
+            description: "Too many requests: slow down and retry after the time in Retry-After."
+                .to_owned(),
+            basic: false,
+            retry_after: Some(retry_after),
         }
     }
 }
@@ -77,14 +93,20 @@ fn no_store(response: &mut Response) {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let status = if self.code == "invalid_client" {
-            StatusCode::UNAUTHORIZED
-        } else {
-            StatusCode::BAD_REQUEST
+        let status = match self.code {
+            "invalid_client" => StatusCode::UNAUTHORIZED,
+            "too_many_requests" => StatusCode::TOO_MANY_REQUESTS,
+            "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
         };
         let body = json!({ "error": self.code, "error_description": self.description });
         let mut response = (status, Json(body)).into_response();
         no_store(&mut response);
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.code == "invalid_client" {
             let challenge = if self.basic {
                 "Basic realm=\"keyward\", charset=\"UTF-8\""
@@ -199,52 +221,146 @@ struct Authenticated {
 /// digest and comparison as a known one.
 async fn authenticate(
     state: &AppState,
+    meta: &RequestMeta,
     uri: &Uri,
     headers: &HeaderMap,
     params: &HashMap<String, String>,
 ) -> Result<Authenticated, OAuthError> {
+    state
+        .token_limits
+        .check(meta.ip, None)
+        .map_err(OAuthError::too_many)?;
+    let result = check_credentials(state, uri, headers, params).await;
+    match result {
+        Ok(authenticated) => {
+            state
+                .token_limits
+                .check(meta.ip, Some(&authenticated.client.client_id))
+                .map_err(OAuthError::too_many)?;
+            Ok(authenticated)
+        }
+        Err((error, attempted)) => {
+            if error.code == "invalid_client" {
+                return Err(failed(state, meta, attempted, error).await);
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Counts a failed authentication (in the database, so every instance sees
+/// it) and answers 429 once the client ID or the address has failed too
+/// often. The audit log gets the first failure of a window and the moment
+/// throttling starts, not one event per failure.
+async fn failed(
+    state: &AppState,
+    meta: &RequestMeta,
+    attempted: Option<TokenClient>,
+    error: OAuthError,
+) -> OAuthError {
+    let now = state.now();
+    let client_id = attempted
+        .as_ref()
+        .map(|c| c.client_id.clone())
+        .unwrap_or_default();
+    let client_key = token_limits::client_key(&client_id);
+    let ip_key = token_limits::ip_key(meta.ip);
+    let outcome = async {
+        let (before, _) = state.db.failures_since(&client_key, now - token_limits::FAILURE_WINDOW_SECS).await?;
+        state.db.record_failure(&[&client_key, &ip_key], now, now - token_limits::FAILURE_WINDOW_SECS).await?;
+        let wait = token_limits::locked_out(&state.db, &client_key, &ip_key, now).await?;
+        if let Some(client) = &attempted {
+            let action = match before + 1 {
+                1 => Some("token.auth_failed"),
+                n if n == token_limits::MAX_FAILURES_PER_CLIENT => Some("token.throttled"),
+                _ => None,
+            };
+            if let Some(action) = action {
+                let event = NewEvent {
+                    organization_id: Some(client.org_id),
+                    actor_user_id: None,
+                    actor: client.client_id.clone(),
+                    action,
+                    target: Some(client.client_id.clone()),
+                    ip: Some(meta.ip.to_string()),
+                    user_agent: meta.user_agent.clone(),
+                    detail: json!({ "failures_in_window": before + 1, "window_seconds": token_limits::FAILURE_WINDOW_SECS }),
+                };
+                state.db.record(&event, now).await?;
+            }
+        }
+        anyhow::Ok(wait)
+    }
+    .await;
+    match outcome {
+        Ok(Some(wait)) => OAuthError::too_many(wait.unsigned_abs()),
+        Ok(None) => error,
+        Err(e) => internal(e),
+    }
+}
+
+/// The credential check itself; on failure also the client that was tried, if it exists.
+async fn check_credentials(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<Authenticated, (OAuthError, Option<TokenClient>)> {
     if let Some(query) = uri.query() {
         let mut names = query
             .split('&')
             .map(|pair| pair.split('=').next().unwrap_or(""));
         if names.any(|k| k == "client_secret" || k == "client_id") {
-            return Err(OAuthError::new(
-                "invalid_request",
-                "Send client credentials in the body or the Authorization header, never in the URL.",
+            return Err((
+                OAuthError::new(
+                    "invalid_request",
+                    "Send client credentials in the body or the Authorization header, never in the URL.",
+                ),
+                None,
             ));
         }
     }
-    let basic = basic_credentials(headers)?;
+    let basic = basic_credentials(headers).map_err(|e| (e, None))?;
     let form_id = params.get("client_id");
     let used_basic = basic.is_some();
     let (client_id, secret) = match (basic, params.get("client_secret")) {
         (Some(_), Some(_)) => {
-            return Err(OAuthError::new(
-                "invalid_request",
-                "Use one client authentication method, not both.",
+            return Err((
+                OAuthError::new(
+                    "invalid_request",
+                    "Use one client authentication method, not both.",
+                ),
+                None,
             ));
         }
         (Some((id, secret)), None) => {
             if form_id.is_some_and(|f| *f != id) {
-                return Err(OAuthError::new(
-                    "invalid_request",
-                    "client_id differs from the one in the Authorization header.",
+                return Err((
+                    OAuthError::new(
+                        "invalid_request",
+                        "client_id differs from the one in the Authorization header.",
+                    ),
+                    None,
                 ));
             }
             (id, secret)
         }
         (None, Some(secret)) => match form_id {
             Some(id) => (id.clone(), secret.clone()),
-            None => return Err(OAuthError::invalid_client(false)),
+            None => return Err((OAuthError::invalid_client(false), None)),
         },
-        (None, None) => return Err(OAuthError::invalid_client(false)),
+        (None, None) => return Err((OAuthError::invalid_client(false), None)),
     };
     if !Secret::is_well_formed(&secret) || !client_id_shape(&client_id) {
-        return Err(OAuthError::invalid_client(used_basic));
+        return Err((OAuthError::invalid_client(used_basic), None));
     }
     let digest = state.keys.secret_digest(&secret);
     let now = state.now();
-    let client = state.db.token_client(&client_id).await.map_err(internal)?;
+    let client = state
+        .db
+        .token_client(&client_id)
+        .await
+        .map_err(|e| (internal(e), None))?;
     let dummy = [ClientSecret {
         id: 0,
         digest: "0".repeat(64),
@@ -267,7 +383,7 @@ async fn authenticate(
                 secret_last_used,
             })
         }
-        _ => Err(OAuthError::invalid_client(used_basic)),
+        (_, client) => Err((OAuthError::invalid_client(used_basic), client)),
     }
 }
 
@@ -287,7 +403,7 @@ async fn token(
         client,
         secret_id,
         secret_last_used,
-    } = authenticate(&state, &uri, &headers, &params).await?;
+    } = authenticate(&state, &meta, &uri, &headers, &params).await?;
     let now = state.now();
 
     if grant_type != GRANT_TYPE {
@@ -397,12 +513,13 @@ fn decode_token(state: &AppState, token: &str) -> Option<Claims> {
 /// expire, as the reference guide says).
 async fn introspect(
     State(state): State<AppState>,
+    meta: RequestMeta,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let params = parse_form(&headers, &body)?;
-    let caller = authenticate(&state, &uri, &headers, &params).await?;
+    let caller = authenticate(&state, &meta, &uri, &headers, &params).await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::new("invalid_request", "token is missing."))?;
@@ -450,12 +567,13 @@ async fn introspect(
 /// the token was revoked, unknown, or another client's (left alone).
 async fn revoke(
     State(state): State<AppState>,
+    meta: RequestMeta,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let params = parse_form(&headers, &body)?;
-    let caller = authenticate(&state, &uri, &headers, &params).await?;
+    let caller = authenticate(&state, &meta, &uri, &headers, &params).await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::new("invalid_request", "token is missing."))?;
@@ -479,6 +597,7 @@ fn internal(error: anyhow::Error) -> OAuthError {
         code: "server_error",
         description: "The server could not complete the request.".to_owned(),
         basic: false,
+        retry_after: None,
     }
 }
 

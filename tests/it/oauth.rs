@@ -573,3 +573,69 @@ async fn a_rotation_grace_window_keeps_the_old_secret_until_it_ends_or_is_expire
             .contains(&"credential.previous_secret_expired".to_owned())
     );
 }
+
+#[tokio::test]
+async fn failed_authentications_are_throttled_with_retry_after_and_audited_once() {
+    let app = TestApp::demo().await;
+    let mut owner = app.signed_in(Persona::Owner).await;
+    let (id, secret) = owner.create_credential("Hammered client").await;
+    let wrong = owner.create_credential("Another client").await.1;
+    let mut m = app.client();
+    let bad = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", wrong.as_str()),
+    ];
+    for _ in 0..19 {
+        let (r, j) = token_request(&mut m, &bad, None).await;
+        assert_error(&r, &j, StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    let (r, j) = token_request(&mut m, &bad, None).await;
+    assert_error(&r, &j, StatusCode::TOO_MANY_REQUESTS, "too_many_requests");
+    let retry: u64 = r.header("retry-after").parse().unwrap();
+    assert!((1..=300).contains(&retry), "{retry}");
+    // The real client is not locked out by someone else's failures.
+    get_token(&mut m, &id, &secret).await;
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_events WHERE action LIKE 'token.%' ORDER BY id",
+    )
+    .fetch_all(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(events, ["token.auth_failed", "token.throttled"]);
+}
+
+#[tokio::test]
+async fn the_request_rate_per_client_is_limited() {
+    let app = TestApp::demo_with(|c| {
+        c.token_rate_per_client = 1;
+        c.token_rate_per_ip = 1000;
+    })
+    .await;
+    let mut owner = app.signed_in(Persona::Owner).await;
+    let (id, secret) = owner.create_credential("Busy client").await;
+    let mut m = app.client();
+    let ask = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(token_request(&mut m, &ask, None).await.0.status);
+    }
+    // A burst of twice the rate passes; then requests are refused until the
+    // bucket refills (one a second, far slower than these requests).
+    assert_eq!(
+        &statuses[..2],
+        &[StatusCode::OK, StatusCode::OK],
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[2..].contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    let (r, j) = token_request(&mut m, &ask, None).await;
+    assert_error(&r, &j, StatusCode::TOO_MANY_REQUESTS, "too_many_requests");
+    assert!(r.header("retry-after").parse::<u64>().unwrap() >= 1);
+}

@@ -1,0 +1,87 @@
+//! Abuse limits on the OAuth endpoints.
+//!
+//! Request rates per client and per source address use `governor` in memory:
+//! each instance enforces them on its own (documented in the README). Failed
+//! client authentications are counted in the database, so every instance sees
+//! them: past a threshold a client ID, or an address, is refused for a while
+//! without any secret being checked.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::storage::Db;
+
+pub const FAILURE_WINDOW_SECS: i64 = 5 * 60;
+pub const MAX_FAILURES_PER_CLIENT: i64 = 20;
+pub const MAX_FAILURES_PER_IP: i64 = 100;
+
+pub struct TokenLimits {
+    per_client: DefaultKeyedRateLimiter<String>,
+    per_ip: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+fn quota(per_second: u32) -> Quota {
+    let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(per_second.max(1).saturating_mul(2)).unwrap_or(NonZeroU32::MIN);
+    Quota::per_second(rate).allow_burst(burst)
+}
+
+impl TokenLimits {
+    /// Sustained requests per second per client ID and per address; bursts of twice that.
+    pub fn new(per_client: u32, per_ip: u32) -> TokenLimits {
+        TokenLimits {
+            per_client: RateLimiter::keyed(quota(per_client)),
+            per_ip: RateLimiter::keyed(quota(per_ip)),
+        }
+    }
+
+    /// `Err(seconds to wait)` when the address or the client is over its rate.
+    pub fn check(&self, ip: IpAddr, client_id: Option<&str>) -> Result<(), u64> {
+        let wait = |d: Duration| d.as_secs().max(1);
+        if let Err(not_until) = self.per_ip.check_key(&ip) {
+            return Err(wait(
+                not_until.wait_time_from(DefaultClock::default().now()),
+            ));
+        }
+        if let Some(id) = client_id
+            && let Err(not_until) = self.per_client.check_key(&id.to_owned())
+        {
+            return Err(wait(
+                not_until.wait_time_from(DefaultClock::default().now()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Forgets keys that have been quiet, so memory stays bounded.
+    pub fn prune(&self) {
+        self.per_client.retain_recent();
+        self.per_ip.retain_recent();
+    }
+}
+
+pub fn client_key(client_id: &str) -> String {
+    format!("client:{}", client_id.chars().take(64).collect::<String>())
+}
+
+pub fn ip_key(ip: IpAddr) -> String {
+    format!("token-ip:{ip}")
+}
+
+/// `Some(seconds)` while the client or the address has failed too often.
+pub async fn locked_out(db: &Db, client: &str, ip: &str, now: i64) -> anyhow::Result<Option<i64>> {
+    let since = now - FAILURE_WINDOW_SECS;
+    let mut wait = None;
+    for (key, max) in [(client, MAX_FAILURES_PER_CLIENT), (ip, MAX_FAILURES_PER_IP)] {
+        let (count, oldest) = db.failures_since(key, since).await?;
+        if count >= max {
+            let secs = (oldest.unwrap_or(now) + FAILURE_WINDOW_SECS - now).max(1);
+            wait = Some(wait.map_or(secs, |w: i64| w.max(secs)));
+        }
+    }
+    Ok(wait)
+}
