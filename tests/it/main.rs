@@ -6,5 +6,6 @@ mod credentials;
 mod foundation;
 mod members;
 mod oauth;
+mod oauth_client;
 mod properties;
 mod scoped;
