@@ -21,7 +21,8 @@ WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT"
 export DATABASE_URL="sqlite://$WORK/bench.db" KEYWARD_KEY_FILE="$WORK/bench.key" \
-  KEYWARD_ADDR="127.0.0.1:$PORT" KEYWARD_DEMO_PASSWORD="bench-password-123" RUST_LOG=warn
+  KEYWARD_ADDR="127.0.0.1:$PORT" KEYWARD_DEMO_PASSWORD="bench-password-123" RUST_LOG=warn \
+  KEYWARD_TOKEN_RATE_PER_CLIENT=1000000 KEYWARD_TOKEN_RATE_PER_IP=1000000
 ./target/release/keyward serve --demo >"$WORK/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
@@ -33,12 +34,20 @@ T=$(token /login)
 curl -s -b "$JAR" -c "$JAR" -o /dev/null -d "csrf_token=$T&email=owner@acme.test&password=bench-password-123" "$BASE/login"
 for name in "Bench credential two" "Bench credential three"; do
   T=$(token /settings/credentials/new)
-  curl -s -b "$JAR" -c "$JAR" -o /dev/null --data-urlencode "csrf_token=$T" --data-urlencode "name=$name" \
+  curl -s -b "$JAR" -c "$JAR" -o "$WORK/reveal.html" --data-urlencode "csrf_token=$T" --data-urlencode "name=$name" \
     --data-urlencode "description=" -d permission_set=monitoring -d ip_mode=all \
     -d perm_type=audit -d perm_action=read -d perm_scope=org -d perm_resource= \
     -d perm_type=webhooks -d perm_action=read -d perm_scope=org -d perm_resource= \
     "$BASE/settings/credentials"
 done
+CLIENT_ID=$(grep -o 'kwid_[A-Za-z0-9]\{22\}' "$WORK/reveal.html" | head -1)
+CLIENT_SECRET=$(grep -o 'kws_test_[A-Za-z0-9]\{49\}' "$WORK/reveal.html" | head -1)
+[ -n "$CLIENT_SECRET" ] || { echo "could not read the new credential's secret" >&2; exit 1; }
+cat > "$WORK/token.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.body = "grant_type=client_credentials&client_id=$CLIENT_ID&client_secret=$CLIENT_SECRET"
+LUA
 COOKIE=$(awk '$6 == "keyward_session" { print "keyward_session=" $7 }' "$JAR")
 CARDS=$(curl -s -H "Cookie: $COOKIE" "$BASE/settings/credentials" | grep -c 'data-credential=')
 [ "$CARDS" = 3 ] || { echo "expected 3 credential cards on the page, got $CARDS" >&2; exit 1; }
@@ -51,7 +60,11 @@ PEAK_RSS=$IDLE_RSS
 run() {
   local out
   local header=()
-  [ "$2" = /healthz ] || header=(-H "Cookie: $COOKIE")
+  case "$2" in
+    /healthz) ;;
+    /oauth/token) header=(-s "$WORK/token.lua") ;;
+    *) header=(-H "Cookie: $COOKIE") ;;
+  esac
   out=$(wrk -t"$(( $3 < 2 ? 1 : 2 ))" -c"$3" -d"${DURATION}s" --latency "${header[@]}" "$BASE$2" &
         pid=$!; sleep $(( DURATION / 2 )); r=$(rss); echo "RSS $r"; wait $pid)
   local r; r=$(echo "$out" | awk '/^RSS/ { print $2 }')
@@ -76,10 +89,28 @@ printf '|%s|%s|%s|%s|%s|%s|\n' ------------------------------ ------- ----------
 for conns in 1 16; do
   read -r h_rps h_p50 h_p99 < <(run healthz /healthz "$conns")
   read -r c_rps c_p50 c_p99 < <(run credentials /settings/credentials "$conns")
+  read -r t_rps t_p50 t_p99 < <(run token /oauth/token "$conns")
   ratio=$(python3 -c "print(f'{$c_rps / $h_rps:.2f}')")
+  t_ratio=$(python3 -c "print(f'{$t_rps / $h_rps:.2f}')")
   printf '| %-28s | %5s | %10s | %9s | %9s | %14s |\n' "GET /healthz" "$conns" "$h_rps" "$h_p50" "$h_p99" "1.00"
   printf '| %-28s | %5s | %10s | %9s | %9s | %14s |\n' "GET /settings/credentials" "$conns" "$c_rps" "$c_p50" "$c_p99" "$ratio"
+  printf '| %-28s | %5s | %10s | %9s | %9s | %14s |\n' "POST /oauth/token" "$conns" "$t_rps" "$t_p50" "$t_p99" "$t_ratio"
 done
+
+# Where a token's time goes: the server's CPU profile during 16-connection load.
+if command -v perf >/dev/null 2>&1 && perf stat -e task-clock true >/dev/null 2>&1; then
+  perf record -F 999 -g -p "$SERVER" -o "$WORK/perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+  PERF=$!
+  wrk -t2 -c16 -d"${DURATION}s" -s "$WORK/token.lua" "$BASE/oauth/token" >/dev/null
+  wait $PERF
+  echo
+  echo "Token endpoint CPU profile, top entries (self time):"
+  perf report -i "$WORK/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
+    | grep -E '^ +[0-9.]+%' | head -12 | sed -E 's/ {2,}-.*$//; s/ +$//; s/^ +/  /'
+else
+  echo
+  echo "(perf is not available here: no CPU profile of the token endpoint)"
+fi
 echo
 echo "Server RSS: ${IDLE_RSS} MiB idle after start-up, ${PEAK_RSS} MiB peak under load"
 

@@ -21,6 +21,9 @@ pub struct Keys {
     secret_pepper: [u8; 32],
     /// Signs access tokens (EdDSA).
     signing: ed25519_dalek::SigningKey,
+    /// The same key as `jsonwebtoken` wants it, converted once.
+    encoding: jsonwebtoken::EncodingKey,
+    key_id: String,
 }
 
 impl fmt::Debug for Keys {
@@ -38,12 +41,29 @@ fn derive(master: &[u8; 32], purpose: &str) -> [u8; 32] {
 
 impl Keys {
     pub fn from_master(master: [u8; 32]) -> Keys {
+        use base64::Engine;
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        use sha2::Digest;
+        let signing = ed25519_dalek::SigningKey::from_bytes(&derive(
+            &master,
+            "keyward/v1/token-signing-ed25519",
+        ));
+        // PKCS#8 encoding of an in-memory Ed25519 key does not fail; were it
+        // to, signing would fail loudly rather than produce a bad token.
+        let der = signing
+            .to_pkcs8_der()
+            .map(|d| d.as_bytes().to_vec())
+            .unwrap_or_default();
+        // The RFC 7638 thumbprint of the public key names it in the JWKS and in every token.
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let x = b64.encode(signing.verifying_key().to_bytes());
+        let members = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+        let key_id = b64.encode(sha2::Sha256::digest(members.as_bytes()));
         Keys {
             secret_pepper: derive(&master, "keyward/v1/client-secret-digest"),
-            signing: ed25519_dalek::SigningKey::from_bytes(&derive(
-                &master,
-                "keyward/v1/token-signing-ed25519",
-            )),
+            encoding: jsonwebtoken::EncodingKey::from_ed_der(&der),
+            signing,
+            key_id,
         }
     }
 
@@ -52,25 +72,14 @@ impl Keys {
         self.signing.verifying_key().to_bytes()
     }
 
-    /// The key id published in the JWKS and put in every token header:
-    /// the RFC 7638 thumbprint of the public key.
-    pub fn key_id(&self) -> String {
-        use base64::Engine;
-        use sha2::Digest;
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let x = b64.encode(self.verifying_key_bytes());
-        let members = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
-        b64.encode(sha2::Sha256::digest(members.as_bytes()))
+    /// The key id published in the JWKS and put in every token header.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
     }
 
-    /// The signing key for `jsonwebtoken` (PKCS#8 DER).
-    pub fn encoding_key(&self) -> anyhow::Result<jsonwebtoken::EncodingKey> {
-        use ed25519_dalek::pkcs8::EncodePrivateKey;
-        let der = self
-            .signing
-            .to_pkcs8_der()
-            .map_err(|e| anyhow::anyhow!("encoding the signing key: {e}"))?;
-        Ok(jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes()))
+    /// The signing key for `jsonwebtoken`.
+    pub fn encoding_key(&self) -> &jsonwebtoken::EncodingKey {
+        &self.encoding
     }
 
     /// The verifying key for `jsonwebtoken`.

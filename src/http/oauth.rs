@@ -466,9 +466,9 @@ async fn token(
     };
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.typ = Some("at+jwt".to_owned());
-    header.kid = Some(state.keys.key_id());
-    let key = state.keys.encoding_key().map_err(internal)?;
-    let access_token = jsonwebtoken::encode(&header, &claims, &key)
+    header.kid = Some(state.keys.key_id().to_owned());
+    let key = state.keys.encoding_key();
+    let access_token = jsonwebtoken::encode(&header, &claims, key)
         .map_err(|e| internal(anyhow::anyhow!("signing: {e}")))?;
     // Last used: at most one write a minute per secret, decided without a read.
     if secret_last_used.is_none_or(|t| t <= now - LAST_USED_EVERY_SECS) {
