@@ -106,7 +106,7 @@ if command -v perf >/dev/null 2>&1 && perf stat -e task-clock true >/dev/null 2>
   echo
   echo "Token endpoint CPU profile, top entries (self time):"
   perf report -i "$WORK/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
-    | grep -E '^ +[0-9.]+%' | head -12 | sed -E 's/ {2,}-.*$//; s/ +$//; s/^ +/  /'
+    | grep -E '^ +[0-9.]+%' | awk 'NR <= 12' | sed -E 's/ {2,}-.*$//; s/ +$//; s/^ +/  /'
 else
   echo
   echo "(perf is not available here: no CPU profile of the token endpoint)"
