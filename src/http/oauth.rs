@@ -507,6 +507,23 @@ fn decode_token(state: &AppState, token: &str) -> Option<Claims> {
     (claims.exp > state.now()).then_some(claims)
 }
 
+/// Introspection and revocation both take an authenticated client and a `token`.
+async fn authenticated_token_param(
+    state: &AppState,
+    meta: &RequestMeta,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Authenticated, String), OAuthError> {
+    let params = parse_form(headers, body)?;
+    let caller = authenticate(state, meta, uri, headers, &params).await?;
+    let token = params
+        .get("token")
+        .cloned()
+        .ok_or_else(|| OAuthError::new("invalid_request", "token is missing."))?;
+    Ok((caller, token))
+}
+
 /// RFC 7662. Resource servers authenticate with a credential of the same
 /// organization; a token is active while unexpired, unrevoked and its
 /// credential exists (a disabled credential's tokens stay active until they
@@ -518,11 +535,8 @@ async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let params = parse_form(&headers, &body)?;
-    let caller = authenticate(&state, &meta, &uri, &headers, &params).await?;
-    let token = params
-        .get("token")
-        .ok_or_else(|| OAuthError::new("invalid_request", "token is missing."))?;
+    let (caller, token) = authenticated_token_param(&state, &meta, &uri, &headers, &body).await?;
+    let token = token.as_str();
     let inactive = || {
         let mut response = Json(json!({ "active": false })).into_response();
         no_store(&mut response);
@@ -572,11 +586,8 @@ async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let params = parse_form(&headers, &body)?;
-    let caller = authenticate(&state, &meta, &uri, &headers, &params).await?;
-    let token = params
-        .get("token")
-        .ok_or_else(|| OAuthError::new("invalid_request", "token is missing."))?;
+    let (caller, token) = authenticated_token_param(&state, &meta, &uri, &headers, &body).await?;
+    let token = token.as_str();
     if let Some(claims) = decode_token(&state, token)
         && claims.client_id == caller.client.client_id
     {
