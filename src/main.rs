@@ -42,13 +42,9 @@ struct Settings {
     database_url: String,
     /// The server key file (created with mode 0600 when missing); `KEYWARD_KEY`
     /// (64 hex digits) takes its place when set.
-    #[arg(
-        long,
-        env = "KEYWARD_KEY_FILE",
-        default_value = "keyward.key",
-        global = true
-    )]
-    key_file: PathBuf,
+    /// Default: `keyward.key` beside the SQLite database file.
+    #[arg(long, env = "KEYWARD_KEY_FILE", global = true)]
+    key_file: Option<PathBuf>,
     /// Public base URL: the token issuer; https makes cookies Secure.
     #[arg(long, env = "KEYWARD_PUBLIC_URL", global = true)]
     public_url: Option<String>,
@@ -140,7 +136,10 @@ impl Settings {
         Ok(Config {
             addr: self.addr,
             database_url: self.database_url.clone(),
-            key_file: self.key_file.clone(),
+            key_file: self
+                .key_file
+                .clone()
+                .unwrap_or_else(|| default_key_file(&self.database_url)),
             public_url,
             audience: self.audience.clone(),
             environment: self.environment,
@@ -149,6 +148,20 @@ impl Settings {
             token_rate_per_client: self.token_rate_per_client,
             token_rate_per_ip: self.token_rate_per_ip,
         })
+    }
+}
+
+/// `keyward.key` in the directory of a `sqlite:` database file, else in the
+/// working directory.
+fn default_key_file(database_url: &str) -> PathBuf {
+    let file = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(""))
+        .filter(|path| !path.is_empty() && *path != ":memory:");
+    match file.and_then(|path| std::path::Path::new(path).parent()) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join("keyward.key"),
+        _ => PathBuf::from("keyward.key"),
     }
 }
 
