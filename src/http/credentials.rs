@@ -248,7 +248,6 @@ struct Fields {
 impl Fields {
     fn new(
         form: CredentialForm,
-        ctx: &OrgContext,
         state: &AppState,
         post_to: String,
         needs_justification: bool,
@@ -266,7 +265,6 @@ impl Fields {
                 }
             })
             .collect();
-        let _ = ctx;
         Fields {
             form,
             rows,
@@ -636,7 +634,7 @@ async fn new_form(
         ip_mode: "all".to_owned(),
         ..Default::default()
     };
-    let mut fields = Fields::new(form, &ctx, &state, LIST.to_owned(), needs_approval(&ctx));
+    let mut fields = Fields::new(form, &state, LIST.to_owned(), needs_approval(&ctx));
     fields.set_rows(&set.defaults());
     let page = NewCredentialPage {
         layout: ctx.layout("New Credential", Nav::Credentials),
@@ -672,7 +670,7 @@ async fn create(
     Form(form): Form<CredentialForm>,
 ) -> AppResult<Response> {
     require_edit(&ctx)?;
-    let mut fields = Fields::new(form, &ctx, &state, LIST.to_owned(), needs_approval(&ctx));
+    let mut fields = Fields::new(form, &state, LIST.to_owned(), needs_approval(&ctx));
     let again = |fields: Fields, at_limit: bool, status| {
         let page = NewCredentialPage {
             layout: ctx.layout("New Credential", Nav::Credentials),
@@ -845,7 +843,7 @@ async fn edit_form(
         ip_list: ips.lines(),
         ..Default::default()
     };
-    let mut fields = Fields::new(form, &ctx, &state, edit_path(&client_id), false);
+    let mut fields = Fields::new(form, &state, edit_path(&client_id), false);
     let permissions: Vec<Permission> = Permissions::parse(&credential.permissions)
         .map(|p| p.iter().cloned().collect())
         .unwrap_or_default();
@@ -870,7 +868,7 @@ async fn edit(
     require_edit(&ctx)?;
     // A 404 when the credential is gone, rather than a form for nothing.
     load(&state, &ctx, &client_id).await?;
-    let mut fields = Fields::new(form, &ctx, &state, edit_path(&client_id), false);
+    let mut fields = Fields::new(form, &state, edit_path(&client_id), false);
     let again = |fields: Fields, client_id: String, status| {
         let page = EditPage {
             layout: ctx.layout("Edit credential", Nav::Credentials),
