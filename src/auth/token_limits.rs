@@ -39,22 +39,18 @@ impl TokenLimits {
         }
     }
 
-    /// `Err(seconds to wait)` when the address or the client is over its rate.
-    pub fn check(&self, ip: IpAddr, client_id: Option<&str>) -> Result<(), u64> {
-        let wait = |d: Duration| d.as_secs().max(1);
-        if let Err(not_until) = self.per_ip.check_key(&ip) {
-            return Err(wait(
-                not_until.wait_time_from(DefaultClock::default().now()),
-            ));
-        }
-        if let Some(id) = client_id
-            && let Err(not_until) = self.per_client.check_key(&id.to_owned())
-        {
-            return Err(wait(
-                not_until.wait_time_from(DefaultClock::default().now()),
-            ));
-        }
-        Ok(())
+    /// `Err(seconds to wait)` when the address is over its rate.
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), u64> {
+        self.per_ip
+            .check_key(&ip)
+            .map_err(|not_until| wait_secs(not_until.wait_time_from(DefaultClock::default().now())))
+    }
+
+    /// `Err(seconds to wait)` when the client is over its rate.
+    pub fn check_client(&self, client_id: &str) -> Result<(), u64> {
+        self.per_client
+            .check_key(&client_id.to_owned())
+            .map_err(|not_until| wait_secs(not_until.wait_time_from(DefaultClock::default().now())))
     }
 
     /// Forgets keys that have been quiet, so memory stays bounded.
@@ -62,6 +58,10 @@ impl TokenLimits {
         self.per_client.retain_recent();
         self.per_ip.retain_recent();
     }
+}
+
+fn wait_secs(wait: Duration) -> u64 {
+    wait.as_secs().max(1)
 }
 
 pub fn client_key(client_id: &str) -> String {

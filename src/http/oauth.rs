@@ -228,14 +228,14 @@ async fn authenticate(
 ) -> Result<Authenticated, OAuthError> {
     state
         .token_limits
-        .check(meta.ip, None)
+        .check_ip(meta.ip)
         .map_err(OAuthError::too_many)?;
     let result = check_credentials(state, uri, headers, params).await;
     match result {
         Ok(authenticated) => {
             state
                 .token_limits
-                .check(meta.ip, Some(&authenticated.client.client_id))
+                .check_client(&authenticated.client.client_id)
                 .map_err(OAuthError::too_many)?;
             Ok(authenticated)
         }

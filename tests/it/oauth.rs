@@ -639,3 +639,37 @@ async fn the_request_rate_per_client_is_limited() {
     assert_error(&r, &j, StatusCode::TOO_MANY_REQUESTS, "too_many_requests");
     assert!(r.header("retry-after").parse::<u64>().unwrap() >= 1);
 }
+
+#[tokio::test]
+async fn the_request_rate_per_address_counts_each_request_once() {
+    let app = TestApp::demo_with(|c| {
+        c.token_rate_per_client = 1000;
+        c.token_rate_per_ip = 1;
+    })
+    .await;
+    let mut owner = app.signed_in(Persona::Owner).await;
+    let (id, secret) = owner.create_credential("Address client").await;
+    let mut m = app.client();
+    let ask = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    // A burst of two (twice the rate of one a second), then refusals.
+    assert_eq!(
+        token_request(&mut m, &ask, None).await.0.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        token_request(&mut m, &ask, None).await.0.status,
+        StatusCode::OK
+    );
+    let (r, j) = token_request(&mut m, &ask, None).await;
+    assert_error(&r, &j, StatusCode::TOO_MANY_REQUESTS, "too_many_requests");
+    // Another address is not affected.
+    m.ip = [198, 51, 100, 99];
+    assert_eq!(
+        token_request(&mut m, &ask, None).await.0.status,
+        StatusCode::OK
+    );
+}
