@@ -25,26 +25,47 @@ pub fn ip_key(ip: IpAddr) -> String {
 }
 
 /// `Some(seconds to wait)` when either key is over its limit.
-pub async fn retry_after(
+/// Failures are kept this long: the longest window of any limit that counts
+/// them (sign-in here, the token endpoint in `token_limits`).
+pub const KEEP_SECS: i64 = WINDOW_SECS;
+
+/// `Some(seconds to wait)` when any key has `max` or more failures in the
+/// last `window` seconds: until its oldest failure leaves the window.
+pub async fn wait_for(
     db: &Db,
-    account: &str,
-    ip: &str,
+    limits: &[(&str, i64)],
+    window: i64,
     now: i64,
 ) -> anyhow::Result<Option<i64>> {
-    let since = now - WINDOW_SECS;
     let mut wait = None;
-    for (key, max) in [(account, MAX_PER_ACCOUNT), (ip, MAX_PER_IP)] {
-        let (count, oldest) = db.failures_since(key, since).await?;
+    for &(key, max) in limits {
+        let (count, oldest) = db.failures_since(key, now - window).await?;
         if count >= max {
-            let until = oldest.unwrap_or(now) + WINDOW_SECS;
-            let secs = (until - now).max(1);
+            let secs = (oldest.unwrap_or(now) + window - now).max(1);
             wait = Some(wait.map_or(secs, |w: i64| w.max(secs)));
         }
     }
     Ok(wait)
 }
 
-pub async fn record_failure(db: &Db, account: &str, ip: &str, now: i64) -> anyhow::Result<()> {
-    db.record_failure(&[account, ip], now, now - WINDOW_SECS)
-        .await
+/// Records a failure for each key. Forgetting is by `KEEP_SECS`, never by a
+/// caller's shorter window, so one limit cannot erase another's memory.
+pub async fn record_failure(db: &Db, keys: &[&str], now: i64) -> anyhow::Result<()> {
+    db.record_failure(keys, now, now - KEEP_SECS).await
+}
+
+/// `Some(seconds to wait)` while the account or the address is over its limit.
+pub async fn retry_after(
+    db: &Db,
+    account: &str,
+    ip: &str,
+    now: i64,
+) -> anyhow::Result<Option<i64>> {
+    wait_for(
+        db,
+        &[(account, MAX_PER_ACCOUNT), (ip, MAX_PER_IP)],
+        WINDOW_SECS,
+        now,
+    )
+    .await
 }

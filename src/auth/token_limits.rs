@@ -13,6 +13,7 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::auth::throttle;
 use crate::storage::Db;
 
 pub const FAILURE_WINDOW_SECS: i64 = 5 * 60;
@@ -74,14 +75,9 @@ pub fn ip_key(ip: IpAddr) -> String {
 
 /// `Some(seconds)` while the client or the address has failed too often.
 pub async fn locked_out(db: &Db, client: &str, ip: &str, now: i64) -> anyhow::Result<Option<i64>> {
-    let since = now - FAILURE_WINDOW_SECS;
-    let mut wait = None;
-    for (key, max) in [(client, MAX_FAILURES_PER_CLIENT), (ip, MAX_FAILURES_PER_IP)] {
-        let (count, oldest) = db.failures_since(key, since).await?;
-        if count >= max {
-            let secs = (oldest.unwrap_or(now) + FAILURE_WINDOW_SECS - now).max(1);
-            wait = Some(wait.map_or(secs, |w: i64| w.max(secs)));
-        }
-    }
-    Ok(wait)
+    let limits = [(client, MAX_FAILURES_PER_CLIENT), (ip, MAX_FAILURES_PER_IP)];
+    throttle::wait_for(db, &limits, FAILURE_WINDOW_SECS, now).await
 }
+
+// Failures must be kept at least as long as this window counts them.
+const _: () = assert!(FAILURE_WINDOW_SECS <= throttle::KEEP_SECS);

@@ -110,7 +110,7 @@ async fn submit(
         _ => None,
     };
     let Some(user) = user else {
-        throttle::record_failure(&state.db, &account_key, &ip_key, now).await?;
+        throttle::record_failure(&state.db, &[&account_key, &ip_key], now).await?;
         let failed = NewEvent {
             organization_id: None,
             actor_user_id: user_id,

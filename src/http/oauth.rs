@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use crate::auth::token_limits;
+use crate::auth::{throttle, token_limits};
 use crate::domain::Plan;
 use crate::domain::credential::Secret;
 use crate::domain::ip::IpAllowlist;
@@ -267,7 +267,7 @@ async fn failed(
     let ip_key = token_limits::ip_key(meta.ip);
     let outcome = async {
         let (before, _) = state.db.failures_since(&client_key, now - token_limits::FAILURE_WINDOW_SECS).await?;
-        state.db.record_failure(&[&client_key, &ip_key], now, now - token_limits::FAILURE_WINDOW_SECS).await?;
+        throttle::record_failure(&state.db, &[&client_key, &ip_key], now).await?;
         let wait = token_limits::locked_out(&state.db, &client_key, &ip_key, now).await?;
         if let Some(client) = &attempted {
             let action = match before + 1 {

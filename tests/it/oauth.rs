@@ -673,3 +673,37 @@ async fn the_request_rate_per_address_counts_each_request_once() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn failed_token_requests_do_not_erase_the_sign_in_throttles_memory() {
+    let app = TestApp::demo().await;
+    let mut browser = app.client();
+    for _ in 0..4 {
+        browser
+            .sign_in("admin@acme.test", "wrong password!")
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED);
+    }
+    // Six minutes on (inside the 15-minute sign-in window, past the token window)...
+    app.clock.advance(6 * 60);
+    let mut owner = app.signed_in(Persona::Owner).await;
+    let (id, _) = owner.create_credential("Pruning client").await;
+    let wrong = owner.create_credential("Pruning other").await.1;
+    let mut m = app.client();
+    let bad = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", wrong.as_str()),
+    ];
+    let (r, j) = token_request(&mut m, &bad, None).await;
+    assert_error(&r, &j, StatusCode::UNAUTHORIZED, "invalid_client");
+    // ...a fifth failure still makes five in the window.
+    browser
+        .sign_in("admin@acme.test", "wrong password!")
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+    browser
+        .sign_in("admin@acme.test", PASSWORD)
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS);
+}
