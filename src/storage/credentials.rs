@@ -151,16 +151,22 @@ pub async fn find(
     .context("loading a credential")
 }
 
-/// Credentials plus active (pending or approved) requests: what the limit counts.
-pub async fn count(conn: &mut Conn, org_id: i64) -> anyhow::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT (SELECT COUNT(*) FROM credentials WHERE organization_id = $1)
-              + (SELECT COUNT(*) FROM credential_requests WHERE organization_id = $1 AND status IN ('pending', 'approved'))",
+/// The organization's credentials, and its active (pending or approved) requests.
+async fn counts(conn: &mut Conn, org_id: i64) -> anyhow::Result<(i64, i64)> {
+    sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM credentials WHERE organization_id = $1),
+                (SELECT COUNT(*) FROM credential_requests WHERE organization_id = $1 AND status IN ('pending', 'approved'))",
     )
     .bind(org_id)
-        .fetch_one(conn)
-        .await
-        .context("counting credentials")
+    .fetch_one(conn)
+    .await
+    .context("counting credentials")
+}
+
+/// Credentials plus active requests: what the limit counts.
+pub async fn count(conn: &mut Conn, org_id: i64) -> anyhow::Result<i64> {
+    let (credentials, requests) = counts(conn, org_id).await?;
+    Ok(credentials + requests)
 }
 
 /// Whether a credential of the organization has this name (case-insensitively).
@@ -206,19 +212,14 @@ pub async fn create(
     from_request: Option<i64>,
     now: i64,
 ) -> anyhow::Result<Created> {
-    let existing = count(conn, new.org_id).await? - i64::from(from_request.is_some());
+    let (credentials, requests) = counts(conn, new.org_id).await?;
+    let existing = credentials + requests - i64::from(from_request.is_some());
     if existing >= MAX_CREDENTIALS {
         return Ok(Created::LimitReached);
     }
     if name_requested(conn, new.org_id, new.name, from_request).await? {
         return Ok(Created::NameTaken);
     }
-    let credentials: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM credentials WHERE organization_id = $1")
-            .bind(new.org_id)
-            .fetch_one(&mut *conn)
-            .await
-            .context("counting credentials")?;
     let is_primary = credentials == 0;
     let inserted = sqlx::query_scalar::<_, i64>(
         "INSERT INTO credentials
