@@ -56,10 +56,6 @@ pub struct ErrorInfo {
 }
 
 impl AppError {
-    pub fn forbidden() -> Self {
-        AppError::Forbidden("You do not have permission to do this.".to_owned())
-    }
-
     /// The error a status produced by a layer (not a handler) stands for.
     pub fn for_status(status: StatusCode) -> (StatusCode, &'static str, &'static str) {
         match status {
