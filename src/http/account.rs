@@ -94,7 +94,7 @@ async fn change_password(
     };
     let hash = state.hasher.hash(password.secret()).await?;
     let now = state.now();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin().await?;
     users::set_password(&mut tx, ctx.user.id, &hash).await?;
     tx.commit().await?;
     // Every session, this one included, is now void; this one starts afresh.

@@ -620,12 +620,7 @@ async fn new_form(
     HxRequest(hx): HxRequest,
 ) -> AppResult<Response> {
     require_edit(&ctx)?;
-    let mut conn = state
-        .db
-        .pool()
-        .acquire()
-        .await
-        .map_err(anyhow::Error::from)?;
+    let mut conn = state.db.acquire().await?;
     let count = repo::count(&mut conn, ctx.org.id).await?;
     drop(conn);
     let set = SetType::Monitoring;
@@ -701,7 +696,7 @@ async fn create(
     if let Some(justification) = &parsed.justification {
         // Approval required: a request, not a credential.
         let request_id = format!("kwreq_{}", random::token(16));
-        let mut tx = state.db.begin_write().await?;
+        let mut tx = state.db.begin_org(ctx.org.id).await?;
         let outcome = if repo::count(&mut tx, ctx.org.id).await? >= MAX_CREDENTIALS {
             Created::LimitReached
         } else if repo::name_exists(&mut tx, ctx.org.id, parsed.name.as_str()).await? {
@@ -751,7 +746,7 @@ async fn create(
     let client_id = credential::new_client_id();
     let secret = Secret::generate(state.config.environment);
     let digest = state.keys.secret_digest(secret.expose());
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_org(ctx.org.id).await?;
     let new = NewCredential {
         org_id: ctx.org.id,
         client_id: &client_id,
@@ -887,7 +882,7 @@ async fn edit(
     let now = state.now();
     let scopes = parsed.permissions.to_scope_string();
     let ips = parsed.ips.to_stored();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_org(ctx.org.id).await?;
     let before = repo::find(&mut tx, ctx.org.id, &client_id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -993,7 +988,7 @@ async fn set_enabled(
 ) -> AppResult<Response> {
     require_edit(ctx)?;
     let now = state.now();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_org(ctx.org.id).await?;
     let credential = repo::find(&mut tx, ctx.org.id, client_id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -1059,7 +1054,7 @@ async fn decide(
         ));
     }
     let now = state.now();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_org(ctx.org.id).await?;
     let request = requests::find(&mut tx, ctx.org.id, request_id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -1128,7 +1123,7 @@ async fn generate(
 ) -> AppResult<Response> {
     require_edit(&ctx)?;
     let now = state.now();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_org(ctx.org.id).await?;
     let request = requests::find(&mut tx, ctx.org.id, &request_id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -1222,7 +1217,7 @@ async fn rotate(
     let secret = Secret::generate(state.config.environment);
     let digest = state.keys.secret_digest(secret.expose());
     let now = state.now();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_org(ctx.org.id).await?;
     let credential = repo::find(&mut tx, ctx.org.id, &client_id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -1261,7 +1256,7 @@ async fn expire_previous(
 ) -> AppResult<Response> {
     require_edit(&ctx)?;
     let now = state.now();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_org(ctx.org.id).await?;
     let credential = repo::find(&mut tx, ctx.org.id, &client_id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -1292,7 +1287,7 @@ async fn make_primary(
 ) -> AppResult<Response> {
     require_edit(&ctx)?;
     let now = state.now();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_org(ctx.org.id).await?;
     let credential = repo::find(&mut tx, ctx.org.id, &client_id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -1321,7 +1316,7 @@ async fn delete(
 ) -> AppResult<Response> {
     require_edit(&ctx)?;
     let now = state.now();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_org(ctx.org.id).await?;
     let credential = repo::find(&mut tx, ctx.org.id, &client_id)
         .await?
         .ok_or(AppError::NotFound)?;

@@ -193,7 +193,7 @@ async fn add(
     }
 
     let now = state.now();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_org(ctx.org.id).await?;
     let user = match (
         users::find_by_email(&mut tx, email.as_str()).await?,
         &new_user,
@@ -333,7 +333,7 @@ async fn change(
         .await;
     };
     let now = state.now();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_org(ctx.org.id).await?;
     let member = members::find(&mut tx, ctx.org.id, user_id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -403,7 +403,7 @@ async fn remove(
     ctx.require_owner()?;
     let user_id = parse_id(&user_id)?;
     let now = state.now();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_org(ctx.org.id).await?;
     let member = members::find(&mut tx, ctx.org.id, user_id)
         .await?
         .ok_or(AppError::NotFound)?;

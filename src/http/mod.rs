@@ -31,10 +31,10 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
-use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::error::AppResult;
 use crate::state::AppState;
+use crate::storage::sessions::Sessions;
 use form::Form;
 use session::OrgContext;
 
@@ -42,7 +42,7 @@ use session::OrgContext;
 pub const SESSION_COOKIE: &str = "keyward_session";
 
 /// The whole application. `store` must have been migrated (see [`session_store`]).
-pub fn app(state: AppState, store: SqliteStore) -> Router {
+pub fn app(state: AppState, store: Sessions) -> Router {
     let sessions = SessionManagerLayer::new(store)
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
@@ -88,18 +88,15 @@ pub fn app(state: AppState, store: SqliteStore) -> Router {
 }
 
 /// Prepares the session table in the application database.
-pub async fn session_store(state: &AppState) -> anyhow::Result<SqliteStore> {
-    let store = SqliteStore::new(state.db.pool().clone())
-        .with_table_name("sessions")
-        .map_err(|e| anyhow::anyhow!("session table name: {e}"))?;
-    store.migrate().await?;
-    Ok(store)
+pub async fn session_store(state: &AppState) -> anyhow::Result<Sessions> {
+    Sessions::migrate(&state.db).await
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    match sqlx::query("SELECT 1").execute(state.db.pool()).await {
-        Ok(_) => "ok\n".into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response(),
+    if state.db.ping().await {
+        "ok\n".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
     }
 }
 

@@ -82,7 +82,7 @@ async fn save(
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
     let now = state.now();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_org(ctx.org.id).await?;
     orgs::update_settings(&mut tx, ctx.org.id, name.as_str(), require_approval).await?;
     let event = audit::by(&ctx, &meta, "organization.updated").detail(json!({
         "before": { "name": ctx.org.name, "require_approval": ctx.org.require_approval },

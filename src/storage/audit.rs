@@ -6,6 +6,7 @@ use serde_json::Value;
 use sqlx::FromRow;
 
 use super::{Conn, Db};
+use crate::on;
 
 /// An event to record. `detail` is a small JSON object and never holds a secret.
 #[derive(Debug, Clone)]
@@ -33,7 +34,7 @@ pub struct Event {
 }
 
 pub async fn insert(conn: &mut Conn, event: &NewEvent, now: i64) -> anyhow::Result<()> {
-    sqlx::query(
+    on!(conn, |e| sqlx::query(
         "INSERT INTO audit_events
             (organization_id, actor_user_id, actor, action, target, ip, user_agent, detail, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -47,8 +48,9 @@ pub async fn insert(conn: &mut Conn, event: &NewEvent, now: i64) -> anyhow::Resu
     .bind(&event.user_agent)
     .bind(event.detail.to_string())
     .bind(now)
-    .execute(conn)
+    .execute(e)
     .await
+    .map(|r| r.rows_affected()))
     .context("recording an audit event")?;
     Ok(())
 }
@@ -69,11 +71,7 @@ pub struct Filter {
 impl Db {
     /// Records one event on its own (for events that come with no other change).
     pub async fn record(&self, event: &NewEvent, now: i64) -> anyhow::Result<()> {
-        let mut conn = self
-            .pool()
-            .acquire()
-            .await
-            .context("recording an audit event")?;
+        let mut conn = self.acquire().await.context("recording an audit event")?;
         insert(&mut conn, event, now).await
     }
 
@@ -88,47 +86,47 @@ impl Db {
         before_id: Option<i64>,
         limit: i64,
     ) -> anyhow::Result<Vec<Event>> {
-        let mut query = sqlx::QueryBuilder::<super::Backend>::new(
-            "SELECT id, actor, action, target, ip, user_agent, detail, created_at FROM audit_events WHERE organization_id = ",
-        );
-        query.push_bind(org_id);
-        if let Some(target) = &filter.target {
-            query.push(" AND target = ").push_bind(target.clone());
-        }
-        if let Some(actor) = &filter.actor {
-            query.push(" AND actor = ").push_bind(actor.clone());
-        }
-        if let Some(action) = &filter.action {
-            query.push(" AND action = ").push_bind(action.clone());
-        }
-        if let Some(from) = filter.from {
-            query
-                .push(" AND created_at >= ")
-                .push_bind(from)
-                .push(" AND id >= (SELECT COALESCE(MIN(id), 0) FROM audit_events WHERE organization_id = ")
-                .push_bind(org_id)
-                .push(" AND created_at >= ")
-                .push_bind(from)
-                .push(")");
-        }
-        if let Some(until) = filter.until {
-            query
-                .push(" AND created_at < ")
-                .push_bind(until)
-                .push(" AND id <= (SELECT COALESCE(MAX(id), 0) FROM audit_events WHERE organization_id = ")
-                .push_bind(org_id)
-                .push(" AND created_at < ")
-                .push_bind(until)
-                .push(")");
-        }
-        if let Some(before) = before_id {
-            query.push(" AND id < ").push_bind(before);
-        }
-        query.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
-        query
-            .build_query_as()
-            .fetch_all(self.pool())
-            .await
+        // The builder is written once and expanded per backend by `on!`.
+        on!(self, |e| {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT id, actor, action, target, ip, user_agent, detail, created_at FROM audit_events WHERE organization_id = ",
+            );
+            query.push_bind(org_id);
+            if let Some(target) = &filter.target {
+                query.push(" AND target = ").push_bind(target.clone());
+            }
+            if let Some(actor) = &filter.actor {
+                query.push(" AND actor = ").push_bind(actor.clone());
+            }
+            if let Some(action) = &filter.action {
+                query.push(" AND action = ").push_bind(action.clone());
+            }
+            if let Some(from) = filter.from {
+                query
+                    .push(" AND created_at >= ")
+                    .push_bind(from)
+                    .push(" AND id >= (SELECT COALESCE(MIN(id), 0) FROM audit_events WHERE organization_id = ")
+                    .push_bind(org_id)
+                    .push(" AND created_at >= ")
+                    .push_bind(from)
+                    .push(")");
+            }
+            if let Some(until) = filter.until {
+                query
+                    .push(" AND created_at < ")
+                    .push_bind(until)
+                    .push(" AND id <= (SELECT COALESCE(MAX(id), 0) FROM audit_events WHERE organization_id = ")
+                    .push_bind(org_id)
+                    .push(" AND created_at < ")
+                    .push_bind(until)
+                    .push(")");
+            }
+            if let Some(before) = before_id {
+                query.push(" AND id < ").push_bind(before);
+            }
+            query.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+            query.build_query_as().fetch_all(e).await
+        })
             .context("listing audit events")
     }
 }

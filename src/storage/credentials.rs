@@ -7,6 +7,7 @@ use anyhow::Context;
 use sqlx::FromRow;
 
 use super::{Conn, Db, is_unique_violation};
+use crate::on;
 use crate::domain::credential::MAX_CREDENTIALS;
 
 #[derive(Debug, Clone, FromRow)]
@@ -109,14 +110,14 @@ impl Db {
              FROM credentials c",
             1,
         );
-        sqlx::query_as(&format!(
+        on!(self, |e| sqlx::query_as(&format!(
             "{sql} WHERE c.organization_id = $1 ORDER BY c.is_primary DESC, c.created_at, c.id"
         ))
         .bind(org_id)
         .bind(shown_since)
         .bind(now)
-        .fetch_all(self.pool())
-        .await
+        .fetch_all(e)
+        .await)
         .context("listing credentials")
     }
 
@@ -125,11 +126,7 @@ impl Db {
         org_id: i64,
         client_id: &str,
     ) -> anyhow::Result<Option<Credential>> {
-        let mut conn = self
-            .pool()
-            .acquire()
-            .await
-            .context("loading a credential")?;
+        let mut conn = self.acquire().await.context("loading a credential")?;
         find(&mut conn, org_id, client_id).await
     }
 }
@@ -141,25 +138,25 @@ pub async fn find(
     org_id: i64,
     client_id: &str,
 ) -> anyhow::Result<Option<Credential>> {
-    sqlx::query_as(&format!(
+    on!(conn, |e| sqlx::query_as(&format!(
         "{SELECT} WHERE c.organization_id = $1 AND c.client_id = $2"
     ))
     .bind(org_id)
     .bind(client_id)
-    .fetch_optional(conn)
-    .await
+    .fetch_optional(e)
+    .await)
     .context("loading a credential")
 }
 
 /// The organization's credentials, and its active (pending or approved) requests.
 async fn counts(conn: &mut Conn, org_id: i64) -> anyhow::Result<(i64, i64)> {
-    sqlx::query_as(
+    on!(conn, |e| sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM credentials WHERE organization_id = $1),
                 (SELECT COUNT(*) FROM credential_requests WHERE organization_id = $1 AND status IN ('pending', 'approved'))",
     )
     .bind(org_id)
-    .fetch_one(conn)
-    .await
+    .fetch_one(e)
+    .await)
     .context("counting credentials")
 }
 
@@ -171,13 +168,13 @@ pub async fn count(conn: &mut Conn, org_id: i64) -> anyhow::Result<i64> {
 
 /// Whether a credential of the organization has this name (case-insensitively).
 pub async fn name_exists(conn: &mut Conn, org_id: i64, name: &str) -> anyhow::Result<bool> {
-    let n: i64 = sqlx::query_scalar(
+    let n: i64 = on!(conn, |e| sqlx::query_scalar(
         "SELECT COUNT(*) FROM credentials WHERE organization_id = $1 AND name_key = $2",
     )
     .bind(org_id)
     .bind(name.to_lowercase())
-    .fetch_one(conn)
-    .await
+    .fetch_one(e)
+    .await)
     .context("checking credential names")?;
     Ok(n > 0)
 }
@@ -189,15 +186,15 @@ pub async fn name_requested(
     name: &str,
     except_request: Option<i64>,
 ) -> anyhow::Result<bool> {
-    let n: i64 = sqlx::query_scalar(
+    let n: i64 = on!(conn, |e| sqlx::query_scalar(
         "SELECT COUNT(*) FROM credential_requests
          WHERE organization_id = $1 AND name_key = $2 AND status IN ('pending', 'approved') AND id <> $3",
     )
     .bind(org_id)
     .bind(name.to_lowercase())
     .bind(except_request.unwrap_or(0))
-    .fetch_one(conn)
-    .await
+    .fetch_one(e)
+    .await)
     .context("checking request names")?;
     Ok(n > 0)
 }
@@ -221,7 +218,7 @@ pub async fn create(
         return Ok(Created::NameTaken);
     }
     let is_primary = credentials == 0;
-    let inserted = sqlx::query_scalar::<_, i64>(
+    let inserted = on!(conn, |e| sqlx::query_scalar::<_, i64>(
         "INSERT INTO credentials
             (organization_id, client_id, name, name_key, description, is_primary, status, created_at, created_by,
              updated_at, permission_set, permissions, ip_allowlist)
@@ -238,8 +235,8 @@ pub async fn create(
     .bind(new.permission_set)
     .bind(new.permissions)
     .bind(new.ip_allowlist)
-    .fetch_one(&mut *conn)
-    .await;
+    .fetch_one(e)
+    .await);
     let id = match inserted {
         Ok(id) => id,
         Err(e) if is_unique_violation(&e) => return Ok(Created::NameTaken),
@@ -255,14 +252,15 @@ async fn insert_secret(
     digest: &str,
     now: i64,
 ) -> anyhow::Result<()> {
-    sqlx::query(
+    on!(conn, |e| sqlx::query(
         "INSERT INTO credential_secrets (credential_id, digest, created_at) VALUES ($1, $2, $3)",
     )
     .bind(credential_id)
     .bind(digest)
     .bind(now)
-    .execute(conn)
+    .execute(e)
     .await
+    .map(|r| r.rows_affected()))
     .context("storing a secret digest")?;
     Ok(())
 }
@@ -278,7 +276,7 @@ pub async fn update(
     if name_requested(conn, org_id, changes.name, None).await? {
         return Ok(Renamed::NameTaken);
     }
-    let updated = sqlx::query(
+    let updated = on!(conn, |e| sqlx::query(
         "UPDATE credentials SET name = $1, name_key = $2, description = $3, permission_set = $4, permissions = $5,
              ip_allowlist = $6, updated_at = $7
          WHERE id = $8",
@@ -291,8 +289,9 @@ pub async fn update(
     .bind(changes.ip_allowlist)
     .bind(now)
     .bind(id)
-    .execute(conn)
-    .await;
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()));
     match updated {
         Ok(_) => Ok(Renamed::Renamed),
         Err(e) if is_unique_violation(&e) => Ok(Renamed::NameTaken),
@@ -319,25 +318,28 @@ pub async fn rotate(
         }
         None => "DELETE FROM credential_secrets WHERE credential_id = $1",
     };
-    sqlx::query(retire)
+    on!(conn, |e| sqlx::query(retire)
         .bind(id)
-        .execute(&mut *conn)
+        .execute(e)
         .await
+        .map(|r| r.rows_affected()))
         .context("retiring the previous secret")?;
     if let Some(window) = grace {
-        sqlx::query("UPDATE credential_secrets SET expires_at = $1 WHERE credential_id = $2 AND expires_at IS NULL")
+        on!(conn, |e| sqlx::query("UPDATE credential_secrets SET expires_at = $1 WHERE credential_id = $2 AND expires_at IS NULL")
             .bind(now + window)
             .bind(id)
-            .execute(&mut *conn)
+            .execute(e)
             .await
+            .map(|r| r.rows_affected()))
             .context("starting a grace window")?;
     }
     insert_secret(conn, id, digest, now).await?;
-    sqlx::query("UPDATE credentials SET last_rotated_at = $1, updated_at = $1 WHERE id = $2")
+    on!(conn, |e| sqlx::query("UPDATE credentials SET last_rotated_at = $1, updated_at = $1 WHERE id = $2")
         .bind(now)
         .bind(id)
-        .execute(conn)
+        .execute(e)
         .await
+        .map(|r| r.rows_affected()))
         .context("recording a rotation")?;
     Ok(())
 }
@@ -345,53 +347,58 @@ pub async fn rotate(
 /// Ends a grace window now: the previous secret stops working.
 /// Returns whether there was one.
 pub async fn expire_previous(conn: &mut Conn, id: i64) -> anyhow::Result<bool> {
-    let done = sqlx::query(
+    let done = on!(conn, |e| sqlx::query(
         "DELETE FROM credential_secrets WHERE credential_id = $1 AND expires_at IS NOT NULL",
     )
     .bind(id)
-    .execute(conn)
+    .execute(e)
     .await
+    .map(|r| r.rows_affected()))
     .context("expiring the previous secret")?;
-    Ok(done.rows_affected() > 0)
+    Ok(done > 0)
 }
 
 /// Makes `id` the one primary credential of its organization.
 pub async fn make_primary(conn: &mut Conn, org_id: i64, id: i64, now: i64) -> anyhow::Result<()> {
-    sqlx::query(
+    on!(conn, |e| sqlx::query(
         "UPDATE credentials SET is_primary = FALSE WHERE organization_id = $1 AND is_primary",
     )
     .bind(org_id)
-    .execute(&mut *conn)
+    .execute(e)
     .await
+    .map(|r| r.rows_affected()))
     .context("clearing the primary credential")?;
-    sqlx::query("UPDATE credentials SET is_primary = TRUE, updated_at = $1 WHERE id = $2 AND organization_id = $3")
+    on!(conn, |e| sqlx::query("UPDATE credentials SET is_primary = TRUE, updated_at = $1 WHERE id = $2 AND organization_id = $3")
         .bind(now)
         .bind(id)
         .bind(org_id)
-        .execute(conn)
+        .execute(e)
         .await
+        .map(|r| r.rows_affected()))
         .context("setting the primary credential")?;
     Ok(())
 }
 
 /// Enables or disables a credential. A disabled one gets no new tokens.
 pub async fn set_enabled(conn: &mut Conn, id: i64, enabled: bool, now: i64) -> anyhow::Result<()> {
-    sqlx::query("UPDATE credentials SET status = $1, updated_at = $2 WHERE id = $3")
+    on!(conn, |e| sqlx::query("UPDATE credentials SET status = $1, updated_at = $2 WHERE id = $3")
         .bind(if enabled { "enabled" } else { "disabled" })
         .bind(now)
         .bind(id)
-        .execute(conn)
+        .execute(e)
         .await
+        .map(|r| r.rows_affected()))
         .context("changing a credential's status")?;
     Ok(())
 }
 
 /// Deletes a credential and its secrets. Callers refuse the primary first.
 pub async fn delete(conn: &mut Conn, id: i64) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM credentials WHERE id = $1")
+    on!(conn, |e| sqlx::query("DELETE FROM credentials WHERE id = $1")
         .bind(id)
-        .execute(conn)
+        .execute(e)
         .await
+        .map(|r| r.rows_affected()))
         .context("deleting a credential")?;
     Ok(())
 }
@@ -435,7 +442,7 @@ struct TokenRow {
 impl Db {
     /// The client and its secrets in one indexed read.
     pub async fn token_client(&self, client_id: &str) -> anyhow::Result<Option<TokenClient>> {
-        let rows: Vec<TokenRow> = sqlx::query_as(
+        let rows: Vec<TokenRow> = on!(self, |e| sqlx::query_as(
             "SELECT c.client_id, c.organization_id, o.plan, c.status, c.permissions, c.ip_allowlist,
                     s.id AS secret_id, s.digest, s.expires_at, s.last_used_at
              FROM credentials c
@@ -444,8 +451,8 @@ impl Db {
              WHERE c.client_id = $1",
         )
         .bind(client_id)
-        .fetch_all(self.pool())
-        .await
+        .fetch_all(e)
+        .await)
         .context("loading a client")?;
         let Some(first) = rows.first() else {
             return Ok(None);

@@ -2,6 +2,7 @@ use anyhow::Context;
 use sqlx::FromRow;
 
 use super::{Conn, Db};
+use crate::on;
 use crate::domain::Access;
 use crate::storage::users::User;
 
@@ -63,7 +64,7 @@ impl Db {
         &self,
         user_id: i64,
     ) -> anyhow::Result<Option<(User, Vec<MembershipRow>)>> {
-        let rows: Vec<UserMembershipRow> = sqlx::query_as(
+        let rows: Vec<UserMembershipRow> = on!(self, |e| sqlx::query_as(
             "SELECT u.id, u.email, u.display_name, u.is_support, u.session_epoch,
                     o.id AS organization_id, o.name AS organization_name, o.plan, o.require_approval,
                     m.role, m.credentials_permission
@@ -74,8 +75,8 @@ impl Db {
              ORDER BY o.name, o.id",
         )
         .bind(user_id)
-        .fetch_all(self.pool())
-        .await
+        .fetch_all(e)
+        .await)
         .context("loading a user and their memberships")?;
         let Some(first) = rows.first() else {
             return Ok(None);
@@ -104,7 +105,7 @@ impl Db {
     }
 
     pub async fn memberships_of(&self, user_id: i64) -> anyhow::Result<Vec<MembershipRow>> {
-        sqlx::query_as(
+        on!(self, |e| sqlx::query_as(
             "SELECT o.id AS organization_id, o.name AS organization_name, o.plan, o.require_approval,
                     m.role, m.credentials_permission
              FROM memberships m JOIN organizations o ON o.id = m.organization_id
@@ -112,45 +113,45 @@ impl Db {
              ORDER BY o.name, o.id",
         )
         .bind(user_id)
-        .fetch_all(self.pool())
-        .await
+        .fetch_all(e)
+        .await)
         .context("listing a user's memberships")
     }
 
     pub async fn members_of(&self, org_id: i64) -> anyhow::Result<Vec<MemberRow>> {
-        sqlx::query_as(
+        on!(self, |e| sqlx::query_as(
             "SELECT u.id AS user_id, u.email, u.display_name, m.role, m.credentials_permission, m.created_at
              FROM memberships m JOIN users u ON u.id = m.user_id
              WHERE m.organization_id = $1
              ORDER BY CASE m.role WHEN 'owner' THEN 0 ELSE 1 END, u.email",
         )
         .bind(org_id)
-        .fetch_all(self.pool())
-        .await
+        .fetch_all(e)
+        .await)
         .context("listing members")
     }
 }
 
 pub async fn find(conn: &mut Conn, org_id: i64, user_id: i64) -> anyhow::Result<Option<MemberRow>> {
-    sqlx::query_as(
+    on!(conn, |e| sqlx::query_as(
         "SELECT u.id AS user_id, u.email, u.display_name, m.role, m.credentials_permission, m.created_at
          FROM memberships m JOIN users u ON u.id = m.user_id
          WHERE m.organization_id = $1 AND m.user_id = $2",
     )
     .bind(org_id)
     .bind(user_id)
-    .fetch_optional(conn)
-    .await
+    .fetch_optional(e)
+    .await)
     .context("loading a member")
 }
 
 pub async fn count_owners(conn: &mut Conn, org_id: i64) -> anyhow::Result<i64> {
-    sqlx::query_scalar(
+    on!(conn, |e| sqlx::query_scalar(
         "SELECT COUNT(*) FROM memberships WHERE organization_id = $1 AND role = 'owner'",
     )
     .bind(org_id)
-    .fetch_one(conn)
-    .await
+    .fetch_one(e)
+    .await)
     .context("counting owners")
 }
 
@@ -165,7 +166,7 @@ pub async fn insert(
     let (role, permission) = access
         .membership_columns()
         .ok_or(sqlx::Error::RowNotFound)?;
-    sqlx::query(
+    on!(conn, |e| sqlx::query(
         "INSERT INTO memberships (organization_id, user_id, role, credentials_permission, created_at)
          VALUES ($1, $2, $3, $4, $5)",
     )
@@ -174,8 +175,9 @@ pub async fn insert(
     .bind(role.as_str())
     .bind(permission.map(|p| p.as_str()))
     .bind(now)
-    .execute(conn)
-    .await?;
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -188,7 +190,7 @@ pub async fn update(
     let (role, permission) = access
         .membership_columns()
         .context("support access is not a membership")?;
-    sqlx::query(
+    on!(conn, |e| sqlx::query(
         "UPDATE memberships SET role = $1, credentials_permission = $2
          WHERE organization_id = $3 AND user_id = $4",
     )
@@ -196,18 +198,20 @@ pub async fn update(
     .bind(permission.map(|p| p.as_str()))
     .bind(org_id)
     .bind(user_id)
-    .execute(conn)
+    .execute(e)
     .await
+    .map(|r| r.rows_affected()))
     .context("changing a member")?;
     Ok(())
 }
 
 pub async fn delete(conn: &mut Conn, org_id: i64, user_id: i64) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2")
+    on!(conn, |e| sqlx::query("DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2")
         .bind(org_id)
         .bind(user_id)
-        .execute(conn)
+        .execute(e)
         .await
+        .map(|r| r.rows_affected()))
         .context("removing a member")?;
     Ok(())
 }

@@ -1,15 +1,22 @@
 //! Storage: one repository module per aggregate, all reached through [`Db`].
 //!
-//! Queries are runtime `sqlx::query_as` in standard SQL with `$n` placeholders
-//! (which SQLite accepts too), and times are Unix seconds, so the SQL is the
-//! same for SQLite and PostgreSQL. What differs between backends (connecting,
-//! taking the write lock at the start of a transaction) sits in this file.
+//! Keyward runs on SQLite (the default, one machine) or PostgreSQL (several
+//! instances sharing one database). Queries are runtime `sqlx` queries in
+//! standard SQL with `$n` placeholders (which SQLite accepts too), and times
+//! are Unix seconds, so one SQL text serves both. The [`on!`](crate::on)
+//! macro runs a query on whichever backend a [`Db`] or a [`Conn`] holds: it
+//! expands the same expression once per backend, so each is compiled and
+//! type-checked against its own driver, with no runtime translation layer.
+//!
+//! What differs between backends (connecting, migrations, how a write
+//! transaction takes its lock) sits in this file.
 
 pub mod audit;
 pub mod credentials;
 pub mod members;
 pub mod orgs;
 pub mod requests;
+pub mod sessions;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
@@ -18,28 +25,113 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool};
+use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool};
 
-/// A connection inside a transaction, for repository functions that must run
-/// together with others (a change and its audit event).
-pub type Backend = Sqlite;
-pub type Conn = sqlx::SqliteConnection;
-pub type Tx = sqlx::Transaction<'static, Sqlite>;
+/// One value per backend: a pool, a connection, a transaction.
+#[derive(Clone)]
+pub enum Either<S, P> {
+    Sqlite(S),
+    Postgres(P),
+}
+
+/// Runs `$body` with `$e` bound to the executor of whichever backend `$target`
+/// (a [`Db`], or a `&mut` [`Conn`]) holds. The body is usually a whole query
+/// ending in `.await`, since the two backends' futures have different types.
+#[macro_export]
+macro_rules! on {
+    ($target:expr, |$e:ident| $body:expr) => {
+        match $target.exec() {
+            $crate::storage::Either::Sqlite($e) => $body,
+            $crate::storage::Either::Postgres($e) => $body,
+        }
+    };
+}
+
+/// Which database a [`Db`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    Sqlite,
+    Postgres,
+}
 
 #[derive(Clone)]
 pub struct Db {
-    pool: SqlitePool,
+    pool: Either<SqlitePool, PgPool>,
 }
 
-impl Db {
-    /// Opens (creating it if needed) the database at `url` and applies migrations.
-    pub async fn connect(url: &str) -> anyhow::Result<Db> {
-        if !url.starts_with("sqlite:") {
-            anyhow::bail!(
-                "DATABASE_URL must be a sqlite: URL (PostgreSQL support is not built yet), got a URL with another scheme"
-            );
+/// A connection that repository functions can run queries on: a transaction
+/// (a change and its audit event together) or a plain pooled connection.
+pub trait Connection: Send {
+    fn exec(&mut self) -> Either<&mut SqliteConnection, &mut PgConnection>;
+}
+
+/// What repository functions that must run inside a caller's transaction take.
+pub type Conn = dyn Connection;
+
+/// A transaction on either backend. Dropped without [`Tx::commit`], it rolls back.
+pub struct Tx(Either<sqlx::Transaction<'static, Sqlite>, sqlx::Transaction<'static, Postgres>>);
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self.0 {
+            Either::Sqlite(tx) => tx.commit().await,
+            Either::Postgres(tx) => tx.commit().await,
         }
+    }
+}
+
+impl Connection for Tx {
+    fn exec(&mut self) -> Either<&mut SqliteConnection, &mut PgConnection> {
+        match &mut self.0 {
+            Either::Sqlite(tx) => Either::Sqlite(&mut **tx),
+            Either::Postgres(tx) => Either::Postgres(&mut **tx),
+        }
+    }
+}
+
+/// A connection from the pool, outside any transaction.
+pub struct Pooled(Either<PoolConnection<Sqlite>, PoolConnection<Postgres>>);
+
+impl Connection for Pooled {
+    fn exec(&mut self) -> Either<&mut SqliteConnection, &mut PgConnection> {
+        match &mut self.0 {
+            Either::Sqlite(conn) => Either::Sqlite(&mut **conn),
+            Either::Postgres(conn) => Either::Postgres(&mut **conn),
+        }
+    }
+}
+
+/// The key of the PostgreSQL advisory lock that [`Db::begin_write`] takes:
+/// "keyward" in ASCII, so it cannot collide with an application that uses
+/// small numbers.
+const GLOBAL_WRITE_LOCK: i64 = 0x6b65_7977_6172_64;
+
+impl Db {
+    /// Opens the database at `url` (`sqlite:` or `postgres:`), creating a
+    /// SQLite file if needed, and applies migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Db> {
+        let db = Db::open(url).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Opens the database without applying migrations.
+    pub async fn open(url: &str) -> anyhow::Result<Db> {
+        if url.starts_with("sqlite:") {
+            Db::open_sqlite(url).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Db::open_postgres(url).await
+        } else {
+            anyhow::bail!(
+                "DATABASE_URL must start with sqlite: or postgres:// (got a URL with another scheme)"
+            )
+        }
+    }
+
+    async fn open_sqlite(url: &str) -> anyhow::Result<Db> {
         let options = SqliteConnectOptions::from_str(url)
             .context("DATABASE_URL is not a valid SQLite URL")?
             .create_if_missing(true)
@@ -55,33 +147,130 @@ impl Db {
             .connect_with(options)
             .await
             .context("could not open the SQLite database")?;
-        let db = Db { pool };
-        db.migrate().await?;
-        Ok(db)
+        Ok(Db {
+            pool: Either::Sqlite(pool),
+        })
     }
 
+    async fn open_postgres(url: &str) -> anyhow::Result<Db> {
+        let options =
+            PgConnectOptions::from_str(url).context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .context("could not connect to PostgreSQL")?;
+        Ok(Db {
+            pool: Either::Postgres(pool),
+        })
+    }
+
+    pub fn kind(&self) -> BackendKind {
+        match self.pool {
+            Either::Sqlite(_) => BackendKind::Sqlite,
+            Either::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// Applies pending migrations. On PostgreSQL, sqlx holds an advisory lock
+    /// while it migrates, so instances starting together apply each once.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&self.pool)
-            .await
-            .context("could not apply migrations")
+        match &self.pool {
+            Either::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await,
+            Either::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
+        }
+        .context("could not apply migrations")
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// The pool of whichever backend this is, for [`on!`](crate::on).
+    pub fn exec(&self) -> Either<&SqlitePool, &PgPool> {
+        match &self.pool {
+            Either::Sqlite(pool) => Either::Sqlite(pool),
+            Either::Postgres(pool) => Either::Postgres(pool),
+        }
     }
 
-    /// Starts a transaction that holds the write lock from its first statement.
+    /// A connection outside any transaction, for reads that reuse a
+    /// repository function written for transactions.
+    pub async fn acquire(&self) -> anyhow::Result<Pooled> {
+        let conn = match &self.pool {
+            Either::Sqlite(pool) => Either::Sqlite(pool.acquire().await?),
+            Either::Postgres(pool) => Either::Postgres(pool.acquire().await?),
+        };
+        Ok(Pooled(conn))
+    }
+
+    /// A plain transaction, for changes that need atomicity but no invariant
+    /// spanning several rows (bookkeeping such as failed sign-ins).
+    pub async fn begin(&self) -> anyhow::Result<Tx> {
+        let tx = match &self.pool {
+            Either::Sqlite(pool) => Either::Sqlite(pool.begin().await?),
+            Either::Postgres(pool) => Either::Postgres(pool.begin().await?),
+        };
+        Ok(Tx(tx))
+    }
+
+    /// A transaction that holds the database-wide write lock from its first
+    /// statement, for changes whose rule spans every organization (first-run
+    /// setup, the demo data, a user's password, which ends sessions in every
+    /// organization).
     ///
-    /// A deferred SQLite transaction that reads, then writes, fails with "busy"
-    /// when another writer got in between; taking the lock first serialises the
-    /// writers in the database itself, which also holds across processes.
+    /// SQLite: `BEGIN IMMEDIATE`; a deferred transaction that reads, then
+    /// writes, fails with "busy" when another writer got in between, while
+    /// taking the lock first serialises writers in the database itself,
+    /// across processes too. PostgreSQL: a transaction-scoped advisory lock,
+    /// which every instance sharing the database waits for.
     pub async fn begin_write(&self) -> anyhow::Result<Tx> {
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("could not start a write transaction")
+        match &self.pool {
+            Either::Sqlite(pool) => begin_immediate(pool).await,
+            Either::Postgres(pool) => {
+                let mut tx = pool.begin().await.context("could not start a transaction")?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(GLOBAL_WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await
+                    .context("could not take the write lock")?;
+                Ok(Tx(Either::Postgres(tx)))
+            }
+        }
     }
+
+    /// A transaction that holds the organization's write lock from its first
+    /// statement: the 3-credential limit, the single primary and the last
+    /// owner are checked and changed under it, so they hold however many
+    /// instances serve the organization.
+    ///
+    /// SQLite: `BEGIN IMMEDIATE` (one writer at a time). PostgreSQL: the
+    /// organization's row is locked `FOR UPDATE`, so writers to one
+    /// organization queue while other organizations proceed.
+    pub async fn begin_org(&self, org_id: i64) -> anyhow::Result<Tx> {
+        match &self.pool {
+            Either::Sqlite(pool) => begin_immediate(pool).await,
+            Either::Postgres(pool) => {
+                let mut tx = pool.begin().await.context("could not start a transaction")?;
+                sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
+                    .bind(org_id)
+                    .execute(&mut *tx)
+                    .await
+                    .context("could not lock the organization")?;
+                Ok(Tx(Either::Postgres(tx)))
+            }
+        }
+    }
+
+    /// Whether the database answers, for health checks.
+    pub async fn ping(&self) -> bool {
+        on!(self, |e| sqlx::query("SELECT 1").execute(e).await.map(|r| r.rows_affected())).is_ok()
+    }
+}
+
+async fn begin_immediate(pool: &SqlitePool) -> anyhow::Result<Tx> {
+    let tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .context("could not start a write transaction")?;
+    Ok(Tx(Either::Sqlite(tx)))
 }
 
 /// Whether an error is a unique-constraint violation, to turn into a field error.

@@ -2,6 +2,7 @@ use anyhow::Context;
 use sqlx::FromRow;
 
 use super::{Conn, Db};
+use crate::on;
 use crate::domain::Plan;
 
 #[derive(Debug, Clone, FromRow)]
@@ -22,41 +23,41 @@ impl Organization {
 
 impl Db {
     pub async fn org_by_id(&self, id: i64) -> anyhow::Result<Option<Organization>> {
-        sqlx::query_as("SELECT id, name, plan, require_approval FROM organizations WHERE id = $1")
+        on!(self, |e| sqlx::query_as("SELECT id, name, plan, require_approval FROM organizations WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.pool())
-            .await
+            .fetch_optional(e)
+            .await)
             .context("loading an organization")
     }
 
     pub async fn all_orgs(&self) -> anyhow::Result<Vec<Organization>> {
-        sqlx::query_as(
+        on!(self, |e| sqlx::query_as(
             "SELECT id, name, plan, require_approval FROM organizations ORDER BY name, id",
         )
-        .fetch_all(self.pool())
-        .await
+        .fetch_all(e)
+        .await)
         .context("listing organizations")
     }
 
     pub async fn org_by_name(&self, name: &str) -> anyhow::Result<Option<Organization>> {
-        sqlx::query_as("SELECT id, name, plan, require_approval FROM organizations WHERE name = $1")
+        on!(self, |e| sqlx::query_as("SELECT id, name, plan, require_approval FROM organizations WHERE name = $1")
             .bind(name)
-            .fetch_optional(self.pool())
-            .await
+            .fetch_optional(e)
+            .await)
             .context("loading an organization")
     }
 }
 
 pub async fn insert(conn: &mut Conn, name: &str, plan: Plan, now: i64) -> anyhow::Result<i64> {
-    sqlx::query_scalar(
+    on!(conn, |e| sqlx::query_scalar(
         "INSERT INTO organizations (name, plan, require_approval, created_at)
          VALUES ($1, $2, FALSE, $3) RETURNING id",
     )
     .bind(name)
     .bind(plan.as_str())
     .bind(now)
-    .fetch_one(conn)
-    .await
+    .fetch_one(e)
+    .await)
     .context("creating an organization")
 }
 
@@ -66,19 +67,20 @@ pub async fn update_settings(
     name: &str,
     require_approval: bool,
 ) -> anyhow::Result<()> {
-    sqlx::query("UPDATE organizations SET name = $1, require_approval = $2 WHERE id = $3")
+    on!(conn, |e| sqlx::query("UPDATE organizations SET name = $1, require_approval = $2 WHERE id = $3")
         .bind(name)
         .bind(require_approval)
         .bind(id)
-        .execute(conn)
+        .execute(e)
         .await
+        .map(|r| r.rows_affected()))
         .context("updating an organization")?;
     Ok(())
 }
 
 pub async fn count(conn: &mut Conn) -> anyhow::Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
-        .fetch_one(conn)
-        .await
+    on!(conn, |e| sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
+        .fetch_one(e)
+        .await)
         .context("counting organizations")
 }

@@ -5,6 +5,7 @@ use anyhow::Context;
 use sqlx::FromRow;
 
 use super::{Conn, Db, is_unique_violation};
+use crate::on;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Request {
@@ -46,15 +47,15 @@ pub const SHOWN_FOR_SECS: i64 = 7 * 24 * 3600;
 
 impl Db {
     pub async fn requests_of(&self, org_id: i64, now: i64) -> anyhow::Result<Vec<Request>> {
-        sqlx::query_as(&format!(
+        on!(self, |e| sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM credential_requests
              WHERE organization_id = $1 AND (status IN ('pending', 'approved') OR (status = 'rejected' AND decided_at >= $2))
              ORDER BY created_at, id"
         ))
         .bind(org_id)
         .bind(now - SHOWN_FOR_SECS)
-        .fetch_all(self.pool())
-        .await
+        .fetch_all(e)
+        .await)
         .context("listing credential requests")
     }
 }
@@ -64,19 +65,19 @@ pub async fn find(
     org_id: i64,
     request_id: &str,
 ) -> anyhow::Result<Option<Request>> {
-    sqlx::query_as(&format!(
+    on!(conn, |e| sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM credential_requests WHERE organization_id = $1 AND request_id = $2"
     ))
     .bind(org_id)
     .bind(request_id)
-    .fetch_optional(conn)
-    .await
+    .fetch_optional(e)
+    .await)
     .context("loading a credential request")
 }
 
 /// `Ok(false)` when an active request holds the name already.
 pub async fn insert(conn: &mut Conn, new: &NewRequest<'_>, now: i64) -> anyhow::Result<bool> {
-    let inserted = sqlx::query(
+    let inserted = on!(conn, |e| sqlx::query(
         "INSERT INTO credential_requests
             (organization_id, request_id, name, name_key, description, permission_set, permissions, ip_allowlist,
              justification, requested_by, requested_by_email, status, created_at)
@@ -94,8 +95,9 @@ pub async fn insert(conn: &mut Conn, new: &NewRequest<'_>, now: i64) -> anyhow::
     .bind(new.requested_by)
     .bind(new.requested_by_email)
     .bind(now)
-    .execute(conn)
-    .await;
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()));
     match inserted {
         Ok(_) => Ok(true),
         Err(e) if is_unique_violation(&e) => Ok(false),
@@ -116,13 +118,13 @@ pub async fn set_status(
         ""
     };
     let sql = format!("UPDATE credential_requests SET status = $1{decided_by_sql} WHERE id = $2");
-    let mut query = sqlx::query(&sql).bind(status).bind(id);
-    if let Some(who) = decided_by {
-        query = query.bind(who).bind(now);
-    }
-    query
-        .execute(conn)
-        .await
-        .context("updating a credential request")?;
+    on!(conn, |e| {
+        let mut query = sqlx::query(&sql).bind(status).bind(id);
+        if let Some(who) = decided_by {
+            query = query.bind(who).bind(now);
+        }
+        query.execute(e).await.map(|r| r.rows_affected())
+    })
+    .context("updating a credential request")?;
     Ok(())
 }

@@ -3,7 +3,8 @@
 
 use anyhow::Context;
 
-use super::Db;
+use super::{Connection, Db};
+use crate::on;
 
 impl Db {
     /// How many failures `key` had since `since`, and when the oldest of them was.
@@ -12,11 +13,11 @@ impl Db {
         key: &str,
         since: i64,
     ) -> anyhow::Result<(i64, Option<i64>)> {
-        sqlx::query_as("SELECT COUNT(*), MIN(at) FROM sign_in_failures WHERE key = $1 AND at >= $2")
+        on!(self, |e| sqlx::query_as("SELECT COUNT(*), MIN(at) FROM sign_in_failures WHERE key = $1 AND at >= $2")
             .bind(key)
             .bind(since)
-            .fetch_one(self.pool())
-            .await
+            .fetch_one(e)
+            .await)
             .context("counting failed sign-ins")
     }
 
@@ -27,32 +28,31 @@ impl Db {
         now: i64,
         forget_before: i64,
     ) -> anyhow::Result<()> {
-        let mut tx = self
-            .pool()
-            .begin()
-            .await
-            .context("recording a failed sign-in")?;
+        let mut tx = self.begin().await.context("recording a failed sign-in")?;
         for key in keys {
-            sqlx::query("INSERT INTO sign_in_failures (key, at) VALUES ($1, $2)")
+            on!(tx, |e| sqlx::query("INSERT INTO sign_in_failures (key, at) VALUES ($1, $2)")
                 .bind(key)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(e)
                 .await
-                .context("recording a failed sign-in")?;
+                .map(|r| r.rows_affected()))
+            .context("recording a failed sign-in")?;
         }
-        sqlx::query("DELETE FROM sign_in_failures WHERE at < $1")
+        on!(tx, |e| sqlx::query("DELETE FROM sign_in_failures WHERE at < $1")
             .bind(forget_before)
-            .execute(&mut *tx)
+            .execute(e)
             .await
+            .map(|r| r.rows_affected()))
             .context("forgetting old failed sign-ins")?;
         tx.commit().await.context("recording a failed sign-in")
     }
 
     pub async fn clear_failures(&self, key: &str) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM sign_in_failures WHERE key = $1")
+        on!(self, |e| sqlx::query("DELETE FROM sign_in_failures WHERE key = $1")
             .bind(key)
-            .execute(self.pool())
+            .execute(e)
             .await
+            .map(|r| r.rows_affected()))
             .context("clearing failed sign-ins")?;
         Ok(())
     }

@@ -2,6 +2,7 @@ use anyhow::Context;
 use sqlx::FromRow;
 
 use super::{Conn, Db};
+use crate::on;
 
 /// A user as the console shows them. The password hash is never part of it.
 #[derive(Debug, Clone, FromRow)]
@@ -38,50 +39,50 @@ const USER_COLUMNS: &str = "id, email, display_name, is_support, session_epoch";
 
 impl Db {
     pub async fn user_by_id(&self, id: i64) -> anyhow::Result<Option<User>> {
-        sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        on!(self, |e| sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
-            .fetch_optional(self.pool())
-            .await
+            .fetch_optional(e)
+            .await)
             .context("loading a user")
     }
 
     pub async fn user_by_email(&self, email: &str) -> anyhow::Result<Option<User>> {
-        sqlx::query_as(&format!(
+        on!(self, |e| sqlx::query_as(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
         ))
         .bind(email)
-        .fetch_optional(self.pool())
-        .await
+        .fetch_optional(e)
+        .await)
         .context("loading a user")
     }
 
     pub async fn password_by_email(&self, email: &str) -> anyhow::Result<Option<PasswordRow>> {
-        sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
+        on!(self, |e| sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
             .bind(email)
-            .fetch_optional(self.pool())
-            .await
+            .fetch_optional(e)
+            .await)
             .context("loading a password hash")
     }
 
     pub async fn password_by_id(&self, id: i64) -> anyhow::Result<Option<PasswordRow>> {
-        sqlx::query_as("SELECT id, password_hash FROM users WHERE id = $1")
+        on!(self, |e| sqlx::query_as("SELECT id, password_hash FROM users WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.pool())
-            .await
+            .fetch_optional(e)
+            .await)
             .context("loading a password hash")
     }
 
     pub async fn count_users(&self) -> anyhow::Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(self.pool())
-            .await
+        on!(self, |e| sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(e)
+            .await)
             .context("counting users")
     }
 }
 
 /// Inserts a user; the caller turns a unique violation into "already exists".
 pub async fn insert(conn: &mut Conn, user: NewUser<'_>, now: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+    on!(conn, |e| sqlx::query_scalar(
         "INSERT INTO users (email, display_name, password_hash, is_support, created_at)
          VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
@@ -90,17 +91,17 @@ pub async fn insert(conn: &mut Conn, user: NewUser<'_>, now: i64) -> Result<i64,
     .bind(user.password_hash)
     .bind(user.is_support)
     .bind(now)
-    .fetch_one(conn)
-    .await
+    .fetch_one(e)
+    .await)
 }
 
 pub async fn find_by_email(conn: &mut Conn, email: &str) -> anyhow::Result<Option<User>> {
-    sqlx::query_as(&format!(
+    on!(conn, |e| sqlx::query_as(&format!(
         "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
     ))
     .bind(email)
-    .fetch_optional(conn)
-    .await
+    .fetch_optional(e)
+    .await)
     .context("loading a user")
 }
 
@@ -110,23 +111,25 @@ pub async fn set_password(
     user_id: i64,
     password_hash: &str,
 ) -> anyhow::Result<()> {
-    sqlx::query(
+    on!(conn, |e| sqlx::query(
         "UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1 WHERE id = $2",
     )
     .bind(password_hash)
     .bind(user_id)
-    .execute(conn)
+    .execute(e)
     .await
+    .map(|r| r.rows_affected()))
     .context("changing a password")?;
     Ok(())
 }
 
 /// Ends every session of the user on its next request.
 pub async fn end_sessions(conn: &mut Conn, user_id: i64) -> anyhow::Result<()> {
-    sqlx::query("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1")
+    on!(conn, |e| sqlx::query("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1")
         .bind(user_id)
-        .execute(conn)
+        .execute(e)
         .await
+        .map(|r| r.rows_affected()))
         .context("ending a user's sessions")?;
     Ok(())
 }

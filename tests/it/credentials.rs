@@ -59,9 +59,9 @@ async fn an_owner_creates_a_credential_without_javascript_and_sees_its_secret_on
         1
     );
     let detail: String =
-        sqlx::query_scalar("SELECT detail FROM audit_events WHERE action = 'credential.created'")
-            .fetch_one(app.state.db.pool())
-            .await
+        keyward::on!(app.state.db, |e| sqlx::query_scalar("SELECT detail FROM audit_events WHERE action = 'credential.created'")
+            .fetch_one(e)
+            .await)
             .unwrap();
     assert!(detail.contains("\"name\":\"Ledger sync\""), "{detail}");
 }
@@ -283,12 +283,12 @@ async fn rotating_keeps_the_client_id_and_replaces_the_secret_at_once() {
     let new = secret_in(&reveal.body).unwrap();
     assert_ne!(new, old);
     assert_eq!(client_id_in(&reveal.body).unwrap(), client_id);
-    let digests: Vec<String> = sqlx::query_scalar(
+    let digests: Vec<String> = keyward::on!(app.state.db, |e| sqlx::query_scalar(
         "SELECT s.digest FROM credential_secrets s JOIN credentials c ON c.id = s.credential_id WHERE c.client_id = $1",
     )
     .bind(&client_id)
-    .fetch_all(app.state.db.pool())
-    .await
+    .fetch_all(e)
+    .await)
     .unwrap();
     assert_eq!(digests, vec![app.state.keys.secret_digest(&new)]);
     let page = admin.get("/settings/credentials").await;
@@ -345,11 +345,11 @@ async fn edit_renames_with_an_audit_of_before_and_after() {
         .await
         .assert_contains("Saved “Newer name”.")
         .assert_contains("Newer name");
-    let detail: String = sqlx::query_scalar(
+    let detail: String = keyward::on!(app.state.db, |e| sqlx::query_scalar(
         "SELECT detail FROM audit_events WHERE action = 'credential.updated' ORDER BY id LIMIT 1",
     )
-    .fetch_one(app.state.db.pool())
-    .await
+    .fetch_one(e)
+    .await)
     .unwrap();
     assert!(
         detail.contains("\"before\":{\"description\":null,\"ip_allowlist\":\"0.0.0.0/0\",\"name\":\"Old name here\"") && detail.contains("\"after\":{\"description\":\"Now described\""),
@@ -528,12 +528,12 @@ async fn support_visits_to_the_credentials_page_are_audited() {
         .await
         .assert_status(StatusCode::OK);
     let acme = app.org_id("Acme Payments").await;
-    let row: (String, Option<String>, String) = sqlx::query_as(
+    let row: (String, Option<String>, String) = keyward::on!(app.state.db, |e| sqlx::query_as(
         "SELECT actor, target, detail FROM audit_events WHERE action = 'support.viewed' AND organization_id = $1",
     )
     .bind(acme)
-    .fetch_one(app.state.db.pool())
-    .await
+    .fetch_one(e)
+    .await)
     .unwrap();
     assert_eq!(
         row,
@@ -599,37 +599,12 @@ async fn no_page_of_any_role_and_no_table_holds_a_plaintext_secret() {
         }
     }
 
-    let tables: Vec<String> =
-        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
-            .fetch_all(app.state.db.pool())
-            .await
-            .unwrap();
-    assert!(
-        tables.contains(&"credential_secrets".to_owned())
-            && tables.contains(&"sessions".to_owned())
-    );
-    for table in tables {
-        let columns: Vec<(String,)> =
-            sqlx::query_as(&format!("SELECT name FROM pragma_table_info('{table}')"))
-                .fetch_all(app.state.db.pool())
-                .await
-                .unwrap();
-        for (column,) in columns {
-            let values: Vec<Option<Vec<u8>>> = sqlx::query_scalar(&format!(
-                "SELECT CAST(\"{column}\" AS BLOB) FROM \"{table}\""
-            ))
-            .fetch_all(app.state.db.pool())
-            .await
-            .unwrap();
-            for value in values.into_iter().flatten() {
-                let text = String::from_utf8_lossy(&value);
-                for secret in &secrets {
-                    assert!(
-                        !text.contains(&secret[9..]),
-                        "{table}.{column} holds a secret"
-                    );
-                }
-            }
+    let stored = app.every_stored_value().await;
+    assert!(stored.iter().any(|(label, _)| label == "credential_secrets.digest"));
+    for (label, value) in stored {
+        let text = String::from_utf8_lossy(&value);
+        for secret in &secrets {
+            assert!(!text.contains(&secret[9..]), "{label} holds a secret");
         }
     }
 }

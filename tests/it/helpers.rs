@@ -13,9 +13,10 @@ use http_body_util::BodyExt;
 use keyward::clock::ManualClock;
 use keyward::config::Config;
 use keyward::keys::Keys;
-use keyward::storage::Db;
+use keyward::storage::{Db, Either};
+
+use crate::testdb::TestDb;
 use keyward::{AppState, demo};
-use tempfile::TempDir;
 use tower::ServiceExt;
 
 pub const PASSWORD: &str = "demo-password-123";
@@ -24,7 +25,7 @@ pub struct TestApp {
     pub router: Router,
     pub state: AppState,
     pub clock: ManualClock,
-    _dir: TempDir,
+    pub db: TestDb,
 }
 
 /// The demo personas.
@@ -57,8 +58,8 @@ impl TestApp {
 
     /// An empty database, with the configuration changed by `configure`.
     pub async fn empty_with(configure: impl FnOnce(&mut Config)) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("keyward.db").display());
+        let test_db = TestDb::new().await;
+        let url = test_db.url.clone();
         let db = Db::connect(&url).await.unwrap();
         let clock = ManualClock::starting_now();
         let mut config = Config::for_database(url);
@@ -69,7 +70,7 @@ impl TestApp {
             router,
             state,
             clock,
-            _dir: dir,
+            db: test_db,
         }
     }
 
@@ -103,9 +104,9 @@ impl TestApp {
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(self.state.db.pool())
-            .await
+        keyward::on!(self.state.db, |e| sqlx::query_scalar(sql)
+            .fetch_one(e)
+            .await)
             .unwrap()
     }
 
@@ -119,10 +120,77 @@ impl TestApp {
             .id
     }
 
+    /// Every value of every column of every table (sessions included), as
+    /// bytes, labelled `table.column`: for hunting secrets at rest.
+    pub async fn every_stored_value(&self) -> Vec<(String, Vec<u8>)> {
+        let mut found = Vec::new();
+        match self.state.db.exec() {
+            Either::Sqlite(pool) => {
+                let tables: Vec<String> =
+                    sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                        .fetch_all(pool)
+                        .await
+                        .unwrap();
+                assert!(tables.iter().any(|t| t == "sessions"));
+                for table in tables {
+                    let columns: Vec<String> = sqlx::query_scalar(&format!(
+                        "SELECT name FROM pragma_table_info('{table}')"
+                    ))
+                    .fetch_all(pool)
+                    .await
+                    .unwrap();
+                    for column in columns {
+                        let values: Vec<Option<Vec<u8>>> = sqlx::query_scalar(&format!(
+                            "SELECT CAST(\"{column}\" AS BLOB) FROM \"{table}\""
+                        ))
+                        .fetch_all(pool)
+                        .await
+                        .unwrap();
+                        let label = format!("{table}.{column}");
+                        found.extend(values.into_iter().flatten().map(|v| (label.clone(), v)));
+                    }
+                }
+            }
+            Either::Postgres(pool) => {
+                let columns: Vec<(String, String, String, String)> = sqlx::query_as(
+                    "SELECT table_schema::text, table_name::text, column_name::text, data_type::text
+                     FROM information_schema.columns
+                     WHERE table_schema NOT IN ('pg_catalog', 'information_schema')",
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap();
+                assert!(columns.iter().any(|c| c.0 == "tower_sessions"));
+                for (schema, table, column, data_type) in columns {
+                    // bytea as its bytes (printable ones kept as they are), the rest as text.
+                    let value = if data_type == "bytea" {
+                        format!("encode(\"{column}\", 'escape')")
+                    } else {
+                        format!("\"{column}\"::text")
+                    };
+                    let values: Vec<Option<String>> = sqlx::query_scalar(&format!(
+                        "SELECT {value} FROM \"{schema}\".\"{table}\""
+                    ))
+                    .fetch_all(pool)
+                    .await
+                    .unwrap();
+                    let label = format!("{table}.{column}");
+                    found.extend(
+                        values
+                            .into_iter()
+                            .flatten()
+                            .map(|v| (label.clone(), v.into_bytes())),
+                    );
+                }
+            }
+        }
+        found
+    }
+
     pub async fn audit_actions(&self) -> Vec<String> {
-        sqlx::query_scalar("SELECT action FROM audit_events ORDER BY id")
-            .fetch_all(self.state.db.pool())
-            .await
+        keyward::on!(self.state.db, |e| sqlx::query_scalar("SELECT action FROM audit_events ORDER BY id")
+            .fetch_all(e)
+            .await)
             .unwrap()
     }
 }
@@ -333,21 +401,21 @@ impl TestApp {
     }
 
     pub async fn client_ids(&self, org: &str) -> Vec<String> {
-        sqlx::query_scalar(
+        keyward::on!(self.state.db, |e| sqlx::query_scalar(
             "SELECT c.client_id FROM credentials c JOIN organizations o ON o.id = c.organization_id
              WHERE o.name = $1 ORDER BY c.id",
         )
         .bind(org)
-        .fetch_all(self.state.db.pool())
-        .await
+        .fetch_all(e)
+        .await)
         .unwrap()
     }
 
     /// Makes the trial organization Globex a standard one, empty of credentials.
     pub async fn upgrade_globex(&self) {
-        sqlx::query("UPDATE organizations SET plan = 'standard' WHERE name = 'Globex'")
-            .execute(self.state.db.pool())
-            .await
+        keyward::on!(self.state.db, |e| sqlx::query("UPDATE organizations SET plan = 'standard' WHERE name = 'Globex'")
+            .execute(e)
+            .await.map(|r| r.rows_affected()))
             .unwrap();
     }
 }

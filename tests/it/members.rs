@@ -308,9 +308,9 @@ async fn a_role_change_applies_on_the_next_request_with_a_new_session_id() {
         "the session id is cycled on a change of role"
     );
     let changed: String =
-        sqlx::query_scalar("SELECT detail FROM audit_events WHERE action = 'member.changed'")
-            .fetch_one(app.state.db.pool())
-            .await
+        keyward::on!(app.state.db, |e| sqlx::query_scalar("SELECT detail FROM audit_events WHERE action = 'member.changed'")
+            .fetch_one(e)
+            .await)
             .unwrap();
     assert_eq!(changed, r#"{"after":"admin-view","before":"admin-edit"}"#);
 }
@@ -388,9 +388,9 @@ async fn owners_change_the_organization_name_and_approval_setting() {
     let org = app.state.db.org_by_name("Acme Pay").await.unwrap().unwrap();
     assert!(org.require_approval);
     let detail: String =
-        sqlx::query_scalar("SELECT detail FROM audit_events WHERE action = 'organization.updated'")
-            .fetch_one(app.state.db.pool())
-            .await
+        keyward::on!(app.state.db, |e| sqlx::query_scalar("SELECT detail FROM audit_events WHERE action = 'organization.updated'")
+            .fetch_one(e)
+            .await)
             .unwrap();
     assert!(
         detail.contains("\"before\":{\"name\":\"Acme Payments\",\"require_approval\":false}"),

@@ -306,15 +306,15 @@ async fn disabled_deleted_rotated_foreign_address_and_trial_credentials_get_no_t
         .assert_status(StatusCode::OK);
 
     // Trial organization.
-    sqlx::query("UPDATE organizations SET plan = 'trial' WHERE name = 'Acme Payments'")
-        .execute(app.state.db.pool())
-        .await
+    keyward::on!(app.state.db, |e| sqlx::query("UPDATE organizations SET plan = 'trial' WHERE name = 'Acme Payments'")
+        .execute(e)
+        .await.map(|r| r.rows_affected()))
         .unwrap();
     let (r, j) = token_request(&mut m, &pairs(&ask(new.clone())), None).await;
     assert_error(&r, &j, StatusCode::BAD_REQUEST, "unauthorized_client");
-    sqlx::query("UPDATE organizations SET plan = 'standard' WHERE name = 'Acme Payments'")
-        .execute(app.state.db.pool())
-        .await
+    keyward::on!(app.state.db, |e| sqlx::query("UPDATE organizations SET plan = 'standard' WHERE name = 'Acme Payments'")
+        .execute(e)
+        .await.map(|r| r.rows_affected()))
         .unwrap();
 
     // Deleted.
@@ -473,18 +473,18 @@ async fn last_used_is_shown_and_written_at_most_once_a_minute() {
     let (id, secret) = owner.create_credential("Used client").await;
     let mut m = app.client();
     get_token(&mut m, &id, &secret).await;
-    let first: i64 = sqlx::query_scalar("SELECT s.last_used_at FROM credential_secrets s JOIN credentials c ON c.id = s.credential_id WHERE c.client_id = $1")
+    let first: i64 = keyward::on!(app.state.db, |e| sqlx::query_scalar("SELECT s.last_used_at FROM credential_secrets s JOIN credentials c ON c.id = s.credential_id WHERE c.client_id = $1")
         .bind(&id)
-        .fetch_one(app.state.db.pool())
-        .await
+        .fetch_one(e)
+        .await)
         .unwrap();
     app.clock.advance(30);
     m.ip = [198, 51, 100, 23];
     get_token(&mut m, &id, &secret).await;
-    let (at, ip): (i64, String) = sqlx::query_as("SELECT s.last_used_at, s.last_used_ip FROM credential_secrets s JOIN credentials c ON c.id = s.credential_id WHERE c.client_id = $1")
+    let (at, ip): (i64, String) = keyward::on!(app.state.db, |e| sqlx::query_as("SELECT s.last_used_at, s.last_used_ip FROM credential_secrets s JOIN credentials c ON c.id = s.credential_id WHERE c.client_id = $1")
         .bind(&id)
-        .fetch_one(app.state.db.pool())
-        .await
+        .fetch_one(e)
+        .await)
         .unwrap();
     assert_eq!(
         (at, ip.as_str()),
@@ -596,11 +596,11 @@ async fn failed_authentications_are_throttled_with_retry_after_and_audited_once(
     assert!((1..=300).contains(&retry), "{retry}");
     // The real client is not locked out by someone else's failures.
     get_token(&mut m, &id, &secret).await;
-    let events: Vec<String> = sqlx::query_scalar(
+    let events: Vec<String> = keyward::on!(app.state.db, |e| sqlx::query_scalar(
         "SELECT action FROM audit_events WHERE action LIKE 'token.%' ORDER BY id",
     )
-    .fetch_all(app.state.db.pool())
-    .await
+    .fetch_all(e)
+    .await)
     .unwrap();
     assert_eq!(events, ["token.auth_failed", "token.throttled"]);
 }

@@ -9,12 +9,12 @@ use crate::helpers::*;
 const CREATE: &str = "/settings/credentials";
 
 async fn stored(app: &TestApp, name: &str) -> (String, String, String) {
-    sqlx::query_as(
+    keyward::on!(app.state.db, |e| sqlx::query_as(
         "SELECT permission_set, permissions, ip_allowlist FROM credentials WHERE name = $1",
     )
     .bind(name)
-    .fetch_one(app.state.db.pool())
-    .await
+    .fetch_one(e)
+    .await)
     .unwrap()
 }
 
@@ -278,9 +278,9 @@ async fn edit_changes_permissions_and_addresses_with_before_and_after_in_the_aud
         ("transactions", "203.0.113.9")
     );
     let detail: String =
-        sqlx::query_scalar("SELECT detail FROM audit_events WHERE action = 'credential.updated'")
-            .fetch_one(app.state.db.pool())
-            .await
+        keyward::on!(app.state.db, |e| sqlx::query_scalar("SELECT detail FROM audit_events WHERE action = 'credential.updated'")
+            .fetch_one(e)
+            .await)
             .unwrap();
     assert!(
         detail.contains("\"ip_allowlist\":\"0.0.0.0/0\"")
@@ -392,9 +392,9 @@ async fn with_approval_required_an_admin_requests_an_owner_approves_and_the_requ
     page.assert_contains("sent to the organization&#39;s owners for approval")
         .assert_contains("Pending approval")
         .assert_lacks("Generate key");
-    let request_id: String = sqlx::query_scalar("SELECT request_id FROM credential_requests")
-        .fetch_one(app.state.db.pool())
-        .await
+    let request_id: String = keyward::on!(app.state.db, |e| sqlx::query_scalar("SELECT request_id FROM credential_requests")
+        .fetch_one(e)
+        .await)
         .unwrap();
     assert!(secret_in(&page.body).is_none());
 
@@ -527,9 +527,9 @@ async fn an_owner_cannot_approve_their_own_request_and_rejected_requests_free_th
         .await
         .assert_status(StatusCode::CONFLICT);
     let ids: Vec<String> =
-        sqlx::query_scalar("SELECT request_id FROM credential_requests ORDER BY id")
-            .fetch_all(app.state.db.pool())
-            .await
+        keyward::on!(app.state.db, |e| sqlx::query_scalar("SELECT request_id FROM credential_requests ORDER BY id")
+            .fetch_all(e)
+            .await)
             .unwrap();
 
     // The requester becomes an owner: still not their own approver.
@@ -684,12 +684,12 @@ async fn audit_pages_are_keyset_paginated_and_readable_by_every_role_but_changea
     let app = TestApp::demo().await;
     let acme = app.org_id("Acme Payments").await;
     for i in 0..120 {
-        sqlx::query("INSERT INTO audit_events (organization_id, actor, action, target, detail, created_at) VALUES ($1, 'seed@acme.test', 'credential.rotated', $2, '{}', $3)")
+        keyward::on!(app.state.db, |e| sqlx::query("INSERT INTO audit_events (organization_id, actor, action, target, detail, created_at) VALUES ($1, 'seed@acme.test', 'credential.rotated', $2, '{}', $3)")
             .bind(acme)
             .bind(format!("kwid_seed{i:03}"))
             .bind(app.state.now())
-            .execute(app.state.db.pool())
-            .await
+            .execute(e)
+            .await.map(|r| r.rows_affected()))
             .unwrap();
     }
     let mut viewer = app.signed_in(Persona::AdminView).await;
