@@ -22,8 +22,7 @@ impl std::fmt::Debug for Either<SqliteStore, PostgresStore> {
 }
 
 impl Sessions {
-    /// The store in the `sessions` table (SQLite) or the `tower_sessions.session`
-    /// table (PostgreSQL), created if missing.
+    /// The store in the `sessions` table, created if missing.
     pub async fn migrate(db: &Db) -> anyhow::Result<Sessions> {
         let store = match db.exec() {
             Either::Sqlite(pool) => {
@@ -34,7 +33,10 @@ impl Sessions {
                 Either::Sqlite(store)
             }
             Either::Postgres(pool) => {
-                let store = PostgresStore::new(pool.clone());
+                let store = PostgresStore::new(pool.clone())
+                    .with_schema_name("public")
+                    .and_then(|store| store.with_table_name("sessions"))
+                    .map_err(|e| anyhow::anyhow!("session table name: {e}"))?;
                 store.migrate().await?;
                 Either::Postgres(store)
             }

@@ -160,7 +160,7 @@ impl TestApp {
                 .fetch_all(pool)
                 .await
                 .unwrap();
-                assert!(columns.iter().any(|c| c.0 == "tower_sessions"));
+                assert!(columns.iter().any(|c| c.1 == "sessions"));
                 for (schema, table, column, data_type) in columns {
                     // bytea as its bytes (printable ones kept as they are), the rest as text.
                     let value = if data_type == "bytea" {
