@@ -1,6 +1,7 @@
 //! One integration-test binary: the whole app driven in-process through its router.
 
 mod helpers;
+mod instances;
 mod testdb;
 
 mod credentials;
