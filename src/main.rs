@@ -32,7 +32,7 @@ struct Settings {
         global = true
     )]
     addr: SocketAddr,
-    /// sqlite://FILE (the default) or, later, postgres://…
+    /// sqlite://FILE (the default) or postgres://USER@HOST/DB
     #[arg(
         long,
         env = "DATABASE_URL",

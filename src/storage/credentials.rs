@@ -7,8 +7,8 @@ use anyhow::Context;
 use sqlx::FromRow;
 
 use super::{Conn, Db, is_unique_violation};
-use crate::on;
 use crate::domain::credential::MAX_CREDENTIALS;
+use crate::on;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Credential {
@@ -218,7 +218,8 @@ pub async fn create(
         return Ok(Created::NameTaken);
     }
     let is_primary = credentials == 0;
-    let inserted = on!(conn, |e| sqlx::query_scalar::<_, i64>(
+    let inserted = on!(conn, |e| {
+        sqlx::query_scalar::<_, i64>(
         "INSERT INTO credentials
             (organization_id, client_id, name, name_key, description, is_primary, status, created_at, created_by,
              updated_at, permission_set, permissions, ip_allowlist)
@@ -236,7 +237,8 @@ pub async fn create(
     .bind(new.permissions)
     .bind(new.ip_allowlist)
     .fetch_one(e)
-    .await);
+    .await
+    });
     let id = match inserted {
         Ok(id) => id,
         Err(e) if is_unique_violation(&e) => return Ok(Created::NameTaken),
@@ -276,7 +278,8 @@ pub async fn update(
     if name_requested(conn, org_id, changes.name, None).await? {
         return Ok(Renamed::NameTaken);
     }
-    let updated = on!(conn, |e| sqlx::query(
+    let updated = on!(conn, |e| {
+        sqlx::query(
         "UPDATE credentials SET name = $1, name_key = $2, description = $3, permission_set = $4, permissions = $5,
              ip_allowlist = $6, updated_at = $7
          WHERE id = $8",
@@ -291,7 +294,8 @@ pub async fn update(
     .bind(id)
     .execute(e)
     .await
-    .map(|r| r.rows_affected()));
+    .map(|r| r.rows_affected())
+    });
     match updated {
         Ok(_) => Ok(Renamed::Renamed),
         Err(e) if is_unique_violation(&e) => Ok(Renamed::NameTaken),
@@ -323,7 +327,7 @@ pub async fn rotate(
         .execute(e)
         .await
         .map(|r| r.rows_affected()))
-        .context("retiring the previous secret")?;
+    .context("retiring the previous secret")?;
     if let Some(window) = grace {
         on!(conn, |e| sqlx::query("UPDATE credential_secrets SET expires_at = $1 WHERE credential_id = $2 AND expires_at IS NULL")
             .bind(now + window)
@@ -334,13 +338,15 @@ pub async fn rotate(
             .context("starting a grace window")?;
     }
     insert_secret(conn, id, digest, now).await?;
-    on!(conn, |e| sqlx::query("UPDATE credentials SET last_rotated_at = $1, updated_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(id)
-        .execute(e)
-        .await
-        .map(|r| r.rows_affected()))
-        .context("recording a rotation")?;
+    on!(conn, |e| sqlx::query(
+        "UPDATE credentials SET last_rotated_at = $1, updated_at = $1 WHERE id = $2"
+    )
+    .bind(now)
+    .bind(id)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("recording a rotation")?;
     Ok(())
 }
 
@@ -381,25 +387,29 @@ pub async fn make_primary(conn: &mut Conn, org_id: i64, id: i64, now: i64) -> an
 
 /// Enables or disables a credential. A disabled one gets no new tokens.
 pub async fn set_enabled(conn: &mut Conn, id: i64, enabled: bool, now: i64) -> anyhow::Result<()> {
-    on!(conn, |e| sqlx::query("UPDATE credentials SET status = $1, updated_at = $2 WHERE id = $3")
-        .bind(if enabled { "enabled" } else { "disabled" })
-        .bind(now)
-        .bind(id)
-        .execute(e)
-        .await
-        .map(|r| r.rows_affected()))
-        .context("changing a credential's status")?;
+    on!(conn, |e| sqlx::query(
+        "UPDATE credentials SET status = $1, updated_at = $2 WHERE id = $3"
+    )
+    .bind(if enabled { "enabled" } else { "disabled" })
+    .bind(now)
+    .bind(id)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("changing a credential's status")?;
     Ok(())
 }
 
 /// Deletes a credential and its secrets. Callers refuse the primary first.
 pub async fn delete(conn: &mut Conn, id: i64) -> anyhow::Result<()> {
-    on!(conn, |e| sqlx::query("DELETE FROM credentials WHERE id = $1")
-        .bind(id)
-        .execute(e)
-        .await
-        .map(|r| r.rows_affected()))
-        .context("deleting a credential")?;
+    on!(conn, |e| sqlx::query(
+        "DELETE FROM credentials WHERE id = $1"
+    )
+    .bind(id)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("deleting a credential")?;
     Ok(())
 }
 
@@ -442,7 +452,8 @@ struct TokenRow {
 impl Db {
     /// The client and its secrets in one indexed read.
     pub async fn token_client(&self, client_id: &str) -> anyhow::Result<Option<TokenClient>> {
-        let rows: Vec<TokenRow> = on!(self, |e| sqlx::query_as(
+        let rows: Vec<TokenRow> = on!(self, |e| {
+            sqlx::query_as(
             "SELECT c.client_id, c.organization_id, o.plan, c.status, c.permissions, c.ip_allowlist,
                     s.id AS secret_id, s.digest, s.expires_at, s.last_used_at
              FROM credentials c
@@ -452,7 +463,8 @@ impl Db {
         )
         .bind(client_id)
         .fetch_all(e)
-        .await)
+        .await
+        })
         .context("loading a client")?;
         let Some(first) = rows.first() else {
             return Ok(None);

@@ -2,8 +2,8 @@ use anyhow::Context;
 use sqlx::FromRow;
 
 use super::{Conn, Db};
-use crate::on;
 use crate::domain::Access;
+use crate::on;
 use crate::storage::users::User;
 
 /// One organization a user belongs to, with their access there.
@@ -166,7 +166,8 @@ pub async fn insert(
     let (role, permission) = access
         .membership_columns()
         .ok_or(sqlx::Error::RowNotFound)?;
-    on!(conn, |e| sqlx::query(
+    on!(conn, |e| {
+        sqlx::query(
         "INSERT INTO memberships (organization_id, user_id, role, credentials_permission, created_at)
          VALUES ($1, $2, $3, $4, $5)",
     )
@@ -177,7 +178,8 @@ pub async fn insert(
     .bind(now)
     .execute(e)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
@@ -206,12 +208,14 @@ pub async fn update(
 }
 
 pub async fn delete(conn: &mut Conn, org_id: i64, user_id: i64) -> anyhow::Result<()> {
-    on!(conn, |e| sqlx::query("DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2")
-        .bind(org_id)
-        .bind(user_id)
-        .execute(e)
-        .await
-        .map(|r| r.rows_affected()))
-        .context("removing a member")?;
+    on!(conn, |e| sqlx::query(
+        "DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2"
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("removing a member")?;
     Ok(())
 }

@@ -107,7 +107,7 @@ impl Connection for Pooled {
 /// The key of the PostgreSQL advisory lock that [`Db::begin_write`] takes:
 /// "keyward" in ASCII, so it cannot collide with an application that uses
 /// small numbers.
-const GLOBAL_WRITE_LOCK: i64 = 0x6b65_7977_6172_64;
+const GLOBAL_WRITE_LOCK: i64 = 0x006b_6579_7761_7264;
 
 impl Db {
     /// Opens the database at `url` (`sqlite:` or `postgres:`), creating a
@@ -153,8 +153,8 @@ impl Db {
     }
 
     async fn open_postgres(url: &str) -> anyhow::Result<Db> {
-        let options =
-            PgConnectOptions::from_str(url).context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        let options = PgConnectOptions::from_str(url)
+            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
@@ -225,7 +225,10 @@ impl Db {
         match &self.pool {
             Either::Sqlite(pool) => begin_immediate(pool).await,
             Either::Postgres(pool) => {
-                let mut tx = pool.begin().await.context("could not start a transaction")?;
+                let mut tx = pool
+                    .begin()
+                    .await
+                    .context("could not start a transaction")?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(GLOBAL_WRITE_LOCK)
                     .execute(&mut *tx)
@@ -248,7 +251,10 @@ impl Db {
         match &self.pool {
             Either::Sqlite(pool) => begin_immediate(pool).await,
             Either::Postgres(pool) => {
-                let mut tx = pool.begin().await.context("could not start a transaction")?;
+                let mut tx = pool
+                    .begin()
+                    .await
+                    .context("could not start a transaction")?;
                 sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
                     .bind(org_id)
                     .execute(&mut *tx)
@@ -261,7 +267,11 @@ impl Db {
 
     /// Whether the database answers, for health checks.
     pub async fn ping(&self) -> bool {
-        on!(self, |e| sqlx::query("SELECT 1").execute(e).await.map(|r| r.rows_affected())).is_ok()
+        on!(self, |e| sqlx::query("SELECT 1")
+            .execute(e)
+            .await
+            .map(|r| r.rows_affected()))
+        .is_ok()
     }
 }
 

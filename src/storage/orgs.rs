@@ -2,8 +2,8 @@ use anyhow::Context;
 use sqlx::FromRow;
 
 use super::{Conn, Db};
-use crate::on;
 use crate::domain::Plan;
+use crate::on;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Organization {
@@ -23,11 +23,13 @@ impl Organization {
 
 impl Db {
     pub async fn org_by_id(&self, id: i64) -> anyhow::Result<Option<Organization>> {
-        on!(self, |e| sqlx::query_as("SELECT id, name, plan, require_approval FROM organizations WHERE id = $1")
-            .bind(id)
-            .fetch_optional(e)
-            .await)
-            .context("loading an organization")
+        on!(self, |e| sqlx::query_as(
+            "SELECT id, name, plan, require_approval FROM organizations WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(e)
+        .await)
+        .context("loading an organization")
     }
 
     pub async fn all_orgs(&self) -> anyhow::Result<Vec<Organization>> {
@@ -40,11 +42,13 @@ impl Db {
     }
 
     pub async fn org_by_name(&self, name: &str) -> anyhow::Result<Option<Organization>> {
-        on!(self, |e| sqlx::query_as("SELECT id, name, plan, require_approval FROM organizations WHERE name = $1")
-            .bind(name)
-            .fetch_optional(e)
-            .await)
-            .context("loading an organization")
+        on!(self, |e| sqlx::query_as(
+            "SELECT id, name, plan, require_approval FROM organizations WHERE name = $1"
+        )
+        .bind(name)
+        .fetch_optional(e)
+        .await)
+        .context("loading an organization")
     }
 }
 
@@ -67,20 +71,24 @@ pub async fn update_settings(
     name: &str,
     require_approval: bool,
 ) -> anyhow::Result<()> {
-    on!(conn, |e| sqlx::query("UPDATE organizations SET name = $1, require_approval = $2 WHERE id = $3")
-        .bind(name)
-        .bind(require_approval)
-        .bind(id)
-        .execute(e)
-        .await
-        .map(|r| r.rows_affected()))
-        .context("updating an organization")?;
+    on!(conn, |e| sqlx::query(
+        "UPDATE organizations SET name = $1, require_approval = $2 WHERE id = $3"
+    )
+    .bind(name)
+    .bind(require_approval)
+    .bind(id)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("updating an organization")?;
     Ok(())
 }
 
 pub async fn count(conn: &mut Conn) -> anyhow::Result<i64> {
-    on!(conn, |e| sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
-        .fetch_one(e)
-        .await)
-        .context("counting organizations")
+    on!(conn, |e| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM organizations"
+    )
+    .fetch_one(e)
+    .await)
+    .context("counting organizations")
 }

@@ -77,7 +77,8 @@ pub async fn find(
 
 /// `Ok(false)` when an active request holds the name already.
 pub async fn insert(conn: &mut Conn, new: &NewRequest<'_>, now: i64) -> anyhow::Result<bool> {
-    let inserted = on!(conn, |e| sqlx::query(
+    let inserted = on!(conn, |e| {
+        sqlx::query(
         "INSERT INTO credential_requests
             (organization_id, request_id, name, name_key, description, permission_set, permissions, ip_allowlist,
              justification, requested_by, requested_by_email, status, created_at)
@@ -97,7 +98,8 @@ pub async fn insert(conn: &mut Conn, new: &NewRequest<'_>, now: i64) -> anyhow::
     .bind(now)
     .execute(e)
     .await
-    .map(|r| r.rows_affected()));
+    .map(|r| r.rows_affected())
+    });
     match inserted {
         Ok(_) => Ok(true),
         Err(e) if is_unique_violation(&e) => Ok(false),

@@ -13,12 +13,14 @@ impl Db {
         key: &str,
         since: i64,
     ) -> anyhow::Result<(i64, Option<i64>)> {
-        on!(self, |e| sqlx::query_as("SELECT COUNT(*), MIN(at) FROM sign_in_failures WHERE key = $1 AND at >= $2")
-            .bind(key)
-            .bind(since)
-            .fetch_one(e)
-            .await)
-            .context("counting failed sign-ins")
+        on!(self, |e| sqlx::query_as(
+            "SELECT COUNT(*), MIN(at) FROM sign_in_failures WHERE key = $1 AND at >= $2"
+        )
+        .bind(key)
+        .bind(since)
+        .fetch_one(e)
+        .await)
+        .context("counting failed sign-ins")
     }
 
     /// Records a failure for each key, and forgets failures older than `forget_before`.
@@ -30,30 +32,36 @@ impl Db {
     ) -> anyhow::Result<()> {
         let mut tx = self.begin().await.context("recording a failed sign-in")?;
         for key in keys {
-            on!(tx, |e| sqlx::query("INSERT INTO sign_in_failures (key, at) VALUES ($1, $2)")
-                .bind(key)
-                .bind(now)
-                .execute(e)
-                .await
-                .map(|r| r.rows_affected()))
-            .context("recording a failed sign-in")?;
-        }
-        on!(tx, |e| sqlx::query("DELETE FROM sign_in_failures WHERE at < $1")
-            .bind(forget_before)
+            on!(tx, |e| sqlx::query(
+                "INSERT INTO sign_in_failures (key, at) VALUES ($1, $2)"
+            )
+            .bind(key)
+            .bind(now)
             .execute(e)
             .await
             .map(|r| r.rows_affected()))
-            .context("forgetting old failed sign-ins")?;
+            .context("recording a failed sign-in")?;
+        }
+        on!(tx, |e| sqlx::query(
+            "DELETE FROM sign_in_failures WHERE at < $1"
+        )
+        .bind(forget_before)
+        .execute(e)
+        .await
+        .map(|r| r.rows_affected()))
+        .context("forgetting old failed sign-ins")?;
         tx.commit().await.context("recording a failed sign-in")
     }
 
     pub async fn clear_failures(&self, key: &str) -> anyhow::Result<()> {
-        on!(self, |e| sqlx::query("DELETE FROM sign_in_failures WHERE key = $1")
-            .bind(key)
-            .execute(e)
-            .await
-            .map(|r| r.rows_affected()))
-            .context("clearing failed sign-ins")?;
+        on!(self, |e| sqlx::query(
+            "DELETE FROM sign_in_failures WHERE key = $1"
+        )
+        .bind(key)
+        .execute(e)
+        .await
+        .map(|r| r.rows_affected()))
+        .context("clearing failed sign-ins")?;
         Ok(())
     }
 }

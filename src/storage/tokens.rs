@@ -25,21 +25,25 @@ impl Db {
             .await
             .map(|r| r.rows_affected()))
         .context("revoking a token")?;
-        on!(tx, |e| sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
-            .bind(now)
-            .execute(e)
-            .await
-            .map(|r| r.rows_affected()))
+        on!(tx, |e| sqlx::query(
+            "DELETE FROM revoked_tokens WHERE expires_at < $1"
+        )
+        .bind(now)
+        .execute(e)
+        .await
+        .map(|r| r.rows_affected()))
         .context("forgetting expired revocations")?;
         tx.commit().await.context("revoking a token")
     }
 
     pub async fn is_revoked(&self, jti: &str) -> anyhow::Result<bool> {
-        let n: i64 = on!(self, |e| sqlx::query_scalar("SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1")
-            .bind(jti)
-            .fetch_one(e)
-            .await)
-            .context("checking a revocation")?;
+        let n: i64 = on!(self, |e| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1"
+        )
+        .bind(jti)
+        .fetch_one(e)
+        .await)
+        .context("checking a revocation")?;
         Ok(n > 0)
     }
 

@@ -39,11 +39,13 @@ const USER_COLUMNS: &str = "id, email, display_name, is_support, session_epoch";
 
 impl Db {
     pub async fn user_by_id(&self, id: i64) -> anyhow::Result<Option<User>> {
-        on!(self, |e| sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(e)
-            .await)
-            .context("loading a user")
+        on!(self, |e| sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(e)
+        .await)
+        .context("loading a user")
     }
 
     pub async fn user_by_email(&self, email: &str) -> anyhow::Result<Option<User>> {
@@ -57,26 +59,30 @@ impl Db {
     }
 
     pub async fn password_by_email(&self, email: &str) -> anyhow::Result<Option<PasswordRow>> {
-        on!(self, |e| sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
-            .bind(email)
-            .fetch_optional(e)
-            .await)
-            .context("loading a password hash")
+        on!(self, |e| sqlx::query_as(
+            "SELECT id, password_hash FROM users WHERE email = $1"
+        )
+        .bind(email)
+        .fetch_optional(e)
+        .await)
+        .context("loading a password hash")
     }
 
     pub async fn password_by_id(&self, id: i64) -> anyhow::Result<Option<PasswordRow>> {
-        on!(self, |e| sqlx::query_as("SELECT id, password_hash FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(e)
-            .await)
-            .context("loading a password hash")
+        on!(self, |e| sqlx::query_as(
+            "SELECT id, password_hash FROM users WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(e)
+        .await)
+        .context("loading a password hash")
     }
 
     pub async fn count_users(&self) -> anyhow::Result<i64> {
         on!(self, |e| sqlx::query_scalar("SELECT COUNT(*) FROM users")
             .fetch_one(e)
             .await)
-            .context("counting users")
+        .context("counting users")
     }
 }
 
@@ -125,11 +131,13 @@ pub async fn set_password(
 
 /// Ends every session of the user on its next request.
 pub async fn end_sessions(conn: &mut Conn, user_id: i64) -> anyhow::Result<()> {
-    on!(conn, |e| sqlx::query("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1")
-        .bind(user_id)
-        .execute(e)
-        .await
-        .map(|r| r.rows_affected()))
-        .context("ending a user's sessions")?;
+    on!(conn, |e| sqlx::query(
+        "UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1"
+    )
+    .bind(user_id)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("ending a user's sessions")?;
     Ok(())
 }

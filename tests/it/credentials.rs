@@ -58,11 +58,12 @@ async fn an_owner_creates_a_credential_without_javascript_and_sees_its_secret_on
         .await,
         1
     );
-    let detail: String =
-        keyward::on!(app.state.db, |e| sqlx::query_scalar("SELECT detail FROM audit_events WHERE action = 'credential.created'")
-            .fetch_one(e)
-            .await)
-            .unwrap();
+    let detail: String = keyward::on!(app.state.db, |e| sqlx::query_scalar(
+        "SELECT detail FROM audit_events WHERE action = 'credential.created'"
+    )
+    .fetch_one(e)
+    .await)
+    .unwrap();
     assert!(detail.contains("\"name\":\"Ledger sync\""), "{detail}");
 }
 
@@ -345,12 +346,15 @@ async fn edit_renames_with_an_audit_of_before_and_after() {
         .await
         .assert_contains("Saved “Newer name”.")
         .assert_contains("Newer name");
-    let detail: String = keyward::on!(app.state.db, |e| sqlx::query_scalar(
+    let detail: String =
+        keyward::on!(app.state.db, |e| {
+            sqlx::query_scalar(
         "SELECT detail FROM audit_events WHERE action = 'credential.updated' ORDER BY id LIMIT 1",
     )
     .fetch_one(e)
-    .await)
-    .unwrap();
+    .await
+        })
+        .unwrap();
     assert!(
         detail.contains("\"before\":{\"description\":null,\"ip_allowlist\":\"0.0.0.0/0\",\"name\":\"Old name here\"") && detail.contains("\"after\":{\"description\":\"Now described\""),
         "{detail}"
@@ -600,7 +604,11 @@ async fn no_page_of_any_role_and_no_table_holds_a_plaintext_secret() {
     }
 
     let stored = app.every_stored_value().await;
-    assert!(stored.iter().any(|(label, _)| label == "credential_secrets.digest"));
+    assert!(
+        stored
+            .iter()
+            .any(|(label, _)| label == "credential_secrets.digest")
+    );
     for (label, value) in stored {
         let text = String::from_utf8_lossy(&value);
         for secret in &secrets {

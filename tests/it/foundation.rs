@@ -588,13 +588,17 @@ async fn support_staff_switch_between_every_organization_and_members_cannot_reac
 async fn the_audit_log_refuses_updates_and_deletes() {
     let app = TestApp::demo().await;
     app.signed_in(Persona::Owner).await;
-    let update = keyward::on!(app.state.db, |e| sqlx::query("UPDATE audit_events SET action = 'nothing'")
-        .execute(e)
-        .await.map(|r| r.rows_affected()));
+    let update = keyward::on!(app.state.db, |e| sqlx::query(
+        "UPDATE audit_events SET action = 'nothing'"
+    )
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()));
     assert!(update.unwrap_err().to_string().contains("append-only"));
     let delete = keyward::on!(app.state.db, |e| sqlx::query("DELETE FROM audit_events")
         .execute(e)
-        .await.map(|r| r.rows_affected()));
+        .await
+        .map(|r| r.rows_affected()));
     assert!(delete.unwrap_err().to_string().contains("append-only"));
     assert!(app.count("SELECT COUNT(*) FROM audit_events").await > 0);
 }

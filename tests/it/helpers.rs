@@ -107,7 +107,7 @@ impl TestApp {
         keyward::on!(self.state.db, |e| sqlx::query_scalar(sql)
             .fetch_one(e)
             .await)
-            .unwrap()
+        .unwrap()
     }
 
     pub async fn user_id(&self, email: &str) -> i64 {
@@ -188,10 +188,12 @@ impl TestApp {
     }
 
     pub async fn audit_actions(&self) -> Vec<String> {
-        keyward::on!(self.state.db, |e| sqlx::query_scalar("SELECT action FROM audit_events ORDER BY id")
-            .fetch_all(e)
-            .await)
-            .unwrap()
+        keyward::on!(self.state.db, |e| sqlx::query_scalar(
+            "SELECT action FROM audit_events ORDER BY id"
+        )
+        .fetch_all(e)
+        .await)
+        .unwrap()
     }
 }
 
@@ -413,10 +415,13 @@ impl TestApp {
 
     /// Makes the trial organization Globex a standard one, empty of credentials.
     pub async fn upgrade_globex(&self) {
-        keyward::on!(self.state.db, |e| sqlx::query("UPDATE organizations SET plan = 'standard' WHERE name = 'Globex'")
-            .execute(e)
-            .await.map(|r| r.rows_affected()))
-            .unwrap();
+        keyward::on!(self.state.db, |e| sqlx::query(
+            "UPDATE organizations SET plan = 'standard' WHERE name = 'Globex'"
+        )
+        .execute(e)
+        .await
+        .map(|r| r.rows_affected()))
+        .unwrap();
     }
 }
 

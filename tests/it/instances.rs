@@ -144,7 +144,10 @@ async fn token(base: &str, client_id: &str, secret: &str) -> (StatusCode, Value)
         .await
         .unwrap();
     let status = response.status();
-    (status, serde_json::from_str(&response.text().await.unwrap()).unwrap())
+    (
+        status,
+        serde_json::from_str(&response.text().await.unwrap()).unwrap(),
+    )
 }
 
 async fn introspect(base: &str, caller: (&str, &str), token: &str) -> Value {
@@ -233,7 +236,10 @@ async fn two_instances_on_one_database_share_sessions_limits_and_credentials() {
     let (status, _) = token(&b.base, &client_id, &old_secret).await;
     assert_eq!(status, StatusCode::OK);
     owner
-        .get(format!("{}/settings/credentials/{client_id}/rotate", a.base))
+        .get(format!(
+            "{}/settings/credentials/{client_id}/rotate",
+            a.base
+        ))
         .await;
     let rotated = owner
         .post(

@@ -307,11 +307,12 @@ async fn a_role_change_applies_on_the_next_request_with_a_new_session_id() {
         admin.cookie, before,
         "the session id is cycled on a change of role"
     );
-    let changed: String =
-        keyward::on!(app.state.db, |e| sqlx::query_scalar("SELECT detail FROM audit_events WHERE action = 'member.changed'")
-            .fetch_one(e)
-            .await)
-            .unwrap();
+    let changed: String = keyward::on!(app.state.db, |e| sqlx::query_scalar(
+        "SELECT detail FROM audit_events WHERE action = 'member.changed'"
+    )
+    .fetch_one(e)
+    .await)
+    .unwrap();
     assert_eq!(changed, r#"{"after":"admin-view","before":"admin-edit"}"#);
 }
 
@@ -387,11 +388,12 @@ async fn owners_change_the_organization_name_and_approval_setting() {
         .assert_contains("Enter a organization name of 2 to 80 characters.");
     let org = app.state.db.org_by_name("Acme Pay").await.unwrap().unwrap();
     assert!(org.require_approval);
-    let detail: String =
-        keyward::on!(app.state.db, |e| sqlx::query_scalar("SELECT detail FROM audit_events WHERE action = 'organization.updated'")
-            .fetch_one(e)
-            .await)
-            .unwrap();
+    let detail: String = keyward::on!(app.state.db, |e| sqlx::query_scalar(
+        "SELECT detail FROM audit_events WHERE action = 'organization.updated'"
+    )
+    .fetch_one(e)
+    .await)
+    .unwrap();
     assert!(
         detail.contains("\"before\":{\"name\":\"Acme Payments\",\"require_approval\":false}"),
         "{detail}"

@@ -306,16 +306,22 @@ async fn disabled_deleted_rotated_foreign_address_and_trial_credentials_get_no_t
         .assert_status(StatusCode::OK);
 
     // Trial organization.
-    keyward::on!(app.state.db, |e| sqlx::query("UPDATE organizations SET plan = 'trial' WHERE name = 'Acme Payments'")
-        .execute(e)
-        .await.map(|r| r.rows_affected()))
-        .unwrap();
+    keyward::on!(app.state.db, |e| sqlx::query(
+        "UPDATE organizations SET plan = 'trial' WHERE name = 'Acme Payments'"
+    )
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .unwrap();
     let (r, j) = token_request(&mut m, &pairs(&ask(new.clone())), None).await;
     assert_error(&r, &j, StatusCode::BAD_REQUEST, "unauthorized_client");
-    keyward::on!(app.state.db, |e| sqlx::query("UPDATE organizations SET plan = 'standard' WHERE name = 'Acme Payments'")
-        .execute(e)
-        .await.map(|r| r.rows_affected()))
-        .unwrap();
+    keyward::on!(app.state.db, |e| sqlx::query(
+        "UPDATE organizations SET plan = 'standard' WHERE name = 'Acme Payments'"
+    )
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .unwrap();
 
     // Deleted.
     owner

@@ -277,11 +277,12 @@ async fn edit_changes_permissions_and_addresses_with_before_and_after_in_the_aud
         (set.as_str(), ips.as_str()),
         ("transactions", "203.0.113.9")
     );
-    let detail: String =
-        keyward::on!(app.state.db, |e| sqlx::query_scalar("SELECT detail FROM audit_events WHERE action = 'credential.updated'")
-            .fetch_one(e)
-            .await)
-            .unwrap();
+    let detail: String = keyward::on!(app.state.db, |e| sqlx::query_scalar(
+        "SELECT detail FROM audit_events WHERE action = 'credential.updated'"
+    )
+    .fetch_one(e)
+    .await)
+    .unwrap();
     assert!(
         detail.contains("\"ip_allowlist\":\"0.0.0.0/0\"")
             && detail.contains("\"ip_allowlist\":\"203.0.113.9\""),
@@ -392,10 +393,12 @@ async fn with_approval_required_an_admin_requests_an_owner_approves_and_the_requ
     page.assert_contains("sent to the organization&#39;s owners for approval")
         .assert_contains("Pending approval")
         .assert_lacks("Generate key");
-    let request_id: String = keyward::on!(app.state.db, |e| sqlx::query_scalar("SELECT request_id FROM credential_requests")
-        .fetch_one(e)
-        .await)
-        .unwrap();
+    let request_id: String = keyward::on!(app.state.db, |e| sqlx::query_scalar(
+        "SELECT request_id FROM credential_requests"
+    )
+    .fetch_one(e)
+    .await)
+    .unwrap();
     assert!(secret_in(&page.body).is_none());
 
     // The pending request counts toward the limit: 1 credential + 1 request + 1 more = 3.
@@ -526,11 +529,12 @@ async fn an_owner_cannot_approve_their_own_request_and_rejected_requests_free_th
         )
         .await
         .assert_status(StatusCode::CONFLICT);
-    let ids: Vec<String> =
-        keyward::on!(app.state.db, |e| sqlx::query_scalar("SELECT request_id FROM credential_requests ORDER BY id")
-            .fetch_all(e)
-            .await)
-            .unwrap();
+    let ids: Vec<String> = keyward::on!(app.state.db, |e| sqlx::query_scalar(
+        "SELECT request_id FROM credential_requests ORDER BY id"
+    )
+    .fetch_all(e)
+    .await)
+    .unwrap();
 
     // The requester becomes an owner: still not their own approver.
     let admin_id = app.user_id("admin@acme.test").await;
