@@ -245,8 +245,11 @@ impl Db {
     /// instances serve the organization.
     ///
     /// SQLite: `BEGIN IMMEDIATE` (one writer at a time). PostgreSQL: the
-    /// organization's row is locked `FOR UPDATE`, so writers to one
-    /// organization queue while other organizations proceed.
+    /// organization's row is locked, so writers to one organization queue
+    /// while other organizations proceed. `NO KEY UPDATE` rather than
+    /// `UPDATE`: it excludes other writers all the same, but not the key-share
+    /// locks that foreign-key checks take, so an audit event recorded for the
+    /// organization elsewhere (a sign-in) need not wait for it.
     pub async fn begin_org(&self, org_id: i64) -> anyhow::Result<Tx> {
         match &self.pool {
             Either::Sqlite(pool) => begin_immediate(pool).await,
@@ -255,7 +258,7 @@ impl Db {
                     .begin()
                     .await
                     .context("could not start a transaction")?;
-                sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
+                sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR NO KEY UPDATE")
                     .bind(org_id)
                     .execute(&mut *tx)
                     .await

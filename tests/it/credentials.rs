@@ -346,15 +346,14 @@ async fn edit_renames_with_an_audit_of_before_and_after() {
         .await
         .assert_contains("Saved “Newer name”.")
         .assert_contains("Newer name");
-    let detail: String =
-        keyward::on!(app.state.db, |e| {
-            sqlx::query_scalar(
+    let detail: String = keyward::on!(app.state.db, |e| {
+        sqlx::query_scalar(
         "SELECT detail FROM audit_events WHERE action = 'credential.updated' ORDER BY id LIMIT 1",
     )
     .fetch_one(e)
     .await
-        })
-        .unwrap();
+    })
+    .unwrap();
     assert!(
         detail.contains("\"before\":{\"description\":null,\"ip_allowlist\":\"0.0.0.0/0\",\"name\":\"Old name here\"") && detail.contains("\"after\":{\"description\":\"Now described\""),
         "{detail}"

@@ -255,6 +255,7 @@ async fn two_instances_on_one_database_share_sessions_limits_and_credentials() {
     assert_eq!(body["error"], "invalid_client");
     let (status, _) = token(&b.base, &client_id, &new_secret).await;
     assert_eq!(status, StatusCode::OK);
+    created[0].1 = new_secret;
 
     // A delete through A makes introspection at B answer inactive.
     let primary: String = keyward::on!(direct, |e| sqlx::query_scalar(
@@ -269,15 +270,11 @@ async fn two_instances_on_one_database_share_sessions_limits_and_credentials() {
         .find(|(id, _)| *id != primary)
         .cloned()
         .unwrap();
-    let (caller_id, caller_secret) = if primary == client_id {
-        (client_id.clone(), new_secret.clone())
-    } else {
-        created
-            .iter()
-            .find(|(id, _)| *id == primary)
-            .cloned()
-            .unwrap()
-    };
+    let (caller_id, caller_secret) = created
+        .iter()
+        .find(|(id, _)| *id == primary)
+        .cloned()
+        .unwrap();
     let (status, issued) = token(&b.base, &doomed, &doomed_secret).await;
     assert_eq!(status, StatusCode::OK);
     let access_token = issued["access_token"].as_str().unwrap().to_owned();
