@@ -139,7 +139,7 @@ SELECT (SELECT id FROM org),
             WHEN r < 0.99 THEN 'credential.updated' ELSE 'credential.disabled' END,
        (SELECT ids FROM targets)[1 + floor(random() * 3)::int],
        '203.0.113.' || floor(random() * 256)::int, 'bench', '{}',
-       extract(epoch FROM now())::bigint - 365 * 86400 + i * 365 * 86400 / $EVENTS
+       extract(epoch FROM now())::bigint - 365 * 86400 + i::bigint * 365 * 86400 / $EVENTS
 FROM (SELECT i, random() AS r FROM generate_series(0, $EVENTS - 1) AS i) AS s;
 ANALYZE audit_events;
 SQL

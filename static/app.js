@@ -19,7 +19,7 @@
 
   // Focus goes back where the dialog came from: the card's "..." menu button,
   // even when the list was re-rendered meanwhile; else the New Credential
-  // button; else the main region.
+  // button; else (its card deleted, or the limit reached) the main region.
   function restoreFocus() {
     var target = null;
     if (opener && document.contains(opener)) target = menuButtonOf(opener);
@@ -27,7 +27,9 @@
       var card = document.querySelector('[data-credential="' + CSS.escape(openerCard) + '"]');
       if (card) target = card.querySelector("[popovertarget]");
     }
-    if (!target) target = document.getElementById("new-credential") || document.getElementById("main");
+    if (!target) target = document.getElementById("new-credential");
+    // At the limit New Credential is a disabled button, which cannot take focus.
+    if (!target || target.disabled) target = document.getElementById("main");
     if (target) target.focus();
   }
 

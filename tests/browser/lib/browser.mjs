@@ -1,0 +1,127 @@
+// Headless Chromium (Debian's package) driven by playwright-core, with what
+// every journey needs: signing in, the accessibility check, capturing every
+// HTML page and fragment for the Nu HTML checker, and screenshots.
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+import { PASSWORD } from "./server.mjs";
+
+export const ROOT = resolve(import.meta.dirname, "../../..");
+export const OUT = process.env.BROWSER_OUT ?? join(ROOT, "target/browser");
+export const HTML_DIR = join(OUT, "html");
+export const SCREENSHOTS = join(ROOT, "docs/screenshots");
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** A browser profile of its own (kept on disk, so its cache can be searched). */
+export async function openBrowser(base, options = {}) {
+  const profile = mkdtempSync(join(tmpdir(), "keyward-profile-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: FLAGS,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    colorScheme: options.colorScheme ?? "light",
+    javaScriptEnabled: options.javaScriptEnabled ?? true,
+    permissions: options.javaScriptEnabled === false ? [] : ["clipboard-read", "clipboard-write"],
+  });
+  context.setDefaultTimeout(10_000);
+  captureHtml(context, base);
+  const page = context.pages()[0] ?? (await context.newPage());
+  return {
+    context,
+    page,
+    profile,
+    async close() {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+const seen = new Set();
+/** Saves every HTML body the server sends (pages and htmx fragments) for vnu. */
+function captureHtml(context, base) {
+  mkdirSync(HTML_DIR, { recursive: true });
+  context.on("response", async (response) => {
+    const url = response.url();
+    const type = response.headers()["content-type"] ?? "";
+    if (!url.startsWith(base) || !type.startsWith("text/html") || response.status() >= 300 && response.status() < 400) return;
+    let body;
+    try {
+      body = await response.text();
+    } catch {
+      return; // the page navigated away before the body was read
+    }
+    const hash = createHash("sha256").update(body).digest("hex").slice(0, 12);
+    if (seen.has(hash)) return;
+    seen.add(hash);
+    const fragment = response.request().headers()["hx-request"] === "true";
+    const path = new URL(url).pathname.replace(/[^a-z0-9]+/gi, "-").replace(/^-|-$/g, "") || "root";
+    const name = `${fragment ? "fragment" : "page"}-${path}-${hash}.html`;
+    // A fragment is checked as the body of a minimal document, as htmx places it.
+    const document = fragment
+      ? `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Fragment</title></head><body>\n${body}\n</body></html>\n`
+      : body;
+    writeFileSync(join(HTML_DIR, name), document);
+  });
+}
+
+/** axe-core on the page as it is now (an open dialog included): no WCAG 2.1 A/AA violation. */
+export async function assertAccessible(page, label) {
+  // Evaluated through the DevTools protocol, which the page's CSP does not govern.
+  if (!(await page.evaluate(() => typeof window.axe !== "undefined"))) {
+    await page.evaluate(AXE_SOURCE);
+  }
+  const results = await page.evaluate(() =>
+    window.axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+      resultTypes: ["violations"],
+    }),
+  );
+  const problems = results.violations.map(
+    (v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.map((n) => n.target.join(" ")).join("\n    ")}`,
+  );
+  assert.deepEqual(problems, [], `axe found violations on ${label}:\n${problems.join("\n")}`);
+  checked.push(label);
+}
+export const checked = [];
+
+export async function signIn(page, base, email) {
+  await page.goto(`${base}/login`);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL((url) => !url.pathname.startsWith("/login"));
+}
+
+/** Settings > Credentials, from the left navigation, as the guide says. */
+export async function openCredentials(page) {
+  const nav = page.getByRole("navigation", { name: "Main" });
+  await nav.getByRole("link", { name: "Settings" }).click();
+  await nav.getByRole("link", { name: "Credentials" }).click();
+  await page.getByRole("heading", { level: 1, name: "Credentials" }).waitFor();
+}
+
+export function shoot(page, name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  return page.screenshot({ path: join(SCREENSHOTS, name) });
+}
+
+/** The secret in a text, if any (kws_test_ + 43 + 6 characters). */
+export function secretIn(text) {
+  return text.match(/kws_(?:test|live)_[A-Za-z0-9]{49}/)?.[0] ?? null;
+}

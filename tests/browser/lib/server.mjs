@@ -1,0 +1,62 @@
+// Starts the release binary with demo data on a free loopback port and a
+// throw-away SQLite database; stops it (and removes the database) when done.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const PASSWORD = "browser-password-123";
+const ROOT = resolve(import.meta.dirname, "../../..");
+const BINARY = process.env.KEYWARD_BIN ?? join(ROOT, "target/release/keyward");
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once("error", fail);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+}
+
+export async function startKeyward() {
+  const dir = mkdtempSync(join(tmpdir(), "keyward-browser-"));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = spawn(BINARY, ["serve", "--demo"], {
+    env: {
+      ...process.env,
+      DATABASE_URL: `sqlite://${join(dir, "keyward.db")}`,
+      KEYWARD_KEY_FILE: join(dir, "keyward.key"),
+      KEYWARD_ADDR: `127.0.0.1:${port}`,
+      KEYWARD_DEMO_PASSWORD: PASSWORD,
+      RUST_LOG: "warn",
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  let exited = null;
+  child.once("exit", (code) => { exited = code; });
+  for (let i = 0; i < 200; i++) {
+    if (exited !== null) throw new Error(`keyward exited with ${exited}`);
+    try {
+      const response = await fetch(`${base}/healthz`);
+      if (response.ok) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    base,
+    async stop() {
+      if (exited === null) {
+        const gone = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await gone;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
