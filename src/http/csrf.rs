@@ -1,5 +1,5 @@
 //! The per-session CSRF token. Forms carry it as `csrf_token`; htmx sends it
-//! as `X-CSRF-Token` (set once on `<body hx-headers>`). It is checked on
+//! as `X-CSRF-Token` (set once on `<body data-hx-headers>`). It is checked on
 //! every state-changing request, in addition to the Origin / Sec-Fetch-Site
 //! check of tower-http's `CsrfLayer`.
 

@@ -55,7 +55,7 @@ impl Layout {
         self.nav_key().1
     }
 
-    /// The value of `hx-headers` on `<body>`: the CSRF token for every htmx request.
+    /// The value of `data-hx-headers` on `<body>`: the CSRF token for every htmx request.
     pub fn hx_headers(&self) -> String {
         serde_json::json!({ "X-CSRF-Token": self.csrf }).to_string()
     }

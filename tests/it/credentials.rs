@@ -126,7 +126,7 @@ async fn the_htmx_flow_uses_dialog_fragments_and_refreshes_the_list() {
         .assert_lacks(&secret);
     // Pages never let htmx keep a copy of themselves in localStorage.
     let page = admin.get("/settings/credentials").await;
-    page.assert_contains("hx-history=\"false\"")
+    page.assert_contains("data-hx-history=\"false\"")
         .assert_contains("\"historyCacheSize\":0");
 }
 
@@ -330,7 +330,7 @@ async fn edit_renames_with_an_audit_of_before_and_after() {
         .await;
     saved
         .assert_status(StatusCode::OK)
-        .assert_contains("hx-swap-oob")
+        .assert_contains("data-hx-swap-oob")
         .assert_contains("Saved “New name here”.");
     assert_eq!(saved.header("hx-trigger"), "credentials-changed");
     assert!(!saved.body.contains("<dialog"), "the dialog closes");

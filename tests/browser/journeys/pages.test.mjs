@@ -42,6 +42,7 @@ for (const colorScheme of ["light", "dark"]) {
       await assertAccessible(page, `not-found page (${colorScheme})`);
 
       // Every dialog of the Credentials page.
+      await page.goto(`${server.base}/`);
       await openCredentials(page);
       if (colorScheme === "dark") await shoot(page, "credentials-dark.png");
       const name = "Payments backend";
@@ -77,8 +78,10 @@ for (const colorScheme of ["light", "dark"]) {
         await page.goto(`${server.base}${path}`);
         await assertAccessible(page, `${path} as a full page (${colorScheme})`);
       }
-      await page.getByRole("dialog").getByRole("button", { name: "Disable" }).click();
-      await page.waitForURL((url) => url.pathname === "/settings/credentials");
+      await page.goto(`${server.base}/settings/credentials`);
+      await fromMenu(page, "Payments backend", "Disable");
+      await page.getByRole("dialog", { name: "Disable credential" }).getByRole("button", { name: "Disable" }).click();
+      await page.getByRole("status").filter({ hasText: "Disabled" }).waitFor();
       await assertAccessible(page, `a disabled credential's card (${colorScheme})`);
       await page.getByRole("button", { name: "Actions for Payments backend" }).click();
       await page.getByRole("button", { name: "Enable" }).click();

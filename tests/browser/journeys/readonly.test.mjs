@@ -31,7 +31,7 @@ for (const [who, email] of [["viewer (Can View)", "viewer@acme.test"], ["support
       // From the page itself, with its session cookie and CSRF token, as a
       // script in the page (or a tampered form) would send them.
       const statuses = await page.evaluate(async (id) => {
-        const token = JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRF-Token"];
+        const token = JSON.parse(document.body.getAttribute("data-hx-headers"))["X-CSRF-Token"];
         const post = (path, fields) =>
           fetch(path, {
             method: "POST",
