@@ -72,7 +72,14 @@ for (const javaScriptEnabled of [true, false]) {
         if (!went) break;
       }
       // Nothing in the profile on disk: HTTP cache, back/forward state, storage.
-      await context.storageState(); // flushes cookies and storage to disk
+      // A control first: a value the page did store is found by this search.
+      const probe = `keyward-probe-${Date.now()}`;
+      if (javaScriptEnabled) {
+        await page.goto(`${server.base}/login`);
+        await page.evaluate((value) => localStorage.setItem("probe", value), probe);
+      }
+      await context.close(); // writes everything the profile keeps to disk
+      if (javaScriptEnabled) assert.notDeepEqual(filesContaining(profile, probe), [], "the search finds what the profile stores");
       assert.deepEqual(filesContaining(profile, body), [], "the profile holds the secret");
     } finally {
       await browser.close();
