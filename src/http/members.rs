@@ -198,7 +198,7 @@ async fn add(
         users::find_by_email(&mut tx, email.as_str()).await?,
         &new_user,
     ) {
-        (Some(user), _) => user,
+        (Some(user), None) => Some(user),
         (None, Some((name, _, hash))) => {
             let row = users::NewUser {
                 email: email.as_str(),
@@ -206,28 +206,34 @@ async fn add(
                 password_hash: hash,
                 is_support: false,
             };
-            users::insert(&mut tx, row, now).await?;
-            users::find_by_email(&mut tx, email.as_str())
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("new user vanished"))?
+            match users::insert(&mut tx, row, now).await {
+                Ok(_) => users::find_by_email(&mut tx, email.as_str()).await?,
+                // Added at the same moment by another organization's owner
+                // (another organization's lock does not hold this one back).
+                Err(e) if is_unique_violation(&e) => None,
+                Err(e) => return Err(e.into()),
+            }
         }
-        // The account was deleted between the two reads: ask again.
-        (None, None) => {
-            errors.push(FieldError::new(
-                "email",
-                "This account changed meanwhile. Submit the form again.",
-            ));
-            return render(
-                &state,
-                &ctx,
-                StatusCode::CONFLICT,
-                form,
-                errors,
-                String::new(),
-                None,
-            )
-            .await;
-        }
+        // The account was created (by another organization's owner) or
+        // deleted since the form was checked: the temporary password made
+        // for it would be wrong, so ask again.
+        (Some(_), Some(_)) | (None, None) => None,
+    };
+    let Some(user) = user else {
+        errors.push(FieldError::new(
+            "email",
+            "This account changed meanwhile. Submit the form again.",
+        ));
+        return render(
+            &state,
+            &ctx,
+            StatusCode::CONFLICT,
+            form,
+            errors,
+            String::new(),
+            None,
+        )
+        .await;
     };
     if user.is_support {
         errors.push(FieldError::new(

@@ -399,3 +399,50 @@ async fn owners_change_the_organization_name_and_approval_setting() {
         "{detail}"
     );
 }
+
+#[tokio::test]
+async fn two_organizations_adding_the_same_new_email_at_once_make_one_account() {
+    let app = TestApp::demo().await;
+    let mut acme = app.signed_in(Persona::Owner).await;
+    let mut globex = app.signed_in(Persona::OtherOwner).await;
+    acme.get("/settings/members").await;
+    globex.get("/settings/members").await;
+    let fields = [
+        ("email", "shared@new.test"),
+        ("display_name", "Sam Shared"),
+        ("access", "admin-view"),
+    ];
+    // Each organization's lock holds back only its own writers, so on
+    // PostgreSQL the two inserts of the user can really meet.
+    let (a, b) = futures::join!(
+        acme.post("/settings/members", &fields),
+        globex.post("/settings/members", &fields)
+    );
+    for response in [&a, &b] {
+        assert!(
+            [StatusCode::OK, StatusCode::CONFLICT].contains(&response.status),
+            "got {}",
+            response.status
+        );
+    }
+    // Both checked the email before either created the account: one creates
+    // it and shows its temporary password; the other is asked to submit again
+    // (which then adds the existing account), never shown a password that
+    // is not the account's.
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
+    let refused = if a.status == StatusCode::CONFLICT {
+        &a
+    } else {
+        &b
+    };
+    refused
+        .assert_contains("This account changed meanwhile. Submit the form again.")
+        .assert_lacks("Temporary password");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE email = 'shared@new.test'")
+            .await,
+        1
+    );
+}
