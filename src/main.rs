@@ -185,18 +185,21 @@ async fn run() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let config = cli.settings.config()?;
+    let db = Db::connect(&config.database_url).await?;
+    let command = cli.command.unwrap_or(Command::Serve { demo: false });
+    if let Command::Migrate = command {
+        // Migrating needs no server key, so none is created for it.
+        println!("migrations applied");
+        return Ok(());
+    }
     let keys = Keys::load_or_create(
         &config.key_file,
         std::env::var("KEYWARD_KEY").ok().as_deref(),
     )?;
-    let db = Db::connect(&config.database_url).await?;
     let state = AppState::new(db, config, keys);
-    match cli.command.unwrap_or(Command::Serve { demo: false }) {
+    match command {
         Command::Serve { demo } => serve(state, demo).await,
-        Command::Migrate => {
-            println!("migrations applied");
-            Ok(())
-        }
+        Command::Migrate => Ok(()),
         Command::User(UserCommand::Add {
             email,
             name,

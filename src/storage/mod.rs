@@ -155,6 +155,12 @@ impl Db {
     async fn open_postgres(url: &str) -> anyhow::Result<Db> {
         let options = PgConnectOptions::from_str(url)
             .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        // One connection first, so a wrong host, password or database name is
+        // reported as such rather than as a pool timeout.
+        let first = <PgConnection as sqlx::Connection>::connect_with(&options)
+            .await
+            .context("could not connect to PostgreSQL")?;
+        sqlx::Connection::close(first).await.ok();
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
