@@ -228,21 +228,8 @@ impl Db {
     /// across processes too. PostgreSQL: a transaction-scoped advisory lock,
     /// which every instance sharing the database waits for.
     pub async fn begin_write(&self) -> anyhow::Result<Tx> {
-        match &self.pool {
-            Either::Sqlite(pool) => begin_immediate(pool).await,
-            Either::Postgres(pool) => {
-                let mut tx = pool
-                    .begin()
-                    .await
-                    .context("could not start a transaction")?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(GLOBAL_WRITE_LOCK)
-                    .execute(&mut *tx)
-                    .await
-                    .context("could not take the write lock")?;
-                Ok(Tx(Either::Postgres(tx)))
-            }
-        }
+        self.begin_locked("SELECT pg_advisory_xact_lock($1)", GLOBAL_WRITE_LOCK)
+            .await
     }
 
     /// A transaction that holds the organization's write lock from its first
@@ -257,18 +244,34 @@ impl Db {
     /// locks that foreign-key checks take, so an audit event recorded for the
     /// organization elsewhere (a sign-in) need not wait for it.
     pub async fn begin_org(&self, org_id: i64) -> anyhow::Result<Tx> {
+        self.begin_locked(
+            "SELECT id FROM organizations WHERE id = $1 FOR NO KEY UPDATE",
+            org_id,
+        )
+        .await
+    }
+
+    /// SQLite: `BEGIN IMMEDIATE`. PostgreSQL: a transaction whose first
+    /// statement is `lock`, bound to `key`.
+    async fn begin_locked(&self, lock: &'static str, key: i64) -> anyhow::Result<Tx> {
         match &self.pool {
-            Either::Sqlite(pool) => begin_immediate(pool).await,
+            Either::Sqlite(pool) => {
+                let tx = pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .context("could not start a write transaction")?;
+                Ok(Tx(Either::Sqlite(tx)))
+            }
             Either::Postgres(pool) => {
                 let mut tx = pool
                     .begin()
                     .await
                     .context("could not start a transaction")?;
-                sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR NO KEY UPDATE")
-                    .bind(org_id)
+                sqlx::query(lock)
+                    .bind(key)
                     .execute(&mut *tx)
                     .await
-                    .context("could not lock the organization")?;
+                    .context("could not take the write lock")?;
                 Ok(Tx(Either::Postgres(tx)))
             }
         }
@@ -282,14 +285,6 @@ impl Db {
             .map(|r| r.rows_affected()))
         .is_ok()
     }
-}
-
-async fn begin_immediate(pool: &SqlitePool) -> anyhow::Result<Tx> {
-    let tx = pool
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .context("could not start a write transaction")?;
-    Ok(Tx(Either::Sqlite(tx)))
 }
 
 /// Whether an error is a unique-constraint violation, to turn into a field error.
