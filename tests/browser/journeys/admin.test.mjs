@@ -1,26 +1,16 @@
 // Journey 3: an administrator with API Credentials: Can Edit rotates, renames
 // and deletes, following the guide; the primary cannot be deleted.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { startKeyward } from "../lib/server.mjs";
-import { assertAccessible, openBrowser, openCredentials, secretIn, signIn } from "../lib/browser.mjs";
+import { assertAccessible, openBrowser, openCredentials, secretIn, signIn, useKeyward } from "../lib/browser.mjs";
 import { card, createCredential, fromMenu } from "../lib/steps.mjs";
 
-let server;
-let browser;
-before(async () => {
-  server = await startKeyward();
-  browser = await openBrowser(server.base);
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const setup = useKeyward({ browser: true });
 
 test("3. Admin (Can Edit): rotate, rename, delete; Delete is unavailable on the primary", async () => {
-  const { page } = browser;
-  await signIn(page, server.base, "admin@acme.test");
+  const { page } = setup.browser;
+  await signIn(page, setup.server.base, "admin@acme.test");
   await openCredentials(page);
   const { clientId, secret } = await createCredential(page, "Settlement worker");
 

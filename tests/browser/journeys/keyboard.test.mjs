@@ -1,22 +1,13 @@
 // Journey 5: keyboard only. Every step below is Tab, Shift+Tab, Enter, Space,
 // Escape or typing; focus enters each dialog and returns to where it came from.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { startKeyward, PASSWORD } from "../lib/server.mjs";
-import { openBrowser, secretIn } from "../lib/browser.mjs";
+import { PASSWORD } from "../lib/server.mjs";
+import { openBrowser, secretIn, useKeyward } from "../lib/browser.mjs";
 import { card } from "../lib/steps.mjs";
 
-let server;
-let browser;
-before(async () => {
-  server = await startKeyward();
-  browser = await openBrowser(server.base);
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const setup = useKeyward({ browser: true });
 
 const focused = (locator) => locator.evaluate((el) => el === document.activeElement);
 
@@ -50,8 +41,8 @@ async function focusIsIn(page, dialog) {
 }
 
 test("5. Keyboard only: sign in, create, copy, rotate, rename, delete", async () => {
-  const { page } = browser;
-  await page.goto(`${server.base}/login`);
+  const { page } = setup.browser;
+  await page.goto(`${setup.server.base}/login`);
   await tabTo(page, page.getByLabel("Email"));
   await page.keyboard.type("owner@acme.test");
   await page.keyboard.press("Tab");

@@ -1,23 +1,16 @@
 // Journey 6: with JavaScript disabled, journeys 1 and 3 still complete
 // through full pages (the same URLs htmx loads as dialogs). axe needs script
 // in the page, so these full pages are checked in pages.test.mjs instead.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { startKeyward } from "../lib/server.mjs";
-import { openBrowser, openCredentials, secretIn, signIn } from "../lib/browser.mjs";
+import { openBrowser, openCredentials, secretIn, signIn, useKeyward } from "../lib/browser.mjs";
 import { card } from "../lib/steps.mjs";
 
-let server;
-before(async () => {
-  server = await startKeyward();
-});
-after(async () => {
-  await server?.stop();
-});
+const setup = useKeyward();
 
 async function withoutJs(run) {
-  const browser = await openBrowser(server.base, { javaScriptEnabled: false });
+  const browser = await openBrowser(setup.server.base, { javaScriptEnabled: false });
   try {
     await run(browser.page);
   } finally {
@@ -27,7 +20,7 @@ async function withoutJs(run) {
 
 test("6a. Without JavaScript: the owner creates a credential and sees it once", async () => {
   await withoutJs(async (page) => {
-    await signIn(page, server.base, "owner@acme.test");
+    await signIn(page, setup.server.base, "owner@acme.test");
     await openCredentials(page);
     await page.getByRole("link", { name: "New Credential" }).click();
     await page.waitForURL("**/settings/credentials/new");
@@ -49,7 +42,7 @@ test("6a. Without JavaScript: the owner creates a credential and sees it once", 
 
 test("6b. Without JavaScript: the admin rotates, renames and deletes", async () => {
   await withoutJs(async (page) => {
-    await signIn(page, server.base, "admin@acme.test");
+    await signIn(page, setup.server.base, "admin@acme.test");
     await openCredentials(page);
     const clientId = (await card(page, "No script client").innerText()).match(/kwid_[A-Za-z0-9]{22}/)[0];
 

@@ -1,41 +1,34 @@
 // A second, independent OAuth client: openid-client discovers the server from
 // its RFC 8414 metadata and gets, introspects and revokes a token for a
 // credential made through the UI; jose verifies the token against the JWKS.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as client from "openid-client";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 
-import { startKeyward } from "../lib/server.mjs";
-import { openBrowser, openCredentials, signIn } from "../lib/browser.mjs";
+import { openBrowser, openCredentials, signIn, useKeyward } from "../lib/browser.mjs";
 import { createCredential } from "../lib/steps.mjs";
 
-let server;
-before(async () => {
-  server = await startKeyward();
-});
-after(async () => {
-  await server?.stop();
-});
+const setup = useKeyward();
 
 test("openid-client and jose use a credential made in the browser", async () => {
-  const browser = await openBrowser(server.base);
+  const browser = await openBrowser(setup.server.base);
   let credential;
   try {
-    await signIn(browser.page, server.base, "owner@acme.test");
+    await signIn(browser.page, setup.server.base, "owner@acme.test");
     await openCredentials(browser.page);
     credential = await createCredential(browser.page, "Node integration");
   } finally {
     await browser.close();
   }
 
-  const issuer = new URL(server.base);
+  const issuer = new URL(setup.server.base);
   const config = await client.discovery(issuer, credential.clientId, credential.secret, undefined, {
     algorithm: "oauth2", // RFC 8414: /.well-known/oauth-authorization-server
     execute: [client.allowInsecureRequests], // plain HTTP on loopback, in this test only
   });
   const metadata = config.serverMetadata();
-  assert.equal(metadata.issuer, server.base);
+  assert.equal(metadata.issuer, setup.server.base);
   assert.ok(metadata.grant_types_supported.includes("client_credentials"));
 
   const tokens = await client.clientCredentialsGrant(config, { scope: "audit:read:org" });
@@ -46,7 +39,7 @@ test("openid-client and jose use a credential made in the browser", async () => 
   const jwks = createRemoteJWKSet(new URL(metadata.jwks_uri));
   const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks, {
     typ: "at+jwt",
-    issuer: server.base,
+    issuer: setup.server.base,
     audience: "https://api.keyward.test",
   });
   assert.equal(protectedHeader.alg, "EdDSA");

@@ -1,25 +1,15 @@
 // Journeys 1 and 2: the owner generates a credential exactly as the guide
 // says, sees it once, copies it, and creates until the limit.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { startKeyward } from "../lib/server.mjs";
-import { assertAccessible, openBrowser, openCredentials, secretIn, shoot, signIn } from "../lib/browser.mjs";
+import { assertAccessible, openBrowser, openCredentials, secretIn, shoot, signIn, useKeyward } from "../lib/browser.mjs";
 
-let server;
-let browser;
-before(async () => {
-  server = await startKeyward();
-  browser = await openBrowser(server.base);
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const setup = useKeyward({ browser: true });
 
 test("1. Owner: Settings > Credentials > New Credential > name > Save & Generate Key, shown once", async () => {
-  const { page, context } = browser;
-  await signIn(page, server.base, "owner@acme.test");
+  const { page, context } = setup.browser;
+  await signIn(page, setup.server.base, "owner@acme.test");
   await openCredentials(page);
   await assertAccessible(page, "Credentials page (owner)");
   await shoot(page, "credentials.png");
@@ -62,7 +52,7 @@ test("1. Owner: Settings > Credentials > New Credential > name > Save & Generate
 });
 
 test("2. Owner creates until the limit: New Credential is disabled with its explanation", async () => {
-  const { page } = browser;
+  const { page } = setup.browser;
   await openCredentials(page);
   await page.getByRole("link", { name: "New Credential" }).click();
   const dialog = page.getByRole("dialog", { name: "New Credential" });

@@ -1,28 +1,21 @@
 // Every page and every dialog, as each role sees it, in the light and the dark
 // theme: zero axe violations at WCAG 2.1 AA. Their HTML is captured for vnu.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { startKeyward } from "../lib/server.mjs";
-import { assertAccessible, openBrowser, openCredentials, shoot, signIn } from "../lib/browser.mjs";
+import { assertAccessible, openBrowser, openCredentials, shoot, signIn, useKeyward } from "../lib/browser.mjs";
 import { fromMenu } from "../lib/steps.mjs";
 
-let server;
-before(async () => {
-  server = await startKeyward();
-});
-after(async () => {
-  await server?.stop();
-});
+const setup = useKeyward();
 
 const PAGES = ["/settings/credentials", "/settings/members", "/audit-log", "/settings/organization", "/account"];
 
 for (const colorScheme of ["light", "dark"]) {
   test(`every page and dialog passes axe (${colorScheme} theme)`, async () => {
-    const browser = await openBrowser(server.base, { colorScheme });
+    const browser = await openBrowser(setup.server.base, { colorScheme });
     const { page } = browser;
     try {
-      await page.goto(`${server.base}/login`);
+      await page.goto(`${setup.server.base}/login`);
       await assertAccessible(page, `sign-in page (${colorScheme})`);
       // A failed sign-in shows its message at the form.
       await page.getByLabel("Email").fill("owner@acme.test");
@@ -31,18 +24,18 @@ for (const colorScheme of ["light", "dark"]) {
       await page.getByRole("alert").waitFor();
       await assertAccessible(page, `sign-in error (${colorScheme})`);
 
-      await signIn(page, server.base, "owner@acme.test");
+      await signIn(page, setup.server.base, "owner@acme.test");
       for (const path of PAGES) {
-        await page.goto(`${server.base}${path}`);
+        await page.goto(`${setup.server.base}${path}`);
         await assertAccessible(page, `${path} (${colorScheme})`);
       }
-      await page.goto(`${server.base}/audit-log?action=credential.created&from=2000-01-01`);
+      await page.goto(`${setup.server.base}/audit-log?action=credential.created&from=2000-01-01`);
       await assertAccessible(page, `filtered audit log (${colorScheme})`);
-      await page.goto(`${server.base}/no-such-page`);
+      await page.goto(`${setup.server.base}/no-such-page`);
       await assertAccessible(page, `not-found page (${colorScheme})`);
 
       // Every dialog of the Credentials page.
-      await page.goto(`${server.base}/`);
+      await page.goto(`${setup.server.base}/`);
       await openCredentials(page);
       if (colorScheme === "dark") await shoot(page, "credentials-dark.png");
       const name = "Payments backend";
@@ -75,10 +68,10 @@ for (const colorScheme of ["light", "dark"]) {
       // The full-page forms that work without JavaScript (the dialogs' URLs, loaded directly).
       const clientId = (await page.getByRole("main").innerText()).match(/kwid_[A-Za-z0-9]{22}/)[0];
       for (const path of ["/settings/credentials/new", `/settings/credentials/${clientId}/edit`, `/settings/credentials/${clientId}/rotate`, `/settings/credentials/${clientId}/disable`]) {
-        await page.goto(`${server.base}${path}`);
+        await page.goto(`${setup.server.base}${path}`);
         await assertAccessible(page, `${path} as a full page (${colorScheme})`);
       }
-      await page.goto(`${server.base}/settings/credentials`);
+      await page.goto(`${setup.server.base}/settings/credentials`);
       await fromMenu(page, "Payments backend", "Disable");
       await page.getByRole("dialog", { name: "Disable credential" }).getByRole("button", { name: "Disable" }).click();
       await page.getByRole("status").filter({ hasText: "Disabled" }).waitFor();
@@ -88,7 +81,7 @@ for (const colorScheme of ["light", "dark"]) {
       await page.getByRole("status").filter({ hasText: "Enabled" }).waitFor();
 
       // Members: the remove confirmation.
-      await page.goto(`${server.base}/settings/members`);
+      await page.goto(`${setup.server.base}/settings/members`);
       await page.getByRole("link", { name: /^Remove/ }).first().click();
       await page.getByRole("heading", { name: /Remove/ }).first().waitFor();
       await assertAccessible(page, `remove member confirmation (${colorScheme})`);
@@ -100,11 +93,11 @@ for (const colorScheme of ["light", "dark"]) {
 
 test("support staff and read-only pages pass axe", async () => {
   for (const email of ["support@keyward.test", "viewer@acme.test", "owner@globex.test"]) {
-    const browser = await openBrowser(server.base);
+    const browser = await openBrowser(setup.server.base);
     try {
-      await signIn(browser.page, server.base, email);
+      await signIn(browser.page, setup.server.base, email);
       for (const path of ["/settings/credentials", "/audit-log"]) {
-        await browser.page.goto(`${server.base}${path}`);
+        await browser.page.goto(`${setup.server.base}${path}`);
         await assertAccessible(browser.page, `${path} as ${email}`);
       }
     } finally {

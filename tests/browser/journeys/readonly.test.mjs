@@ -1,25 +1,18 @@
 // Journey 4: a Can View administrator and support staff see the page
 // read-only, and the server refuses a crafted POST from the page's context.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { startKeyward } from "../lib/server.mjs";
-import { assertAccessible, openBrowser, openCredentials, signIn } from "../lib/browser.mjs";
+import { assertAccessible, openBrowser, openCredentials, signIn, useKeyward } from "../lib/browser.mjs";
 
-let server;
-before(async () => {
-  server = await startKeyward();
-});
-after(async () => {
-  await server?.stop();
-});
+const setup = useKeyward();
 
 for (const [who, email] of [["viewer (Can View)", "viewer@acme.test"], ["support staff", "support@keyward.test"]]) {
   test(`4. ${who}: read-only page, no action menu, crafted POSTs refused`, async () => {
-    const browser = await openBrowser(server.base);
+    const browser = await openBrowser(setup.server.base);
     try {
       const { page } = browser;
-      await signIn(page, server.base, email);
+      await signIn(page, setup.server.base, email);
       await openCredentials(page);
       await page.getByRole("listitem").filter({ has: page.getByText("Primary", { exact: true }) }).waitFor();
       assert.equal(await page.getByRole("button", { name: /^Actions for / }).count(), 0, "no action menu");

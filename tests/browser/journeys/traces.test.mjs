@@ -1,20 +1,13 @@
 // Secrets leave no trace in the browser, and no page can be framed.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
-import { startKeyward } from "../lib/server.mjs";
-import { openBrowser, openCredentials, signIn } from "../lib/browser.mjs";
+import { openBrowser, openCredentials, signIn, useKeyward } from "../lib/browser.mjs";
 import { createCredential } from "../lib/steps.mjs";
 
-let server;
-before(async () => {
-  server = await startKeyward();
-});
-after(async () => {
-  await server?.stop();
-});
+const setup = useKeyward();
 
 /** Every file under `dir` that contains `needle`, as bytes. */
 function filesContaining(dir, needle) {
@@ -43,10 +36,10 @@ async function storageOf(page) {
 
 for (const javaScriptEnabled of [true, false]) {
   test(`after the reveal, sign-out and Back, the secret is nowhere in the browser (JavaScript ${javaScriptEnabled ? "on" : "off"})`, async () => {
-    const browser = await openBrowser(server.base, { javaScriptEnabled });
+    const browser = await openBrowser(setup.server.base, { javaScriptEnabled });
     const { page, context, profile } = browser;
     try {
-      await signIn(page, server.base, "owner@acme.test");
+      await signIn(page, setup.server.base, "owner@acme.test");
       await openCredentials(page);
       let secret;
       if (javaScriptEnabled) {
@@ -75,7 +68,7 @@ for (const javaScriptEnabled of [true, false]) {
       // A control first: a value the page did store is found by this search.
       const probe = `keyward-probe-${Date.now()}`;
       if (javaScriptEnabled) {
-        await page.goto(`${server.base}/login`);
+        await page.goto(`${setup.server.base}/login`);
         await page.evaluate((value) => localStorage.setItem("probe", value), probe);
       }
       await context.close(); // writes everything the profile keeps to disk
@@ -88,13 +81,13 @@ for (const javaScriptEnabled of [true, false]) {
 }
 
 test("every page refuses to be framed", async () => {
-  const browser = await openBrowser(server.base);
+  const browser = await openBrowser(setup.server.base);
   const { page } = browser;
   try {
-    await signIn(page, server.base, "owner@acme.test");
+    await signIn(page, setup.server.base, "owner@acme.test");
     const paths = ["/login", "/settings/credentials", "/settings/credentials/new", "/settings/members", "/audit-log", "/settings/organization", "/account", "/no-such-page"];
     for (const path of paths) {
-      const response = await page.request.get(`${server.base}${path}`);
+      const response = await page.request.get(`${setup.server.base}${path}`);
       assert.equal(response.headers()["x-frame-options"], "DENY", path);
       assert.match(response.headers()["content-security-policy"], /frame-ancestors 'none'/, path);
     }
@@ -102,7 +95,7 @@ test("every page refuses to be framed", async () => {
     await page.route("http://framer.test/", (route) =>
       route.fulfill({
         contentType: "text/html",
-        body: `<!DOCTYPE html><title>framer</title>${paths.map((p) => `<iframe src="${server.base}${p}"></iframe>`).join("")}`,
+        body: `<!DOCTYPE html><title>framer</title>${paths.map((p) => `<iframe src="${setup.server.base}${p}"></iframe>`).join("")}`,
       }),
     );
     await page.goto("http://framer.test/");

@@ -7,9 +7,10 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import assert from "node:assert/strict";
+import { after, before } from "node:test";
 import { chromium } from "playwright-core";
 
-import { PASSWORD } from "./server.mjs";
+import { PASSWORD, startKeyward } from "./server.mjs";
 
 export const ROOT = resolve(import.meta.dirname, "../../..");
 export const OUT = process.env.BROWSER_OUT ?? join(ROOT, "target/browser");
@@ -124,4 +125,21 @@ export function shoot(page, name) {
 /** The secret in a text, if any (kws_test_ + 43 + 6 characters). */
 export function secretIn(text) {
   return text.match(/kws_(?:test|live)_[A-Za-z0-9]{49}/)?.[0] ?? null;
+}
+
+/**
+ * A fresh Keyward (demo data, its own database) for the test file, and with
+ * `browser` one browser on it; both are stopped after the file's tests.
+ */
+export function useKeyward({ browser = false } = {}) {
+  const setup = {};
+  before(async () => {
+    setup.server = await startKeyward();
+    if (browser) setup.browser = await openBrowser(setup.server.base);
+  });
+  after(async () => {
+    await setup.browser?.close();
+    await setup.server?.stop();
+  });
+  return setup;
 }
