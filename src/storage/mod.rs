@@ -172,13 +172,6 @@ impl Db {
         })
     }
 
-    pub fn kind(&self) -> BackendKind {
-        match self.pool {
-            Either::Sqlite(_) => BackendKind::Sqlite,
-            Either::Postgres(_) => BackendKind::Postgres,
-        }
-    }
-
     /// Applies pending migrations. On PostgreSQL, sqlx holds an advisory lock
     /// while it migrates, so instances starting together apply each once.
     pub async fn migrate(&self) -> anyhow::Result<()> {
