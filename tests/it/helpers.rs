@@ -15,7 +15,7 @@ use keyward::config::Config;
 use keyward::keys::Keys;
 use keyward::storage::{Db, Either};
 
-use crate::testdb::TestDb;
+use crate::support::testdb::TestDb;
 use keyward::{AppState, demo};
 use tower::ServiceExt;
 

@@ -13,7 +13,7 @@ use oauth2::reqwest;
 use serde_json::Value;
 
 use crate::helpers::{PASSWORD, client_id_in, credential_fields, csrf_in, secret_in};
-use crate::testdb::TestDb;
+use crate::support::testdb::TestDb;
 
 /// A `keyward serve` process, killed on drop.
 struct Instance {

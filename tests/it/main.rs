@@ -2,7 +2,7 @@
 
 mod helpers;
 mod instances;
-mod testdb;
+mod support;
 
 mod credentials;
 mod foundation;

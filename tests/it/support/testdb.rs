@@ -7,14 +7,20 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use keyward::storage::BackendKind;
 use sqlx::Connection;
 use tempfile::TempDir;
 
-pub fn backend() -> BackendKind {
+/// The database a run is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn backend() -> Backend {
     match std::env::var("KEYWARD_TEST_DATABASE").as_deref() {
-        Ok("postgres") => BackendKind::Postgres,
-        Ok("sqlite") | Err(_) => BackendKind::Sqlite,
+        Ok("postgres") => Backend::Postgres,
+        Ok("sqlite") | Err(_) => Backend::Sqlite,
         Ok(other) => panic!("KEYWARD_TEST_DATABASE must be sqlite or postgres, not {other}"),
     }
 }
@@ -37,12 +43,12 @@ impl TestDb {
     pub async fn new() -> TestDb {
         let dir = tempfile::tempdir().unwrap();
         match backend() {
-            BackendKind::Sqlite => TestDb {
+            Backend::Sqlite => TestDb {
                 url: format!("sqlite://{}", dir.path().join("keyward.db").display()),
                 _dir: dir,
                 postgres_name: None,
             },
-            BackendKind::Postgres => {
+            Backend::Postgres => {
                 static NEXT: AtomicU32 = AtomicU32::new(0);
                 let name = format!(
                     "keyward_test_{}_{}",

@@ -1,0 +1,110 @@
+//! Pages, forms and what the tests read out of pages.
+
+/// The pages a signed-in user visits.
+pub mod pages {
+    pub const LOGIN: &str = "/login";
+    pub const SETUP: &str = "/setup";
+    pub const CREDENTIALS: &str = "/settings/credentials";
+    pub const NEW_CREDENTIAL: &str = "/settings/credentials/new";
+    pub const MEMBERS: &str = "/settings/members";
+    pub const ORGANIZATION: &str = "/settings/organization";
+    pub const ACCOUNT: &str = "/account";
+    pub const AUDIT_LOG: &str = "/audit-log";
+
+    /// A credential's dialog or action: `edit`, `rotate`, `delete`, …
+    pub fn credential(client_id: &str, action: &str) -> String {
+        format!("/settings/credentials/{client_id}/{action}")
+    }
+
+    /// A credential request's action: `approve`, `reject` or `generate`.
+    pub fn request(request_id: &str, action: &str) -> String {
+        format!("/settings/credentials/requests/{request_id}/{action}")
+    }
+
+    /// A member's role form.
+    pub fn member(user_id: i64) -> String {
+        format!("/settings/members/{user_id}")
+    }
+
+    /// A member's Remove dialog and action.
+    pub fn remove_member(user_id: i64) -> String {
+        format!("/settings/members/{user_id}/remove")
+    }
+}
+
+pub fn form_body(fields: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(fields).unwrap()
+}
+
+/// The CSRF token embedded in a page, if any.
+pub fn csrf_in(body: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = body.find(marker)? + marker.len();
+    let end = body[start..].find('"')? + start;
+    Some(body[start..end].to_owned())
+}
+
+/// The first client secret in a body, if any.
+pub fn secret_in(body: &str) -> Option<String> {
+    let start = body.find("kws_test_").or_else(|| body.find("kws_live_"))?;
+    Some(body[start..start + 9 + 43 + 6].to_owned())
+}
+
+/// The Client ID shown in a reveal.
+pub fn client_id_in(body: &str) -> Option<String> {
+    let marker = "<code id=\"reveal-client-id\">";
+    let start = body.find(marker)? + marker.len();
+    Some(body[start..start + 27].to_owned())
+}
+
+/// The temporary password shown once for a new member.
+pub fn temporary_password_in(body: &str) -> Option<String> {
+    let marker = "<code id=\"temp-password\">";
+    let start = body.find(marker)? + marker.len();
+    Some(body[start..start + 20].to_owned())
+}
+
+/// How many permission rows a form shows.
+pub fn rows_in(body: &str) -> usize {
+    body.matches("name=\"perm_type\"").count()
+}
+
+/// A complete New Credential / Edit form: the Monitoring permissions, all IP addresses.
+pub fn credential_fields(name: &str) -> Vec<(&'static str, &str)> {
+    let mut fields = vec![
+        ("name", name),
+        ("description", ""),
+        ("permission_set", "monitoring"),
+        ("ip_mode", "all"),
+    ];
+    for kind in ["audit", "balances", "transactions", "webhooks"] {
+        fields.extend([
+            ("perm_type", kind),
+            ("perm_action", "read"),
+            ("perm_scope", "org"),
+            ("perm_resource", ""),
+        ]);
+    }
+    fields
+}
+
+/// `fields` with some fields replaced (or added).
+pub fn with<'a>(
+    mut fields: Vec<(&'static str, &'a str)>,
+    changes: &[(&'static str, &'a str)],
+) -> Vec<(&'static str, &'a str)> {
+    for (key, value) in changes {
+        fields.retain(|(k, _)| k != key);
+        fields.push((key, value));
+    }
+    fields
+}
+
+/// A secret that is certainly not `secret`, though it looks like it: the
+/// last character changed (to `x`, or to `y` when it was an `x` already),
+/// which also breaks the checksum.
+pub fn mistyped(secret: &str) -> String {
+    let (body, last) = secret.split_at(secret.len() - 1);
+    let other = if last == "x" { "y" } else { "x" };
+    format!("{body}{other}")
+}
