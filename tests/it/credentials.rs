@@ -1,20 +1,33 @@
-//! Settings > Credentials: the lifecycle, in its htmx and no-JavaScript forms,
-//! the role matrix, the limit and the single primary under concurrency, and
-//! a hunt for plaintext secrets.
+//! Settings > Credentials: the lifecycle (create, edit, rotate, disable and
+//! enable, primary, delete) in its htmx and no-JavaScript forms, permission
+//! sets and IP allowlists, the limit of three and the single primary under
+//! concurrency, the role matrix, and a hunt for plaintext secrets.
 
 use axum::http::StatusCode;
 use futures::future::join_all;
+use keyward::config::Environment;
 
-use crate::helpers::*;
+use crate::support::pages::*;
+use crate::support::*;
 
 const LIMIT: &str = "Your organization can hold a maximum of 3 API credentials. Delete an existing credential before creating a new one.";
+
+/// A credential's stored permission set, permissions and IP allowlist.
+async fn stored(app: &TestApp, name: &str) -> (String, String, String) {
+    app.sql
+        .one(
+            "SELECT permission_set, permissions, ip_allowlist FROM credentials WHERE name = $1",
+            &[name.into()],
+        )
+        .await
+}
 
 #[tokio::test]
 async fn an_owner_creates_a_credential_without_javascript_and_sees_its_secret_once() {
     let app = TestApp::demo().await;
-    let mut owner = app.signed_in(Persona::Owner).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
     owner
-        .get("/settings/credentials/new")
+        .get(NEW_CREDENTIAL)
         .await
         .assert_status(StatusCode::OK)
         .assert_contains("<html")
@@ -22,13 +35,10 @@ async fn an_owner_creates_a_credential_without_javascript_and_sees_its_secret_on
         .assert_contains(">Credential name</label>")
         .assert_contains("Save &amp; Generate Key");
     let reveal = owner
-        .post(
-            "/settings/credentials",
-            &with(
-                credential_fields("  Ledger sync  "),
-                &[("description", "Reconciles the ledger")],
-            ),
-        )
+        .submit_credential(&with(
+            credential_fields("  Ledger sync  "),
+            &[("description", "Reconciles the ledger")],
+        ))
         .await;
     reveal
         .assert_status(StatusCode::OK)
@@ -44,13 +54,13 @@ async fn an_owner_creates_a_credential_without_javascript_and_sees_its_secret_on
     let client_id = client_id_in(&reveal.body).unwrap();
     assert!(secret.starts_with("kws_test_") && client_id.starts_with("kwid_"));
 
-    let list = owner.get("/settings/credentials").await;
+    let list = owner.get(CREDENTIALS).await;
     list.assert_contains("Ledger sync")
         .assert_contains("Reconciles the ledger")
         .assert_contains(&client_id)
         .assert_lacks(&secret);
     // Only a keyed digest is stored.
-    let digest = app.state.keys.secret_digest(&secret);
+    let digest = app.keys.secret_digest(&secret);
     assert_eq!(
         app.count(&format!(
             "SELECT COUNT(*) FROM credential_secrets WHERE digest = '{digest}'"
@@ -58,12 +68,7 @@ async fn an_owner_creates_a_credential_without_javascript_and_sees_its_secret_on
         .await,
         1
     );
-    let detail: String = keyward::on!(app.state.db, |e| sqlx::query_scalar(
-        "SELECT detail FROM audit_events WHERE action = 'credential.created'"
-    )
-    .fetch_one(e)
-    .await)
-    .unwrap();
+    let detail = app.audit_detail("credential.created").await;
     assert!(detail.contains("\"name\":\"Ledger sync\""), "{detail}");
 }
 
@@ -71,16 +76,16 @@ async fn an_owner_creates_a_credential_without_javascript_and_sees_its_secret_on
 async fn the_first_credential_is_primary_and_the_empty_state_offers_new_credential() {
     let app = TestApp::demo().await;
     app.upgrade_globex().await;
-    let mut owner = app.signed_in(Persona::OtherOwner).await;
+    let mut owner = app.sign_in_as(Persona::GlobexOwner).await;
     owner
-        .get("/settings/credentials")
+        .get(CREDENTIALS)
         .await
         .assert_contains("No API credentials yet")
         .assert_contains("Create a credential for each system that calls the API")
         .assert_contains("href=\"/settings/credentials/new\"");
     owner.create_credential("Globex billing").await;
     owner.create_credential("Globex reports").await;
-    let page = owner.get("/settings/credentials").await;
+    let page = owner.get(CREDENTIALS).await;
     let billing = page.body.find("Globex billing").unwrap();
     let primary = page.body.find("Primary</span>").unwrap();
     let reports = page.body.find("Globex reports").unwrap();
@@ -94,9 +99,9 @@ async fn the_first_credential_is_primary_and_the_empty_state_offers_new_credenti
 #[tokio::test]
 async fn the_htmx_flow_uses_dialog_fragments_and_refreshes_the_list() {
     let app = TestApp::demo().await;
-    let mut admin = app.signed_in(Persona::AdminEdit).await;
-    admin.get("/settings/credentials").await;
-    let dialog = admin.htmx_get("/settings/credentials/new").await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    admin.get(CREDENTIALS).await;
+    let dialog = admin.htmx_get(NEW_CREDENTIAL).await;
     dialog
         .assert_status(StatusCode::OK)
         .assert_lacks("<html")
@@ -105,10 +110,11 @@ async fn the_htmx_flow_uses_dialog_fragments_and_refreshes_the_list() {
     assert!(dialog.header("vary").contains("HX-Request"));
 
     let reveal = admin
-        .htmx_post(
-            "/settings/credentials",
-            &with(credential_fields("Payout worker"), &[("description", "")]),
-        )
+        .htmx()
+        .submit_credential(&with(
+            credential_fields("Payout worker"),
+            &[("description", "")],
+        ))
         .await;
     reveal
         .assert_status(StatusCode::OK)
@@ -118,14 +124,14 @@ async fn the_htmx_flow_uses_dialog_fragments_and_refreshes_the_list() {
     assert_eq!(reveal.header("cache-control"), "no-store");
     let secret = secret_in(&reveal.body).unwrap();
 
-    let section = admin.htmx_get("/settings/credentials").await;
+    let section = admin.htmx_get(CREDENTIALS).await;
     section
         .assert_lacks("<html")
         .assert_contains("id=\"credentials-section\"")
         .assert_contains("Payout worker")
         .assert_lacks(&secret);
     // Pages never let htmx keep a copy of themselves in localStorage.
-    let page = admin.get("/settings/credentials").await;
+    let page = admin.get(CREDENTIALS).await;
     page.assert_contains("data-hx-history=\"false\"")
         .assert_contains("\"historyCacheSize\":0");
 }
@@ -133,8 +139,8 @@ async fn the_htmx_flow_uses_dialog_fragments_and_refreshes_the_list() {
 #[tokio::test]
 async fn bad_names_and_descriptions_are_shown_at_their_fields_in_both_forms() {
     let app = TestApp::demo().await;
-    let mut owner = app.signed_in(Persona::Owner).await;
-    owner.get("/settings/credentials/new").await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(NEW_CREDENTIAL).await;
     for hx in [false, true] {
         let cases = [
             ("abc", "", "Enter a credential name of 5 to 50 characters."),
@@ -156,11 +162,10 @@ async fn bad_names_and_descriptions_are_shown_at_their_fields_in_both_forms() {
         ];
         for (name, description, message) in cases {
             let fields = with(credential_fields(name), &[("description", description)]);
-            let response = if hx {
-                owner.htmx_post("/settings/credentials", &fields).await
-            } else {
-                owner.post("/settings/credentials", &fields).await
-            };
+            if hx {
+                owner.htmx();
+            }
+            let response = owner.submit_credential(&fields).await;
             response
                 .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
                 .assert_contains(message)
@@ -172,23 +177,255 @@ async fn bad_names_and_descriptions_are_shown_at_their_fields_in_both_forms() {
 }
 
 #[tokio::test]
+async fn a_permission_set_type_prepopulates_the_rows_with_and_without_javascript() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let new = owner.get(NEW_CREDENTIAL).await;
+    new.assert_contains(">Permission set type</label>")
+        .assert_contains("Monitoring: Webhooks and auditing");
+    assert_eq!(rows_in(&new.body), 4);
+
+    let form = with(
+        credential_fields("Preset test"),
+        &[("permission_set", "controls"), ("op", "preset")],
+    );
+    let page = owner.submit_credential(&form).await;
+    page.assert_status(StatusCode::OK)
+        .assert_contains("<html")
+        .assert_contains("value=\"Preset test\"");
+    assert_eq!(rows_in(&page.body), 8);
+    let fragment = owner
+        .htmx()
+        .submit_credential(&with(form.clone(), &[("permission_set", "wallets")]))
+        .await;
+    fragment.assert_status(StatusCode::OK).assert_lacks("<html");
+    assert_eq!(rows_in(&fragment.body), 6);
+    assert!(
+        fragment.body.contains("id=\"permission_set\"") && fragment.body.contains(" autofocus")
+    );
+    // Changing rows creates nothing.
+    assert_eq!(app.client_ids("Acme Payments").await.len(), 1);
+}
+
+#[tokio::test]
+async fn rows_are_added_and_removed_in_place_with_and_without_javascript() {
+    let app = TestApp::demo().await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    admin.get(NEW_CREDENTIAL).await;
+    let base = credential_fields("Row editing");
+    let added = admin
+        .submit_credential(&with(base.clone(), &[("op", "add")]))
+        .await;
+    added
+        .assert_status(StatusCode::OK)
+        .assert_contains("aria-label=\"Type of permission 5\" autofocus");
+    assert_eq!(rows_in(&added.body), 5);
+    let removed = admin
+        .htmx()
+        .submit_credential(&with(base.clone(), &[("op", "remove-0")]))
+        .await;
+    removed
+        .assert_status(StatusCode::OK)
+        .assert_lacks("<html")
+        .assert_contains("value=\"Row editing\"");
+    assert_eq!(rows_in(&removed.body), 3);
+    // The first row (audit:read:org) is the one that went.
+    assert!(!removed.body.contains("<option value=\"audit\" selected>"));
+    assert_eq!(app.client_ids("Acme Payments").await.len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_types_actions_and_scopes_are_refused_at_their_row_and_duplicates_collapse() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(NEW_CREDENTIAL).await;
+    let row = |kind, action, scope, resource| {
+        vec![
+            ("perm_type", kind),
+            ("perm_action", action),
+            ("perm_scope", scope),
+            ("perm_resource", resource),
+        ]
+    };
+    let base = vec![
+        ("name", "Row checks"),
+        ("description", ""),
+        ("permission_set", "monitoring"),
+        ("ip_mode", "all"),
+    ];
+    for (bad, message) in [
+        (row("money", "read", "org", ""), "Choose a type:"),
+        (row("vault", "steal", "org", ""), "Choose an action:"),
+        (row("vault", "read", "galaxy", ""), "Choose a scope:"),
+        (
+            row("vault", "read", "org", "v-1"),
+            "Leave Resource blank for org scope",
+        ),
+        (
+            row("vault", "read", "vault", "v 1"),
+            "A resource is a vault or wallet id",
+        ),
+    ] {
+        let mut form = base.clone();
+        form.extend(bad);
+        for hx in [false, true] {
+            if hx {
+                owner.htmx();
+            }
+            owner
+                .submit_credential(&form)
+                .await
+                .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+                .assert_contains(message)
+                .assert_contains("aria-describedby=\"perm-1-error\"")
+                .assert_contains("id=\"perm-1-error\"");
+        }
+    }
+    let mut none = base.clone();
+    none.truncate(4);
+    owner
+        .submit_credential(&none)
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Add at least one permission.");
+
+    let mut dup = base.clone();
+    dup.extend(row("vault", "update", "vault", "v-123"));
+    dup.extend(row("vault", "update", "vault", "v-123"));
+    dup.extend(row("audit", "read", "org", ""));
+    owner
+        .submit_credential(&dup)
+        .await
+        .assert_status(StatusCode::OK);
+    let (set, permissions, _) = stored(&app, "Row checks").await;
+    assert_eq!(
+        (set.as_str(), permissions.as_str()),
+        ("monitoring", "audit:read:org vault:update:vault:v-123")
+    );
+    owner
+        .get(CREDENTIALS)
+        .await
+        .assert_contains("Monitoring: 2 permissions, org and vault scopes");
+}
+
+#[tokio::test]
+async fn the_card_summarises_permissions_and_addresses() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.create_credential("Summary test").await;
+    owner
+        .get(CREDENTIALS)
+        .await
+        .assert_contains("Monitoring: 4 read permissions, org scope")
+        .assert_contains("All IP addresses")
+        .assert_contains("Transactions: 3 permissions, org scope")
+        .assert_contains("2 IP addresses: 203.0.113.0/24, 198.51.100.7");
+}
+
+#[tokio::test]
+async fn ip_entries_are_parsed_normalised_and_limited_with_a_clear_message_each() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(NEW_CREDENTIAL).await;
+    fn limited(list: &str) -> Vec<(&'static str, &str)> {
+        with(
+            credential_fields("IP checks"),
+            &[("ip_mode", "limited"), ("ip_list", list)],
+        )
+    }
+    let huge = "9".repeat(10 * 1024);
+    let seven = (1..=7)
+        .map(|i| format!("10.0.0.{i}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for (list, message) in [
+        (
+            "999.1.1.1",
+            "Line 1: “999.1.1.1” is not an IP address or CIDR range",
+        ),
+        (
+            "10.0.0.1\n10.0.0.0/33",
+            "Line 2: “10.0.0.0/33” is not an IP address or CIDR range",
+        ),
+        (
+            "::ffff:",
+            "Line 1: “::ffff:” is not an IP address or CIDR range",
+        ),
+        (huge.as_str(), "Enter at most 6 entries, one per line."),
+        (
+            seven.as_str(),
+            "A credential can have at most 6 IP entries; remove 1.",
+        ),
+        (
+            "10.0.0.1/24\n10.0.0.0/24",
+            "Line 2: 10.0.0.0/24 is listed twice.",
+        ),
+        ("", "Enter at least one IP address or CIDR range"),
+    ] {
+        for hx in [false, true] {
+            if hx {
+                owner.htmx();
+            }
+            owner
+                .submit_credential(&limited(list))
+                .await
+                .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+                .assert_contains(message)
+                .assert_contains("id=\"ip_list-error\"");
+        }
+    }
+    assert_eq!(app.client_ids("Acme Payments").await.len(), 1);
+
+    let six = "10.0.0.7/24\n203.0.113.4\n2001:db8::1/64\n::1\n198.51.100.0/25\n192.0.2.1";
+    let reveal = owner.submit_credential(&limited(six)).await;
+    reveal
+        .assert_status(StatusCode::OK)
+        .assert_contains("10.0.0.7/24 is shown as 10.0.0.0/24: the network it belongs to.");
+    let (_, _, ips) = stored(&app, "IP checks").await;
+    assert_eq!(
+        ips,
+        "10.0.0.0/24 203.0.113.4 2001:db8::/64 ::1 198.51.100.0/25 192.0.2.1"
+    );
+    owner
+        .get(CREDENTIALS)
+        .await
+        .assert_contains("6 IP addresses: 10.0.0.0/24, 203.0.113.4, 2001:db8::/64");
+}
+
+#[tokio::test]
+async fn production_warns_about_all_ip_addresses() {
+    let app = TestApp::demo_with(|c| c.environment = Environment::Production).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner
+        .get(NEW_CREDENTIAL)
+        .await
+        .assert_contains("This is the production environment: use Limited IP addresses");
+    let (_, secret) = owner.create_credential("Live one here").await;
+    assert!(secret.starts_with("kws_live_"));
+    let sandbox = TestApp::demo().await;
+    sandbox
+        .sign_in_as(Persona::Owner)
+        .await
+        .get(NEW_CREDENTIAL)
+        .await
+        .assert_lacks("production environment");
+}
+
+#[tokio::test]
 async fn at_three_credentials_new_credential_is_disabled_and_refused() {
     let app = TestApp::demo().await;
-    let mut owner = app.signed_in(Persona::Owner).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
     owner.create_credential("Second one").await;
     owner.create_credential("Third one").await;
-    let page = owner.get("/settings/credentials").await;
+    let page = owner.get(CREDENTIALS).await;
     page.assert_contains("id=\"new-credential\" disabled aria-describedby=\"limit-note\"")
         .assert_contains(LIMIT);
+    owner.get(NEW_CREDENTIAL).await.assert_contains(LIMIT);
     owner
-        .get("/settings/credentials/new")
-        .await
-        .assert_contains(LIMIT);
-    owner
-        .post(
-            "/settings/credentials",
-            &with(credential_fields("Fourth one"), &[("description", "")]),
-        )
+        .submit_credential(&with(
+            credential_fields("Fourth one"),
+            &[("description", "")],
+        ))
         .await
         .assert_status(StatusCode::CONFLICT)
         .assert_contains(LIMIT);
@@ -198,18 +435,16 @@ async fn at_three_credentials_new_credential_is_disabled_and_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_creates_at_two_credentials_make_exactly_one_more() {
     let app = TestApp::demo().await;
-    let mut owner = app.signed_in(Persona::Owner).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
     owner.create_credential("Second one").await;
-    owner.get("/settings/credentials").await;
+    owner.get(CREDENTIALS).await;
     let names: Vec<String> = (0..20).map(|i| format!("Racer number {i}")).collect();
     let responses = join_all(names.iter().map(|name| {
         let mut client = owner.clone();
         async move {
             client
-                .htmx_post(
-                    "/settings/credentials",
-                    &with(credential_fields(name), &[("description", "")]),
-                )
+                .htmx()
+                .submit_credential(&with(credential_fields(name), &[("description", "")]))
                 .await
         }
     }))
@@ -230,17 +465,14 @@ async fn twenty_concurrent_creates_at_two_credentials_make_exactly_one_more() {
 async fn exactly_one_credential_is_primary_under_concurrent_requests() {
     let app = TestApp::demo().await;
     app.upgrade_globex().await;
-    let mut owner = app.signed_in(Persona::OtherOwner).await;
-    owner.get("/settings/credentials").await;
+    let mut owner = app.sign_in_as(Persona::GlobexOwner).await;
+    owner.get(CREDENTIALS).await;
     // Racing first creates: one of them becomes primary.
     let responses = join_all((0..3).map(|i| {
         let mut client = owner.clone();
         async move {
             client
-                .post(
-                    "/settings/credentials",
-                    &credential_fields(&format!("First racer {i}")),
-                )
+                .submit_credential(&credential_fields(&format!("First racer {i}")))
                 .await
         }
     }))
@@ -252,11 +484,7 @@ async fn exactly_one_credential_is_primary_under_concurrent_requests() {
     let ids = app.client_ids("Globex").await;
     let responses = join_all(ids.iter().map(|id| {
         let mut client = owner.clone();
-        async move {
-            client
-                .htmx_post(&format!("/settings/credentials/{id}/make-primary"), &[])
-                .await
-        }
+        async move { client.htmx().make_primary(id).await }
     }))
     .await;
     assert!(responses.iter().all(|r| r.status == StatusCode::OK));
@@ -266,33 +494,31 @@ async fn exactly_one_credential_is_primary_under_concurrent_requests() {
 #[tokio::test]
 async fn rotating_keeps_the_client_id_and_replaces_the_secret_at_once() {
     let app = TestApp::demo().await;
-    let mut admin = app.signed_in(Persona::AdminEdit).await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
     let (client_id, old) = admin.create_credential("Rotation target").await;
     admin
-        .get(&format!("/settings/credentials/{client_id}/rotate"))
+        .get(&credential(&client_id, "rotate"))
         .await
         .assert_contains("<h2 id=\"dialog-title\">Rotate Credential</h2>")
         .assert_contains(">Rotate Credential</button>")
         .assert_contains("By default the previous secret is immediately invalidated.")
         .assert_contains("<option value=\"0\" selected>Immediately: invalidate it now</option>");
-    let reveal = admin
-        .post(&format!("/settings/credentials/{client_id}/rotate"), &[])
-        .await;
+    let reveal = admin.rotate(&client_id, Grace::Unchosen).await;
     reveal
         .assert_status(StatusCode::OK)
         .assert_contains("Save your new secret now");
     let new = secret_in(&reveal.body).unwrap();
     assert_ne!(new, old);
     assert_eq!(client_id_in(&reveal.body).unwrap(), client_id);
-    let digests: Vec<String> = keyward::on!(app.state.db, |e| sqlx::query_scalar(
-        "SELECT s.digest FROM credential_secrets s JOIN credentials c ON c.id = s.credential_id WHERE c.client_id = $1",
-    )
-    .bind(&client_id)
-    .fetch_all(e)
-    .await)
-    .unwrap();
-    assert_eq!(digests, vec![app.state.keys.secret_digest(&new)]);
-    let page = admin.get("/settings/credentials").await;
+    let digests = app
+        .sql
+        .strings(
+            "SELECT s.digest FROM credential_secrets s JOIN credentials c ON c.id = s.credential_id WHERE c.client_id = $1",
+            &[(&client_id).into()],
+        )
+        .await;
+    assert_eq!(digests, vec![app.keys.secret_digest(&new)]);
+    let page = admin.get(CREDENTIALS).await;
     let card = &page.body[page.body.find("Rotation target").unwrap()..];
     let rotated = &card[card.find("Last rotated").unwrap()..];
     assert!(rotated[..200].contains("just now"), "{}", &rotated[..200]);
@@ -304,24 +530,87 @@ async fn rotating_keeps_the_client_id_and_replaces_the_secret_at_once() {
 }
 
 #[tokio::test]
+async fn a_rotation_grace_window_keeps_the_old_secret_until_it_ends_or_is_expired() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (id, old) = owner.create_credential("Graceful client").await;
+    let mut m = app.client();
+    owner
+        .get(&credential(&id, "rotate"))
+        .await
+        .assert_contains(">24 hours</option>")
+        .assert_contains(">7 days</option>");
+    owner
+        .rotate(&id, Grace::Seconds(42))
+        .await
+        .assert_status(StatusCode::BAD_REQUEST);
+
+    let reveal = owner.rotate(&id, Grace::Hours(1)).await;
+    reveal
+        .assert_status(StatusCode::OK)
+        .assert_contains("The previous secret keeps working until")
+        .assert_contains("(in 1 hour)");
+    let new = secret_in(&reveal.body).unwrap();
+    m.get_token(&id, &old).await;
+    m.get_token(&id, &new).await;
+    let page = owner.get(CREDENTIALS).await;
+    page.assert_contains("Previous secret</dt>")
+        .assert_contains("in 1 hour</time>")
+        .assert_contains("New secret last used")
+        .assert_contains(">Expire now");
+
+    // After the window the old secret fails.
+    app.clock.advance(3601);
+    m.client_credentials(&id, &old)
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+
+    // Expire now ends a window at once.
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(CREDENTIALS).await;
+    let reveal = owner.rotate(&id, Grace::Days(7)).await;
+    let newest = secret_in(&reveal.body).unwrap();
+    m.get_token(&id, &new).await;
+    owner
+        .expire_previous(&id)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    owner
+        .get(CREDENTIALS)
+        .await
+        .assert_lacks("Previous secret</dt>")
+        .assert_contains("no longer works");
+    m.client_credentials(&id, &new)
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    m.get_token(&id, &newest).await;
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&"credential.previous_secret_expired".to_owned())
+    );
+}
+
+#[tokio::test]
 async fn edit_renames_with_an_audit_of_before_and_after() {
     let app = TestApp::demo().await;
-    let mut admin = app.signed_in(Persona::AdminEdit).await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
     let (client_id, _) = admin.create_credential("Old name here").await;
     admin
-        .get(&format!("/settings/credentials/{client_id}/edit"))
+        .get(&credential(&client_id, "edit"))
         .await
         .assert_contains("value=\"Old name here\"")
         .assert_contains(">Save</button>");
-    let path = format!("/settings/credentials/{client_id}/edit");
     admin
-        .htmx_post(&path, &credential_fields("Payments backend"))
+        .htmx()
+        .edit_credential(&client_id, &credential_fields("Payments backend"))
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
         .assert_contains("already exists");
     let saved = admin
-        .htmx_post(
-            &path,
+        .htmx()
+        .edit_credential(
+            &client_id,
             &with(
                 credential_fields("New name here"),
                 &[("description", "Now described")],
@@ -335,25 +624,18 @@ async fn edit_renames_with_an_audit_of_before_and_after() {
     assert_eq!(saved.header("hx-trigger"), "credentials-changed");
     assert!(!saved.body.contains("<dialog"), "the dialog closes");
     let redirect = admin
-        .post(
-            &path,
+        .edit_credential(
+            &client_id,
             &with(credential_fields("Newer name"), &[("description", "")]),
         )
         .await;
-    assert_eq!(redirect.location(), "/settings/credentials");
+    assert_eq!(redirect.location(), CREDENTIALS);
     admin
-        .get("/settings/credentials")
+        .get(CREDENTIALS)
         .await
         .assert_contains("Saved “Newer name”.")
         .assert_contains("Newer name");
-    let detail: String = keyward::on!(app.state.db, |e| {
-        sqlx::query_scalar(
-        "SELECT detail FROM audit_events WHERE action = 'credential.updated' ORDER BY id LIMIT 1",
-    )
-    .fetch_one(e)
-    .await
-    })
-    .unwrap();
+    let detail = app.audit_detail("credential.updated").await;
     assert!(
         detail.contains("\"before\":{\"description\":null,\"ip_allowlist\":\"0.0.0.0/0\",\"name\":\"Old name here\"") && detail.contains("\"after\":{\"description\":\"Now described\""),
         "{detail}"
@@ -361,42 +643,137 @@ async fn edit_renames_with_an_audit_of_before_and_after() {
 }
 
 #[tokio::test]
+async fn edit_changes_permissions_and_addresses_with_before_and_after_in_the_audit() {
+    let app = TestApp::demo().await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    let (client_id, _) = admin.create_credential("Editable one").await;
+    let form = admin.get(&credential(&client_id, "edit")).await;
+    assert_eq!(rows_in(&form.body), 4);
+    let changed = with(
+        credential_fields("Editable one"),
+        &[
+            ("permission_set", "transactions"),
+            ("ip_mode", "limited"),
+            ("ip_list", "203.0.113.9"),
+        ],
+    );
+    admin
+        .edit_credential(&client_id, &changed)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let (set, _, ips) = stored(&app, "Editable one").await;
+    assert_eq!(
+        (set.as_str(), ips.as_str()),
+        ("transactions", "203.0.113.9")
+    );
+    let detail = app.audit_detail("credential.updated").await;
+    assert!(
+        detail.contains("\"ip_allowlist\":\"0.0.0.0/0\"")
+            && detail.contains("\"ip_allowlist\":\"203.0.113.9\""),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn disable_and_enable_follow_the_roles_and_say_what_happens_to_tokens() {
+    let app = TestApp::demo().await;
+    let client_id = app.client_ids("Acme Payments").await[0].clone();
+    for persona in [Persona::Viewer, Persona::Support] {
+        let mut browser = app.sign_in_as(persona).await;
+        browser.get(CREDENTIALS).await;
+        browser
+            .get(&credential(&client_id, "disable"))
+            .await
+            .assert_status(StatusCode::FORBIDDEN);
+        browser
+            .disable(&client_id)
+            .await
+            .assert_status(StatusCode::FORBIDDEN);
+        browser
+            .enable(&client_id)
+            .await
+            .assert_status(StatusCode::FORBIDDEN);
+    }
+    app.upgrade_globex().await;
+    let mut other = app.sign_in_as(Persona::GlobexOwner).await;
+    other.get(CREDENTIALS).await;
+    other
+        .disable(&client_id)
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner
+        .get(&credential(&client_id, "disable"))
+        .await
+        .assert_contains("Existing tokens issued by this credential keep working until they expire (up to 1 hour).")
+        .assert_contains(">Disable</button>");
+    owner
+        .htmx()
+        .disable(&client_id)
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("gets no new tokens");
+    owner
+        .get(CREDENTIALS)
+        .await
+        .assert_contains("<span class=\"badge danger\">Disabled</span>")
+        .assert_contains("Disabled.</span> This credential gets no new tokens")
+        .assert_contains(">Enable</button>");
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    admin.get(CREDENTIALS).await;
+    admin
+        .enable(&client_id)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    admin
+        .get(CREDENTIALS)
+        .await
+        .assert_contains("<span class=\"badge success\">Enabled</span>")
+        .assert_contains("can get new tokens again");
+    let actions = app.audit_actions().await;
+    assert!(
+        actions.contains(&"credential.disabled".to_owned())
+            && actions.contains(&"credential.enabled".to_owned())
+    );
+}
+
+#[tokio::test]
 async fn the_primary_credential_cannot_be_deleted_until_another_is_made_primary() {
     let app = TestApp::demo().await;
-    let mut owner = app.signed_in(Persona::Owner).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
     let primary = app.client_ids("Acme Payments").await[0].clone();
     let (other, _) = owner.create_credential("Deletable one").await;
-    let page = owner.get("/settings/credentials").await;
+    let page = owner.get(CREDENTIALS).await;
     page.assert_contains(&format!("<button type=\"button\" disabled aria-describedby=\"primary-note-{primary}\">Delete</button>"))
         .assert_contains("The primary credential cannot be deleted.");
-    let refused = owner
-        .post(&format!("/settings/credentials/{primary}/delete"), &[])
-        .await;
-    refused
+    owner
+        .delete(&primary)
+        .await
         .assert_status(StatusCode::FORBIDDEN)
         .assert_contains("The primary credential cannot be deleted.");
     owner
-        .get(&format!("/settings/credentials/{primary}/delete"))
+        .get(&credential(&primary, "delete"))
         .await
         .assert_status(StatusCode::FORBIDDEN);
 
     owner
-        .post(&format!("/settings/credentials/{other}/make-primary"), &[])
+        .make_primary(&other)
         .await
         .assert_status(StatusCode::SEE_OTHER);
     owner
-        .get("/settings/credentials")
+        .get(CREDENTIALS)
         .await
         .assert_contains("“Deletable one” is now the primary credential.");
     owner
-        .get(&format!("/settings/credentials/{primary}/delete"))
+        .get(&credential(&primary, "delete"))
         .await
         .assert_contains("Any API clients using it will immediately lose access.")
         .assert_contains(">Delete</button>");
-    let deleted = owner
-        .htmx_post(&format!("/settings/credentials/{primary}/delete"), &[])
-        .await;
-    deleted
+    owner
+        .htmx()
+        .delete(&primary)
+        .await
         .assert_status(StatusCode::OK)
         .assert_contains("Deleted “Payments backend”.");
     assert_eq!(app.client_ids("Acme Payments").await, vec![other.clone()]);
@@ -405,9 +782,7 @@ async fn the_primary_credential_cannot_be_deleted_until_another_is_made_primary(
         1
     );
     // Deleted meanwhile: the dialog says so.
-    let gone = owner
-        .htmx_get(&format!("/settings/credentials/{primary}/edit"))
-        .await;
+    let gone = owner.htmx_get(&credential(&primary, "edit")).await;
     gone.assert_status(StatusCode::NOT_FOUND)
         .assert_contains("<dialog")
         .assert_contains("There is nothing here, or it was deleted.");
@@ -416,12 +791,12 @@ async fn the_primary_credential_cannot_be_deleted_until_another_is_made_primary(
 
 /// Every credentials route, with an existing credential of Acme.
 fn routes(client_id: &str) -> Vec<Route> {
-    let id = |suffix: &str| format!("/settings/credentials/{client_id}/{suffix}");
+    let id = |action: &str| credential(client_id, action);
     vec![
-        ("GET", "/settings/credentials/new".into(), vec![]),
+        ("GET", NEW_CREDENTIAL.into(), vec![]),
         (
             "POST",
-            "/settings/credentials".into(),
+            CREDENTIALS.into(),
             credential_fields("Sneaky one"),
         ),
         ("GET", id("edit"), vec![]),
@@ -437,13 +812,13 @@ fn routes(client_id: &str) -> Vec<Route> {
 #[tokio::test]
 async fn the_role_matrix_holds_on_every_credentials_route() {
     let app = TestApp::demo().await;
-    let mut owner = app.signed_in(Persona::Owner).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
     let (client_id, _) = owner.create_credential("Target of all").await;
     let all = routes(&client_id);
 
-    for persona in [Persona::AdminView, Persona::Support] {
-        let mut browser = app.signed_in(persona).await;
-        let page = browser.get("/settings/credentials").await;
+    for persona in [Persona::Viewer, Persona::Support] {
+        let mut browser = app.sign_in_as(persona).await;
+        let page = browser.get(CREDENTIALS).await;
         page.assert_status(StatusCode::OK)
             .assert_contains("Target of all")
             .assert_lacks("Actions for")
@@ -458,9 +833,9 @@ async fn the_role_matrix_holds_on_every_credentials_route() {
     }
     // Another organization's owner: the credential does not exist for them.
     app.upgrade_globex().await;
-    let mut globex = app.signed_in(Persona::OtherOwner).await;
+    let mut globex = app.sign_in_as(Persona::GlobexOwner).await;
     globex
-        .get("/settings/credentials")
+        .get(CREDENTIALS)
         .await
         .assert_lacks("Target of all");
     let missing = routes("kwid_doesnotexist0000000000");
@@ -476,14 +851,14 @@ async fn the_role_matrix_holds_on_every_credentials_route() {
     }
     // Signed out.
     let mut stranger = app.client();
-    stranger.get("/login").await;
+    stranger.get(LOGIN).await;
     for route in &all {
-        assert_eq!(stranger.call(route).await.location(), "/login", "{route:?}");
+        assert_eq!(stranger.call(route).await.location(), LOGIN, "{route:?}");
     }
     // Owners and Can Edit admins get the menu.
-    let mut admin = app.signed_in(Persona::AdminEdit).await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
     admin
-        .get("/settings/credentials")
+        .get(CREDENTIALS)
         .await
         .assert_contains("Actions for Target of all")
         .assert_contains("New Credential");
@@ -505,17 +880,17 @@ async fn the_role_matrix_holds_on_every_credentials_route() {
 #[tokio::test]
 async fn trial_organizations_see_an_explanation_and_cannot_create() {
     let app = TestApp::demo().await;
-    let mut globex = app.signed_in(Persona::OtherOwner).await;
+    let mut globex = app.sign_in_as(Persona::GlobexOwner).await;
     globex
-        .get("/settings/credentials")
+        .get(CREDENTIALS)
         .await
         .assert_contains("API credentials are not available on the Trial plan")
         .assert_lacks("New Credential");
     globex
-        .post(
-            "/settings/credentials",
-            &with(credential_fields("Trial attempt"), &[("description", "")]),
-        )
+        .submit_credential(&with(
+            credential_fields("Trial attempt"),
+            &[("description", "")],
+        ))
         .await
         .assert_status(StatusCode::FORBIDDEN)
         .assert_contains("Trial organizations cannot hold API credentials.");
@@ -523,69 +898,37 @@ async fn trial_organizations_see_an_explanation_and_cannot_create() {
 }
 
 #[tokio::test]
-async fn support_visits_to_the_credentials_page_are_audited() {
-    let app = TestApp::demo().await;
-    let mut support = app.signed_in(Persona::Support).await;
-    support
-        .get("/settings/credentials")
-        .await
-        .assert_status(StatusCode::OK);
-    let acme = app.org_id("Acme Payments").await;
-    let row: (String, Option<String>, String) = keyward::on!(app.state.db, |e| sqlx::query_as(
-        "SELECT actor, target, detail FROM audit_events WHERE action = 'support.viewed' AND organization_id = $1",
-    )
-    .bind(acme)
-    .fetch_one(e)
-    .await)
-    .unwrap();
-    assert_eq!(
-        row,
-        (
-            "support@keyward.test".to_owned(),
-            Some("Credentials".to_owned()),
-            "{\"support\":true}".to_owned()
-        )
-    );
-}
-
-#[tokio::test]
 async fn no_page_of_any_role_and_no_table_holds_a_plaintext_secret() {
     let app = TestApp::demo().await;
-    let mut owner = app.signed_in(Persona::Owner).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
     let mut secrets = Vec::new();
     let (a, first) = owner.create_credential("Hunted one").await;
     secrets.push(first);
     let (b, second) = owner.create_credential("Hunted two").await;
     secrets.push(second);
     for id in [&a, &b] {
-        let reveal = owner
-            .htmx_post(&format!("/settings/credentials/{id}/rotate"), &[])
-            .await;
+        let reveal = owner.htmx().rotate(id, Grace::Unchosen).await;
         secrets.push(secret_in(&reveal.body).unwrap());
     }
     assert_eq!(secrets.len(), 4);
 
-    let mut paths = vec![
-        "/settings/credentials".to_owned(),
-        "/settings/credentials/new".to_owned(),
-        "/audit-log".to_owned(),
-        "/settings/members".to_owned(),
-        "/settings/organization".to_owned(),
-        "/account".to_owned(),
-    ];
+    let mut paths: Vec<String> = [
+        CREDENTIALS,
+        NEW_CREDENTIAL,
+        AUDIT_LOG,
+        MEMBERS,
+        ORGANIZATION,
+        ACCOUNT,
+    ]
+    .map(str::to_owned)
+    .to_vec();
     for id in [&a, &b] {
-        for suffix in ["edit", "rotate", "delete"] {
-            paths.push(format!("/settings/credentials/{id}/{suffix}"));
+        for action in ["edit", "rotate", "delete"] {
+            paths.push(credential(id, action));
         }
     }
-    for persona in [
-        Persona::Owner,
-        Persona::AdminEdit,
-        Persona::AdminView,
-        Persona::Support,
-        Persona::OtherOwner,
-    ] {
-        let mut browser = app.signed_in(persona).await;
+    for persona in Persona::ALL {
+        let mut browser = app.sign_in_as(persona).await;
         for path in &paths {
             for response in [browser.get(path).await, browser.htmx_get(path).await] {
                 for secret in &secrets {
@@ -602,7 +945,7 @@ async fn no_page_of_any_role_and_no_table_holds_a_plaintext_secret() {
         }
     }
 
-    let stored = app.every_stored_value().await;
+    let stored = app.sql.every_stored_value().await;
     assert!(
         stored
             .iter()

@@ -12,8 +12,8 @@ use keyward::storage::Db;
 use oauth2::reqwest;
 use serde_json::Value;
 
-use crate::helpers::{PASSWORD, client_id_in, credential_fields, csrf_in, secret_in};
 use crate::support::testdb::TestDb;
+use crate::support::{PASSWORD, client_id_in, credential_fields, csrf_in, secret_in};
 
 /// A `keyward serve` process, killed on drop.
 struct Instance {

@@ -1,13 +1,15 @@
-//! One integration-test binary: the whole app driven in-process through its router.
+//! One integration-test binary. Most tests drive the app in-process through
+//! its router; `instances` runs the real binary twice over HTTP. Both use the
+//! same client, in `support`.
 
-mod helpers;
-mod instances;
 mod support;
 
+mod audit_log;
 mod credentials;
-mod foundation;
+mod instances;
 mod members;
 mod oauth;
-mod oauth_client;
+mod pages;
 mod properties;
-mod scoped;
+mod requests;
+mod sessions;

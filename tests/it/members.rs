@@ -1,50 +1,43 @@
-//! Members and Organization pages: owners only, the last owner protected,
-//! role changes effective at once.
+//! Members and the organization: owners only, the last owner protected,
+//! role changes effective at once, organization settings, and support
+//! staff moving between organizations that members cannot reach.
 
 use axum::http::StatusCode;
 
-use crate::helpers::*;
+use crate::support::pages::*;
+use crate::support::*;
+
+/// How many owners Acme Payments has.
+const ACME_OWNERS: &str = "SELECT COUNT(*) FROM memberships m JOIN organizations o ON o.id = m.organization_id WHERE o.name = 'Acme Payments' AND role = 'owner'";
 
 #[tokio::test]
 async fn only_owners_reach_members_and_organization_routes() {
     let app = TestApp::demo().await;
-    let viewer_id = app.user_id("viewer@acme.test").await.to_string();
+    let viewer_id = app.user_id("viewer@acme.test").await;
     let routes: Vec<Route> = vec![
-        ("GET", "/settings/members".into(), vec![]),
+        ("GET", MEMBERS.into(), vec![]),
         (
             "POST",
-            "/settings/members".into(),
+            MEMBERS.into(),
             vec![
                 ("email", "new@acme.test"),
                 ("display_name", "New"),
                 ("access", "owner"),
             ],
         ),
+        ("POST", member(viewer_id), vec![("access", "owner")]),
+        ("GET", remove_member(viewer_id), vec![]),
+        ("POST", remove_member(viewer_id), vec![]),
+        ("GET", ORGANIZATION.into(), vec![]),
         (
             "POST",
-            format!("/settings/members/{viewer_id}"),
-            vec![("access", "owner")],
-        ),
-        (
-            "GET",
-            format!("/settings/members/{viewer_id}/remove"),
-            vec![],
-        ),
-        (
-            "POST",
-            format!("/settings/members/{viewer_id}/remove"),
-            vec![],
-        ),
-        ("GET", "/settings/organization".into(), vec![]),
-        (
-            "POST",
-            "/settings/organization".into(),
+            ORGANIZATION.into(),
             vec![("org_name", "Hijacked"), ("require_approval", "on")],
         ),
     ];
-    for persona in [Persona::AdminEdit, Persona::AdminView, Persona::Support] {
-        let mut browser = app.signed_in(persona).await;
-        browser.get("/settings/credentials").await;
+    for persona in [Persona::Admin, Persona::Viewer, Persona::Support] {
+        let mut browser = app.sign_in_as(persona).await;
+        browser.get(CREDENTIALS).await;
         for route in &routes {
             let response = browser.call(route).await;
             response
@@ -53,9 +46,9 @@ async fn only_owners_reach_members_and_organization_routes() {
         }
     }
     // Another organization's owner: Acme's member ids do not exist for them.
-    let mut globex = app.signed_in(Persona::OtherOwner).await;
+    let mut globex = app.sign_in_as(Persona::GlobexOwner).await;
     globex
-        .get("/settings/members")
+        .get(MEMBERS)
         .await
         .assert_status(StatusCode::OK)
         .assert_lacks("viewer@acme.test");
@@ -65,11 +58,11 @@ async fn only_owners_reach_members_and_organization_routes() {
     }
     // Signed out: to the sign-in page.
     let mut stranger = app.client();
-    stranger.get("/login").await;
+    stranger.get(LOGIN).await;
     for route in &routes {
         let response = stranger.call(route).await;
         response.assert_status(StatusCode::SEE_OTHER);
-        assert_eq!(response.location(), "/login", "{route:?}");
+        assert_eq!(response.location(), LOGIN, "{route:?}");
     }
     // Nothing changed.
     assert_eq!(
@@ -92,80 +85,52 @@ async fn only_owners_reach_members_and_organization_routes() {
 #[tokio::test]
 async fn an_owner_adds_an_existing_user_and_a_new_one_who_can_then_sign_in() {
     let app = TestApp::demo().await;
-    let mut owner = app.signed_in(Persona::Owner).await;
-    owner.get("/settings/members").await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(MEMBERS).await;
 
     // An existing user of another organization.
-    let added = owner
-        .post(
-            "/settings/members",
-            &[("email", "Owner@Globex.test"), ("access", "admin-view")],
-        )
-        .await;
-    added.assert_status(StatusCode::SEE_OTHER);
     owner
-        .get("/settings/members")
+        .add_member("Owner@Globex.test", Role::CanView)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    owner
+        .get(MEMBERS)
         .await
         .assert_contains("Added owner@globex.test as Admin · API Credentials: Can View.")
         .assert_contains("Gus Globex");
 
     // A new user needs a name...
     owner
-        .post(
-            "/settings/members",
-            &[("email", "new@acme.test"), ("access", "admin-edit")],
-        )
+        .add_member("new@acme.test", Role::CanEdit)
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
         .assert_contains("This email has no Keyward account yet");
     // ...and gets a temporary password shown once.
     let created = owner
-        .post(
-            "/settings/members",
-            &[
-                ("email", "new@acme.test"),
-                ("display_name", "Nina New"),
-                ("access", "admin-edit"),
-            ],
-        )
+        .add_new_member("new@acme.test", "Nina New", Role::CanEdit)
         .await;
     created
         .assert_status(StatusCode::OK)
         .assert_contains("Temporary password for new@acme.test");
-    let marker = "<code id=\"temp-password\">";
-    let start = created.body.find(marker).unwrap() + marker.len();
-    let password = &created.body[start..start + 20];
-    owner.get("/settings/members").await.assert_lacks(password);
+    let password = temporary_password_in(&created.body).unwrap();
+    owner.get(MEMBERS).await.assert_lacks(&password);
     app.client()
-        .sign_in("new@acme.test", password)
+        .sign_in("new@acme.test", &password)
         .await
         .assert_status(StatusCode::SEE_OTHER);
 
     // Adding someone twice is refused at the field.
     owner
-        .post(
-            "/settings/members",
-            &[("email", "new@acme.test"), ("access", "owner")],
-        )
+        .add_member("new@acme.test", Role::Owner)
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
         .assert_contains("new@acme.test is already a member of this organization.");
     owner
-        .post(
-            "/settings/members",
-            &[("email", "support@keyward.test"), ("access", "owner")],
-        )
+        .add_member("support@keyward.test", Role::Owner)
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     owner
-        .post(
-            "/settings/members",
-            &[
-                ("email", "x@acme.test"),
-                ("display_name", "X"),
-                ("access", "superuser"),
-            ],
-        )
+        .add_new_member("x@acme.test", "X", Role::Unknown("superuser"))
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
         .assert_contains("Choose a role.");
@@ -173,11 +138,14 @@ async fn an_owner_adds_an_existing_user_and_a_new_one_who_can_then_sign_in() {
     let actions = app.audit_actions().await;
     assert_eq!(actions.iter().filter(|a| *a == "member.added").count(), 2);
     // The temporary password is in no audit event.
+    let pattern = format!("%{password}%");
     assert_eq!(
-        app.count(&format!(
-            "SELECT COUNT(*) FROM audit_events WHERE detail LIKE '%{password}%'"
-        ))
-        .await,
+        app.sql
+            .scalar_i64(
+                "SELECT COUNT(*) FROM audit_events WHERE detail LIKE $1",
+                &[(&pattern).into()],
+            )
+            .await,
         0
     );
 }
@@ -186,18 +154,15 @@ async fn an_owner_adds_an_existing_user_and_a_new_one_who_can_then_sign_in() {
 async fn the_last_owner_can_be_neither_demoted_nor_removed() {
     let app = TestApp::demo().await;
     let owner_id = app.user_id("owner@acme.test").await;
-    let mut owner = app.signed_in(Persona::Owner).await;
-    owner.get("/settings/members").await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(MEMBERS).await;
     owner
-        .post(
-            &format!("/settings/members/{owner_id}"),
-            &[("access", "admin-edit")],
-        )
+        .change_role(owner_id, Role::CanEdit)
         .await
         .assert_status(StatusCode::CONFLICT)
         .assert_contains("An organization must keep at least one owner.");
     owner
-        .post(&format!("/settings/members/{owner_id}/remove"), &[])
+        .remove_member(owner_id)
         .await
         .assert_status(StatusCode::CONFLICT)
         .assert_contains("An organization must keep at least one owner.");
@@ -205,28 +170,19 @@ async fn the_last_owner_can_be_neither_demoted_nor_removed() {
     // With a second owner, the first may step down.
     let admin_id = app.user_id("admin@acme.test").await;
     owner
-        .post(
-            &format!("/settings/members/{admin_id}"),
-            &[("access", "owner")],
-        )
+        .change_role(admin_id, Role::Owner)
         .await
         .assert_status(StatusCode::SEE_OTHER);
     owner
-        .post(
-            &format!("/settings/members/{owner_id}"),
-            &[("access", "admin-view")],
-        )
+        .change_role(owner_id, Role::CanView)
         .await
         .assert_status(StatusCode::SEE_OTHER);
     // Now no longer an owner, the next request is refused.
     owner
-        .get("/settings/members")
+        .get(MEMBERS)
         .await
         .assert_status(StatusCode::FORBIDDEN);
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM memberships m JOIN organizations o ON o.id = m.organization_id WHERE o.name = 'Acme Payments' AND role = 'owner'").await,
-        1
-    );
+    assert_eq!(app.count(ACME_OWNERS).await, 1);
 }
 
 #[tokio::test]
@@ -234,26 +190,18 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
     let app = TestApp::demo().await;
     let owner_id = app.user_id("owner@acme.test").await;
     let admin_id = app.user_id("admin@acme.test").await;
-    let mut first = app.signed_in(Persona::Owner).await;
-    first.get("/settings/members").await;
+    let mut first = app.sign_in_as(Persona::Owner).await;
+    first.get(MEMBERS).await;
     first
-        .post(
-            &format!("/settings/members/{admin_id}"),
-            &[("access", "owner")],
-        )
+        .change_role(admin_id, Role::Owner)
         .await
         .assert_status(StatusCode::SEE_OTHER);
-    let mut second = app.signed_in(Persona::AdminEdit).await;
-    second
-        .get("/settings/members")
-        .await
-        .assert_status(StatusCode::OK);
+    let mut second = app.sign_in_as(Persona::Admin).await;
+    second.get(MEMBERS).await.assert_status(StatusCode::OK);
 
-    let a = format!("/settings/members/{admin_id}");
-    let b = format!("/settings/members/{owner_id}");
     let (ra, rb) = tokio::join!(
-        first.post(&a, &[("access", "admin-view")]),
-        second.post(&b, &[("access", "admin-view")]),
+        first.change_role(admin_id, Role::CanView),
+        second.change_role(owner_id, Role::CanView),
     );
     // One wins. The other is refused: as the last owner (409), or, when the
     // winner demoted them first, as no longer an owner (403).
@@ -268,38 +216,32 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
             && statuses.iter().any(refused),
         "{statuses:?}"
     );
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM memberships m JOIN organizations o ON o.id = m.organization_id WHERE o.name = 'Acme Payments' AND role = 'owner'").await,
-        1
-    );
+    assert_eq!(app.count(ACME_OWNERS).await, 1);
 }
 
 #[tokio::test]
 async fn a_role_change_applies_on_the_next_request_with_a_new_session_id() {
     let app = TestApp::demo().await;
     let admin_id = app.user_id("admin@acme.test").await;
-    let mut admin = app.signed_in(Persona::AdminEdit).await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
     admin
-        .get("/settings/credentials")
+        .get(CREDENTIALS)
         .await
         .assert_contains("Admin · API Credentials: Can Edit");
     let before = admin.cookie.clone();
 
-    let mut owner = app.signed_in(Persona::Owner).await;
-    owner.get("/settings/members").await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(MEMBERS).await;
     owner
-        .post(
-            &format!("/settings/members/{admin_id}"),
-            &[("access", "admin-view")],
-        )
+        .change_role(admin_id, Role::CanView)
         .await
         .assert_status(StatusCode::SEE_OTHER);
     owner
-        .get("/settings/members")
+        .get(MEMBERS)
         .await
         .assert_contains("admin@acme.test is now Admin · API Credentials: Can View.");
 
-    let next = admin.get("/settings/credentials").await;
+    let next = admin.get(CREDENTIALS).await;
     next.assert_status(StatusCode::OK)
         .assert_contains("Admin · API Credentials: Can View");
     assert!(next.session_cookie().is_some());
@@ -307,48 +249,42 @@ async fn a_role_change_applies_on_the_next_request_with_a_new_session_id() {
         admin.cookie, before,
         "the session id is cycled on a change of role"
     );
-    let changed: String = keyward::on!(app.state.db, |e| sqlx::query_scalar(
-        "SELECT detail FROM audit_events WHERE action = 'member.changed'"
-    )
-    .fetch_one(e)
-    .await)
-    .unwrap();
-    assert_eq!(changed, r#"{"after":"admin-view","before":"admin-edit"}"#);
+    assert_eq!(
+        app.audit_detail("member.changed").await,
+        r#"{"after":"admin-view","before":"admin-edit"}"#
+    );
 }
 
 #[tokio::test]
 async fn a_removed_member_is_signed_out_on_their_next_request() {
     let app = TestApp::demo().await;
     let viewer_id = app.user_id("viewer@acme.test").await;
-    let mut viewer = app.signed_in(Persona::AdminView).await;
+    let mut viewer = app.sign_in_as(Persona::Viewer).await;
     viewer
-        .get("/settings/credentials")
+        .get(CREDENTIALS)
         .await
         .assert_status(StatusCode::OK);
 
-    let mut owner = app.signed_in(Persona::Owner).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
     owner
-        .get(&format!("/settings/members/{viewer_id}/remove"))
+        .get(&remove_member(viewer_id))
         .await
         .assert_contains("Remove <span class=\"strong\">Vera Viewer</span>");
     owner
-        .post(&format!("/settings/members/{viewer_id}/remove"), &[])
+        .remove_member(viewer_id)
         .await
         .assert_status(StatusCode::SEE_OTHER);
     owner
-        .get("/settings/members")
+        .get(MEMBERS)
         .await
         .assert_contains("Removed viewer@acme.test from Acme Payments.")
         .assert_lacks("Vera Viewer");
 
-    assert_eq!(
-        viewer.get("/settings/credentials").await.location(),
-        "/login"
-    );
+    assert_eq!(viewer.get(CREDENTIALS).await.location(), LOGIN);
     // Signing in again works, but they belong to no organization now.
-    let mut again = app.signed_in(Persona::AdminView).await;
+    let mut again = app.sign_in_as(Persona::Viewer).await;
     again
-        .get("/settings/credentials")
+        .get(CREDENTIALS)
         .await
         .assert_status(StatusCode::FORBIDDEN)
         .assert_contains("You are not a member of any organization.");
@@ -362,38 +298,36 @@ async fn a_removed_member_is_signed_out_on_their_next_request() {
 #[tokio::test]
 async fn owners_change_the_organization_name_and_approval_setting() {
     let app = TestApp::demo().await;
-    let mut owner = app.signed_in(Persona::Owner).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
     owner
-        .get("/settings/organization")
+        .get(ORGANIZATION)
         .await
         .assert_contains("Standard")
         .assert_contains("Require approval for new credentials");
     owner
-        .post(
-            "/settings/organization",
-            &[("org_name", "Acme Pay"), ("require_approval", "on")],
-        )
+        .save_organization("Acme Pay", true)
         .await
         .assert_status(StatusCode::SEE_OTHER);
     owner
-        .get("/settings/organization")
+        .get(ORGANIZATION)
         .await
         .assert_contains("Organization settings saved.")
         .assert_contains("value=\"Acme Pay\"")
         .assert_contains("checked");
     owner
-        .post("/settings/organization", &[("org_name", "A")])
+        .save_organization("A", false)
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
         .assert_contains("Enter a organization name of 2 to 80 characters.");
-    let org = app.state.db.org_by_name("Acme Pay").await.unwrap().unwrap();
-    assert!(org.require_approval);
-    let detail: String = keyward::on!(app.state.db, |e| sqlx::query_scalar(
-        "SELECT detail FROM audit_events WHERE action = 'organization.updated'"
-    )
-    .fetch_one(e)
-    .await)
-    .unwrap();
+    let require_approval = app
+        .sql
+        .scalar_bool(
+            "SELECT require_approval FROM organizations WHERE name = $1",
+            &["Acme Pay".into()],
+        )
+        .await;
+    assert!(require_approval);
+    let detail = app.audit_detail("organization.updated").await;
     assert!(
         detail.contains("\"before\":{\"name\":\"Acme Payments\",\"require_approval\":false}"),
         "{detail}"
@@ -403,20 +337,15 @@ async fn owners_change_the_organization_name_and_approval_setting() {
 #[tokio::test]
 async fn two_organizations_adding_the_same_new_email_at_once_make_one_account() {
     let app = TestApp::demo().await;
-    let mut acme = app.signed_in(Persona::Owner).await;
-    let mut globex = app.signed_in(Persona::OtherOwner).await;
-    acme.get("/settings/members").await;
-    globex.get("/settings/members").await;
-    let fields = [
-        ("email", "shared@new.test"),
-        ("display_name", "Sam Shared"),
-        ("access", "admin-view"),
-    ];
+    let mut acme = app.sign_in_as(Persona::Owner).await;
+    let mut globex = app.sign_in_as(Persona::GlobexOwner).await;
+    acme.get(MEMBERS).await;
+    globex.get(MEMBERS).await;
     // Each organization's lock holds back only its own writers, so on
     // PostgreSQL the two inserts of the user can really meet.
     let (a, b) = futures::join!(
-        acme.post("/settings/members", &fields),
-        globex.post("/settings/members", &fields)
+        acme.add_new_member("shared@new.test", "Sam Shared", Role::CanView),
+        globex.add_new_member("shared@new.test", "Sam Shared", Role::CanView)
     );
     for response in [&a, &b] {
         assert!(
@@ -445,4 +374,49 @@ async fn two_organizations_adding_the_same_new_email_at_once_make_one_account() 
             .await,
         1
     );
+}
+
+#[tokio::test]
+async fn support_staff_switch_between_every_organization_and_members_cannot_reach_others() {
+    let app = TestApp::demo().await;
+    let mut support = app.sign_in_as(Persona::Support).await;
+    let page = support.get(CREDENTIALS).await;
+    page.assert_contains("Acme Payments")
+        .assert_contains("Globex")
+        .assert_contains("Support (read-only)");
+    let globex = app.org_id("Globex").await;
+    let switched = support
+        .switch_org(&globex.to_string(), Some(AUDIT_LOG))
+        .await;
+    assert_eq!(switched.location(), AUDIT_LOG);
+    support
+        .get(AUDIT_LOG)
+        .await
+        .assert_contains("selected>Globex</option>")
+        .assert_lacks("selected>Acme Payments");
+    // Support visits are recorded in the organization they looked at.
+    let visits = app
+        .sql
+        .scalar_i64(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'support.viewed' AND organization_id = $1",
+            &[globex.into()],
+        )
+        .await;
+    assert_eq!(visits, 1);
+
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(CREDENTIALS).await;
+    owner
+        .switch_org(&globex.to_string(), None)
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    owner
+        .switch_org("bogus", None)
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    owner
+        .get(MEMBERS)
+        .await
+        .assert_contains("Acme Payments")
+        .assert_lacks("owner@globex.test");
 }

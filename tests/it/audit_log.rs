@@ -1,0 +1,206 @@
+//! The audit log: append-only storage, support visits recorded, filters,
+//! keyset pagination and the CSV export.
+
+use axum::http::StatusCode;
+
+use crate::support::pages::*;
+use crate::support::*;
+
+#[tokio::test]
+async fn the_audit_log_refuses_updates_and_deletes() {
+    let app = TestApp::demo().await;
+    app.sign_in_as(Persona::Owner).await;
+    let update = app
+        .sql
+        .try_execute("UPDATE audit_events SET action = 'nothing'", &[])
+        .await;
+    assert!(update.unwrap_err().to_string().contains("append-only"));
+    let delete = app.sql.try_execute("DELETE FROM audit_events", &[]).await;
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
+    assert!(app.count("SELECT COUNT(*) FROM audit_events").await > 0);
+}
+
+#[tokio::test]
+async fn support_visits_to_the_credentials_page_are_audited() {
+    let app = TestApp::demo().await;
+    let mut support = app.sign_in_as(Persona::Support).await;
+    support
+        .get(CREDENTIALS)
+        .await
+        .assert_status(StatusCode::OK);
+    let acme = app.org_id("Acme Payments").await;
+    let row: (String, Option<String>, String) = app
+        .sql
+        .one(
+            "SELECT actor, target, detail FROM audit_events WHERE action = 'support.viewed' AND organization_id = $1",
+            &[acme.into()],
+        )
+        .await;
+    assert_eq!(
+        row,
+        (
+            "support@keyward.test".to_owned(),
+            Some("Credentials".to_owned()),
+            "{\"support\":true}".to_owned()
+        )
+    );
+}
+
+#[tokio::test]
+async fn the_audit_log_filters_pages_and_exports_what_it_shows() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (client_id, _) = owner.create_credential("=cmd|' /C calc'!A0").await;
+    owner.rotate(&client_id, Grace::Unchosen).await;
+    app.clock.advance(3 * 86_400);
+    // Three days on, both sign in again.
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    admin.get(CREDENTIALS).await;
+    admin.rotate(&client_id, Grace::Unchosen).await;
+
+    let rotated = owner.get("/audit-log?action=credential.rotated").await;
+    rotated.assert_status(StatusCode::OK);
+    assert_eq!(
+        rotated
+            .body
+            .matches("<code>credential.rotated</code>")
+            .count(),
+        2
+    );
+    assert_eq!(rotated.body.matches("<code>").count(), 2);
+    let by_admin = owner.get("/audit-log?actor=Admin%40acme.test").await;
+    assert!(
+        by_admin.body.contains("admin@acme.test")
+            && !by_admin.body.contains("<td>owner@acme.test</td>")
+    );
+    let by_credential = owner
+        .get(&format!("/audit-log?credential={client_id}"))
+        .await;
+    assert_eq!(
+        by_credential
+            .body
+            .matches(&format!("<td>{client_id}</td>"))
+            .count(),
+        3
+    );
+    let today = app.clock.today();
+    let recent = owner
+        .get(&format!(
+            "/audit-log?action=credential.rotated&from={today}&to={today}"
+        ))
+        .await;
+    assert_eq!(
+        recent
+            .body
+            .matches("<code>credential.rotated</code>")
+            .count(),
+        1
+    );
+    owner
+        .get("/audit-log?from=yesterday")
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Enter a date as YYYY-MM-DD.");
+    owner
+        .get("/audit-log?from=2026-02-02&to=2026-01-01")
+        .await
+        .assert_contains("The end date is before the start date.");
+    owner
+        .get("/audit-log?action=drop%20table")
+        .await
+        .assert_contains("Choose an action from the list.");
+
+    // CSV of the filtered view, with formula-looking cells defused.
+    let csv = owner
+        .get(&format!("/audit-log/export.csv?credential={client_id}"))
+        .await;
+    csv.assert_status(StatusCode::OK);
+    assert_eq!(csv.header("content-type"), "text/csv; charset=utf-8");
+    assert!(
+        csv.header("content-disposition")
+            .starts_with("attachment; filename=\"keyward-audit-log-")
+    );
+    let mut reader = csv::Reader::from_reader(csv.body.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "time",
+            "actor",
+            "action",
+            "target",
+            "ip",
+            "user_agent",
+            "detail"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| &r[3] == client_id.as_str()));
+    assert!(csv.body.contains("=cmd|"), "the name is in the detail");
+    for row in &rows {
+        for cell in row.iter() {
+            assert!(!cell.starts_with('='), "a cell starts with '=': {cell}");
+        }
+    }
+    let actor_csv = owner.get("/audit-log/export.csv?actor==evil@x.test").await;
+    assert_eq!(actor_csv.body.lines().count(), 1, "only the header");
+}
+
+#[tokio::test]
+async fn audit_pages_are_keyset_paginated_and_readable_by_every_role_but_changeable_by_none() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id("Acme Payments").await;
+    for i in 0..120 {
+        let target = format!("kwid_seed{i:03}");
+        app.sql
+            .execute(
+                "INSERT INTO audit_events (organization_id, actor, action, target, detail, created_at) VALUES ($1, 'seed@acme.test', 'credential.rotated', $2, '{}', $3)",
+                &[acme.into(), (&target).into(), app.clock.now().into()],
+            )
+            .await;
+    }
+    let mut viewer = app.sign_in_as(Persona::Viewer).await;
+    let first = viewer.get("/audit-log?action=credential.rotated").await;
+    assert_eq!(
+        first
+            .body
+            .matches("<code>credential.rotated</code>")
+            .count(),
+        50
+    );
+    assert!(first.body.contains("kwid_seed119") && !first.body.contains("kwid_seed069"));
+    let marker = "before=";
+    let start = first.body.find(marker).unwrap() + marker.len();
+    let before: String = first.body[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let second = viewer
+        .get(&format!(
+            "/audit-log?action=credential.rotated&before={before}"
+        ))
+        .await;
+    assert_eq!(
+        second
+            .body
+            .matches("<code>credential.rotated</code>")
+            .count(),
+        50
+    );
+    assert!(second.body.contains("kwid_seed069") && !second.body.contains("kwid_seed070\""));
+    assert!(!second.body.contains("<td>kwid_seed070</td>"));
+    second.assert_contains("Newest events");
+
+    let mut support = app.sign_in_as(Persona::Support).await;
+    support.get(AUDIT_LOG).await.assert_status(StatusCode::OK);
+    for method in ["POST", "PUT", "DELETE"] {
+        let request = viewer
+            .request(method, AUDIT_LOG)
+            .header("x-csrf-token", viewer.csrf.clone().unwrap());
+        viewer
+            .send(request)
+            .await
+            .assert_status(StatusCode::METHOD_NOT_ALLOWED);
+    }
+}

@@ -1,0 +1,176 @@
+//! What every page shares: the security headers, the navigation each role
+//! sees, clear errors for bad requests, static assets and the health check.
+
+use axum::http::StatusCode;
+
+use crate::support::pages::*;
+use crate::support::*;
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::demo().await;
+    let mut responses = vec![(LOGIN, app.client().get(LOGIN).await)];
+    let mut browser = app.sign_in_as(Persona::Owner).await;
+    for path in [
+        CREDENTIALS,
+        MEMBERS,
+        AUDIT_LOG,
+        "/healthz",
+        "/static/app.css",
+        "/no/such/page",
+    ] {
+        responses.push((path, browser.get(path).await));
+    }
+    responses.push(("POST /login cross-site", {
+        let request = browser
+            .request("POST", LOGIN)
+            .header("sec-fetch-site", "cross-site");
+        browser.send(request).await
+    }));
+    for (path, response) in responses {
+        let csp = response.header("content-security-policy");
+        for directive in [
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "script-src 'self'",
+        ] {
+            assert!(
+                csp.contains(directive),
+                "{path}: CSP {csp:?} lacks {directive}"
+            );
+        }
+        assert!(!csp.contains("unsafe-inline"), "{path}");
+        assert_eq!(
+            response.header("x-content-type-options"),
+            "nosniff",
+            "{path}"
+        );
+        assert_eq!(response.header("referrer-policy"), "no-referrer", "{path}");
+        assert_eq!(response.header("x-frame-options"), "DENY", "{path}");
+        let content_type = response.header("content-type");
+        if response.body.is_empty() {
+            continue;
+        }
+        assert!(
+            content_type.contains("charset=utf-8"),
+            "{path}: content-type {content_type:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_bodies_get_a_clear_4xx() {
+    let app = TestApp::demo().await;
+    let mut browser = app.sign_in_as(Persona::Owner).await;
+    browser.get(ORGANIZATION).await;
+    let token = browser.csrf.clone().unwrap();
+
+    let huge = "a".repeat(200 * 1024);
+    let too_large = browser
+        .request("POST", ORGANIZATION)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-csrf-token", &token)
+        .body(format!("org_name={huge}"));
+    browser
+        .send(too_large)
+        .await
+        .assert_status(StatusCode::PAYLOAD_TOO_LARGE)
+        .assert_contains("larger than Keyward accepts");
+
+    let json = browser
+        .request("POST", ORGANIZATION)
+        .header("content-type", "application/json")
+        .header("x-csrf-token", &token)
+        .body("{\"org_name\": 1}");
+    browser
+        .send(json)
+        .await
+        .assert_status(StatusCode::BAD_REQUEST)
+        .assert_contains("application/x-www-form-urlencoded");
+
+    let garbage = browser
+        .request("POST", &member(1))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-csrf-token", &token)
+        .body(vec![0xff, 0xfe, b'=', b'%', b'z']);
+    let response = browser.send(garbage).await;
+    assert!(response.status.is_client_error(), "{:?}", response.status);
+
+    let too_long = "x".repeat(5000);
+    browser
+        .save_organization(&too_long, false)
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Enter a organization name of 2 to 80 characters.");
+    browser
+        .get("/settings/members/not-a-number/remove")
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    browser
+        .get("/no/such/page")
+        .await
+        .assert_status(StatusCode::NOT_FOUND)
+        .assert_contains("Page not found");
+}
+
+#[tokio::test]
+async fn each_persona_sees_the_navigation_that_fits_their_role() {
+    let app = TestApp::demo().await;
+    for (persona, owner_links) in [
+        (Persona::Owner, true),
+        (Persona::Admin, false),
+        (Persona::Viewer, false),
+        (Persona::Support, false),
+        (Persona::GlobexOwner, true),
+    ] {
+        let mut browser = app.sign_in_as(persona).await;
+        let page = browser.get(AUDIT_LOG).await;
+        page.assert_status(StatusCode::OK)
+            .assert_contains(">Settings</a>")
+            .assert_contains(">Credentials</a>")
+            .assert_contains(">Audit log</a>");
+        assert_eq!(
+            page.body.contains(">Members</a>"),
+            owner_links,
+            "{persona:?}"
+        );
+        assert_eq!(
+            page.body.contains(">Organization</a>"),
+            owner_links,
+            "{persona:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_vendored_htmx_matches_its_subresource_integrity() {
+    use base64::Engine;
+    use sha2::{Digest, Sha384};
+    let file = std::fs::read("static/vendor/htmx-2.0.11.min.js").unwrap();
+    let digest = base64::engine::general_purpose::STANDARD.encode(Sha384::digest(&file));
+    let template = std::fs::read_to_string("templates/base.html").unwrap();
+    assert!(
+        template.contains(&format!("integrity=\"sha384-{digest}\"")),
+        "base.html's integrity does not match the file"
+    );
+
+    let app = TestApp::demo().await;
+    let mut browser = app.client();
+    let served = browser.get("/static/vendor/htmx-2.0.11.min.js").await;
+    served.assert_status(StatusCode::OK);
+    assert_eq!(
+        served.header("content-type"),
+        "text/javascript; charset=utf-8"
+    );
+    assert!(served.header("cache-control").contains("immutable"));
+    assert_eq!(served.body.len(), file.len());
+}
+
+#[tokio::test]
+async fn the_health_check_answers_without_a_session() {
+    let app = TestApp::demo().await;
+    let response = app.client().get("/healthz").await;
+    response.assert_status(StatusCode::OK).assert_contains("ok");
+    assert!(response.session_cookie().is_none());
+}

@@ -1,0 +1,178 @@
+//! Approval for new credentials: an admin requests, an owner other than the
+//! requester approves or rejects, and the requester generates the key.
+
+use axum::http::StatusCode;
+
+use crate::support::pages::*;
+use crate::support::*;
+
+/// The owner turns on "Require approval for new credentials".
+async fn require_approval(owner: &mut Client) {
+    owner.get(ORGANIZATION).await;
+    owner.save_organization("Acme Payments", true).await;
+}
+
+/// The ids of every credential request, oldest first.
+async fn request_ids(app: &TestApp) -> Vec<String> {
+    app.sql
+        .strings("SELECT request_id FROM credential_requests ORDER BY id", &[])
+        .await
+}
+
+#[tokio::test]
+async fn with_approval_required_an_admin_requests_an_owner_approves_and_the_requester_sees_the_secret()
+ {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    require_approval(&mut owner).await;
+
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    admin
+        .get(NEW_CREDENTIAL)
+        .await
+        .assert_contains(">Justification</label>")
+        .assert_contains(">Request approval</button>");
+    admin
+        .submit_credential(&credential_fields("Requested one"))
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Explain in 10 to 500 characters");
+    let sent = admin
+        .request_credential("Requested one", "Nightly reconciliation job")
+        .await;
+    assert_eq!(sent.location(), CREDENTIALS);
+    let page = admin.get(CREDENTIALS).await;
+    page.assert_contains("sent to the organization&#39;s owners for approval")
+        .assert_contains("Pending approval")
+        .assert_lacks("Generate key");
+    let ids = request_ids(&app).await;
+    assert_eq!(ids.len(), 1);
+    let request_id = &ids[0];
+    assert!(secret_in(&page.body).is_none());
+
+    // The pending request counts toward the limit: 1 credential + 1 request + 1 more = 3.
+    owner.create_credential("Owner direct").await;
+    owner
+        .get(CREDENTIALS)
+        .await
+        .assert_contains("Nightly reconciliation job")
+        .assert_contains(">Approve<");
+    owner
+        .submit_credential(&credential_fields("One too many"))
+        .await
+        .assert_status(StatusCode::CONFLICT);
+
+    // Nobody but an owner other than the requester decides.
+    admin
+        .approve(request_id)
+        .await
+        .assert_status(StatusCode::FORBIDDEN)
+        .assert_contains("Only organization owners");
+    app.upgrade_globex().await;
+    let mut other = app.sign_in_as(Persona::GlobexOwner).await;
+    other.get(CREDENTIALS).await;
+    other
+        .approve(request_id)
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    admin
+        .generate(request_id)
+        .await
+        .assert_status(StatusCode::FORBIDDEN)
+        .assert_contains("pending, not approved");
+
+    owner
+        .htmx()
+        .approve(request_id)
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("Approved “Requested one”.");
+    owner
+        .approve(request_id)
+        .await
+        .assert_status(StatusCode::FORBIDDEN)
+        .assert_contains("approved already");
+    owner
+        .generate(request_id)
+        .await
+        .assert_status(StatusCode::FORBIDDEN)
+        .assert_contains("Only the person who requested");
+
+    admin.get(CREDENTIALS).await.assert_contains("Generate key");
+    let reveal = admin.generate(request_id).await;
+    reveal
+        .assert_status(StatusCode::OK)
+        .assert_contains("Save your secret now");
+    let secret = secret_in(&reveal.body).unwrap();
+    let client_id = client_id_in(&reveal.body).unwrap();
+    let digest = app.keys.secret_digest(&secret);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM credential_secrets WHERE digest = '{digest}'"
+        ))
+        .await,
+        1
+    );
+    assert!(app.client_ids("Acme Payments").await.contains(&client_id));
+    admin
+        .generate(request_id)
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    admin
+        .get(CREDENTIALS)
+        .await
+        .assert_lacks(&secret)
+        .assert_lacks("Pending approval");
+    let actions = app.audit_actions().await;
+    for action in [
+        "credential.requested",
+        "credential.request_approved",
+        "credential.created",
+    ] {
+        assert!(actions.contains(&action.to_owned()), "{action}");
+    }
+}
+
+#[tokio::test]
+async fn an_owner_cannot_approve_their_own_request_and_rejected_requests_free_their_place() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    require_approval(&mut owner).await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    admin.get(NEW_CREDENTIAL).await;
+    admin
+        .request_credential("Mine to approve", "Testing self-approval")
+        .await;
+    admin
+        .request_credential("Second request", "Fills the last place")
+        .await;
+    admin
+        .request_credential("Third request", "Over the limit now")
+        .await
+        .assert_status(StatusCode::CONFLICT);
+    let ids = request_ids(&app).await;
+
+    // The requester becomes an owner: still not their own approver.
+    let admin_id = app.user_id("admin@acme.test").await;
+    owner.get(MEMBERS).await;
+    owner.change_role(admin_id, Role::Owner).await;
+    admin.get(CREDENTIALS).await.assert_lacks(">Approve<");
+    admin
+        .approve(&ids[0])
+        .await
+        .assert_status(StatusCode::FORBIDDEN)
+        .assert_contains("You cannot approve or reject your own request");
+
+    owner.get(CREDENTIALS).await;
+    owner
+        .reject(&ids[1])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    owner
+        .get(CREDENTIALS)
+        .await
+        .assert_contains("Rejected the request for “Second request”.")
+        .assert_contains("Rejected by");
+    // Owners create directly, and the rejected request no longer holds a place.
+    owner.create_credential("Owner direct").await;
+}

@@ -1,0 +1,409 @@
+//! First-run setup, signing in and out, sessions and their expiry, sign-in
+//! throttling, CSRF, and the account's password.
+
+use axum::http::StatusCode;
+
+use crate::support::pages::*;
+use crate::support::*;
+
+#[tokio::test]
+async fn an_empty_database_leads_every_page_to_setup_which_runs_once() {
+    let app = TestApp::empty().await;
+    let mut browser = app.client();
+    for path in ["/", LOGIN, CREDENTIALS, MEMBERS, AUDIT_LOG] {
+        let response = browser.get(path).await;
+        response.assert_status(StatusCode::SEE_OTHER);
+        assert_eq!(response.location(), SETUP, "{path}");
+    }
+    browser
+        .get(SETUP)
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("Set up Keyward");
+
+    let form = [
+        ("org_name", "Initech"),
+        ("display_name", "Peter Gibbons"),
+        ("email", "Peter@Initech.test"),
+        ("password", "a long enough password"),
+        ("password_confirm", "a long enough password"),
+    ];
+    let created = browser.post(SETUP, &form).await;
+    created.assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(created.location(), CREDENTIALS);
+    // The new owner is signed in.
+    browser
+        .get(MEMBERS)
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("peter@initech.test")
+        .assert_contains("Initech");
+
+    // Closed for good, for everyone.
+    browser.get(SETUP).await.assert_status(StatusCode::NOT_FOUND);
+    let mut stranger = app.client();
+    stranger.get(SETUP).await.assert_status(StatusCode::NOT_FOUND);
+    stranger.get(LOGIN).await.assert_status(StatusCode::OK);
+    assert_eq!(app.count("SELECT COUNT(*) FROM organizations").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1);
+    assert_eq!(app.audit_actions().await, vec!["organization.created"]);
+}
+
+#[tokio::test]
+async fn setup_shows_each_mistake_at_its_field_and_creates_nothing() {
+    let app = TestApp::empty().await;
+    let mut browser = app.client();
+    browser.get(SETUP).await;
+    let form = [
+        ("org_name", " "),
+        ("display_name", "Peter"),
+        ("email", "not-an-email"),
+        ("password", "short"),
+        ("password_confirm", "short"),
+    ];
+    browser
+        .post(SETUP, &form)
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Enter a organization name of 2 to 80 characters.")
+        .assert_contains("Enter an email address like name@example.com.")
+        .assert_contains("Use a password of at least 12 characters.")
+        .assert_contains(r#"value="Peter""#)
+        .assert_lacks("value=\"short\"");
+    let mismatch = [
+        ("org_name", "Initech"),
+        ("display_name", "Peter"),
+        ("email", "peter@initech.test"),
+        ("password", "a long enough password"),
+        ("password_confirm", "another long password"),
+    ];
+    browser
+        .post(SETUP, &mismatch)
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("The two passwords do not match.");
+    assert_eq!(app.count("SELECT COUNT(*) FROM organizations").await, 0);
+}
+
+#[tokio::test]
+async fn signing_in_changes_the_session_id_and_signing_out_ends_the_session() {
+    let app = TestApp::demo().await;
+    let mut browser = app.client();
+    browser
+        .get(LOGIN)
+        .await
+        .assert_contains("<label for=\"email\">Email</label>")
+        .assert_contains("Sign in");
+    let before = browser
+        .cookie
+        .clone()
+        .expect("the login page starts a session for its CSRF token");
+
+    let signed_in = browser
+        .post(LOGIN, &[("email", "OWNER@acme.test"), ("password", PASSWORD)])
+        .await;
+    signed_in.assert_status(StatusCode::SEE_OTHER);
+    let after = browser.cookie.clone().unwrap();
+    assert_ne!(before, after, "the session id must be cycled at sign-in");
+    browser
+        .get(CREDENTIALS)
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("Olivia Owner");
+
+    // The old id is worth nothing.
+    let mut attacker = app.client();
+    attacker.cookie = Some(before);
+    assert_eq!(attacker.get(CREDENTIALS).await.location(), LOGIN);
+
+    let sessions_before = app.count("SELECT COUNT(*) FROM sessions").await;
+    let out = browser.sign_out().await;
+    out.assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(out.location(), LOGIN);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM sessions").await,
+        sessions_before - 1
+    );
+    // Replaying the old cookie after sign-out gets nothing either.
+    let mut replay = app.client();
+    replay.cookie = Some(after);
+    assert_eq!(replay.get(CREDENTIALS).await.location(), LOGIN);
+    assert!(app.audit_actions().await.contains(&"sign_in".to_owned()));
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_email_look_the_same() {
+    let app = TestApp::demo().await;
+    let mut browser = app.client();
+    let wrong = browser.sign_in("owner@acme.test", "not the password").await;
+    let unknown = browser
+        .sign_in("nobody@acme.test", "not the password")
+        .await;
+    for response in [&wrong, &unknown] {
+        response
+            .assert_status(StatusCode::UNAUTHORIZED)
+            .assert_contains("Incorrect email or password.");
+    }
+    let normalise = |r: &TestResponse| {
+        r.body
+            .replace("owner@acme.test", "EMAIL")
+            .replace("nobody@acme.test", "EMAIL")
+            .replace(&csrf_in(&r.body).unwrap(), "TOKEN")
+    };
+    assert_eq!(normalise(&wrong), normalise(&unknown));
+    let failures = app
+        .count("SELECT COUNT(*) FROM audit_events WHERE action = 'sign_in.failed'")
+        .await;
+    assert_eq!(failures, 2);
+}
+
+#[tokio::test]
+async fn repeated_failures_for_an_account_are_throttled_even_with_the_right_password() {
+    let app = TestApp::demo().await;
+    let mut browser = app.client();
+    for _ in 0..5 {
+        browser
+            .sign_in("admin@acme.test", "wrong password!")
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED);
+    }
+    let throttled = browser.sign_in("admin@acme.test", PASSWORD).await;
+    throttled
+        .assert_status(StatusCode::TOO_MANY_REQUESTS)
+        .assert_contains("Too many failed sign-in attempts. Wait 15 minutes and try again.");
+    let retry: i64 = throttled.header("retry-after").parse().unwrap();
+    assert!((1..=900).contains(&retry), "Retry-After {retry}");
+
+    // Another address does not help for this account...
+    let mut elsewhere = app.client();
+    elsewhere.set_ip([198, 51, 100, 7]);
+    elsewhere
+        .sign_in("Admin@Acme.test", PASSWORD)
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS);
+    // ...other accounts are not affected...
+    elsewhere
+        .sign_in("viewer@acme.test", PASSWORD)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    // ...and after the window the account signs in again.
+    app.clock.advance(15 * 60 + 1);
+    app.client()
+        .sign_in("admin@acme.test", PASSWORD)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn many_failures_from_one_address_are_throttled_for_every_account() {
+    let app = TestApp::demo().await;
+    let mut browser = app.client();
+    for i in 0..20 {
+        let email = format!("guess{i}@acme.test");
+        browser
+            .sign_in(&email, "wrong password!")
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED);
+    }
+    // A script without a browser gets the same 429.
+    let token = browser.csrf.clone().unwrap();
+    let request = browser.request("POST", LOGIN).form(&[
+        ("csrf_token", token.as_str()),
+        ("email", "owner@acme.test"),
+        ("password", PASSWORD),
+    ]);
+    browser
+        .send(request)
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn failed_token_requests_do_not_erase_the_sign_in_throttles_memory() {
+    let app = TestApp::demo().await;
+    let mut browser = app.client();
+    for _ in 0..4 {
+        browser
+            .sign_in("admin@acme.test", "wrong password!")
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED);
+    }
+    // Six minutes on (inside the 15-minute sign-in window, past the token window)...
+    app.clock.advance(6 * 60);
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (id, _) = owner.create_credential("Pruning client").await;
+    let (_, wrong) = owner.create_credential("Pruning other").await;
+    app.client()
+        .client_credentials(&id, &wrong)
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    // ...a fifth failure still makes five in the window.
+    browser
+        .sign_in("admin@acme.test", "wrong password!")
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+    browser
+        .sign_in("admin@acme.test", PASSWORD)
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn posts_without_the_csrf_token_or_from_another_site_are_refused() {
+    let app = TestApp::demo().await;
+    let mut browser = app.sign_in_as(Persona::Owner).await;
+    browser.get(ORGANIZATION).await;
+    let token = browser.csrf.clone().unwrap();
+
+    // A form post to Settings > Organization with exactly these parts.
+    let post = |browser: &Client, body: String, site: &str, header_token: Option<&str>| {
+        let mut request = browser
+            .request("POST", ORGANIZATION)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("sec-fetch-site", site);
+        if let Some(t) = header_token {
+            request = request.header("x-csrf-token", t);
+        }
+        request.body(body)
+    };
+    let rename = |t: &str| form_body(&[("csrf_token", t), ("org_name", "Hijacked")]);
+
+    let cross_site = post(&browser, rename(&token), "cross-site", None);
+    browser
+        .send(cross_site)
+        .await
+        .assert_status(StatusCode::FORBIDDEN)
+        .assert_contains("Request refused");
+    let no_token = post(
+        &browser,
+        form_body(&[("org_name", "Hijacked")]),
+        "same-origin",
+        None,
+    );
+    browser
+        .send(no_token)
+        .await
+        .assert_status(StatusCode::FORBIDDEN)
+        .assert_contains("Reload the page");
+    let wrong_token = post(&browser, rename(&"x".repeat(32)), "same-origin", None);
+    browser
+        .send(wrong_token)
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    let wrong_header = post(
+        &browser,
+        form_body(&[("org_name", "Hijacked")]),
+        "same-origin",
+        Some("nope"),
+    );
+    browser
+        .send(wrong_header)
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    // An Origin from elsewhere, without Sec-Fetch-Site (older browsers).
+    let request = browser
+        .request("POST", ORGANIZATION)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", "https://evil.example")
+        .body(rename(&token));
+    browser
+        .send(request)
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM organizations WHERE name = 'Hijacked'")
+            .await,
+        0
+    );
+    // The same request from our own page goes through, by form field and by header.
+    browser
+        .save_organization("Acme Renamed", false)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    browser
+        .htmx()
+        .save_organization("Acme Again", false)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM organizations WHERE name = 'Acme Again'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn htmx_requests_that_need_sign_in_get_hx_redirect() {
+    let app = TestApp::demo().await;
+    let mut browser = app.client();
+    let response = browser.htmx_get(CREDENTIALS).await;
+    assert_eq!(response.header("hx-redirect"), LOGIN);
+    assert!(response.body.is_empty());
+    let page = browser.get(CREDENTIALS).await;
+    assert_eq!(page.location(), LOGIN);
+}
+
+#[tokio::test]
+async fn sessions_end_after_the_absolute_timeout() {
+    let app = TestApp::demo().await;
+    let mut browser = app.sign_in_as(Persona::Viewer).await;
+    app.clock.advance(11 * 3600);
+    browser
+        .get(CREDENTIALS)
+        .await
+        .assert_status(StatusCode::OK);
+    app.clock.advance(3600);
+    assert_eq!(browser.get(CREDENTIALS).await.location(), LOGIN);
+}
+
+#[tokio::test]
+async fn viewing_pages_does_not_rewrite_the_session() {
+    let app = TestApp::demo().await;
+    let mut browser = app.sign_in_as(Persona::Owner).await;
+    // The first page after sign-in records the chosen organization.
+    browser.get(CREDENTIALS).await;
+    for path in [CREDENTIALS, ACCOUNT, MEMBERS, ORGANIZATION, AUDIT_LOG] {
+        let response = browser.get(path).await;
+        response.assert_status(StatusCode::OK);
+        assert!(
+            response.session_cookie().is_none(),
+            "{path} wrote the session again"
+        );
+    }
+    // A minute later the idle clock is pushed back, once.
+    app.clock.advance(61);
+    assert!(browser.get(ACCOUNT).await.session_cookie().is_some());
+    assert!(browser.get(ACCOUNT).await.session_cookie().is_none());
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_every_other_session() {
+    let app = TestApp::demo().await;
+    let mut laptop = app.sign_in_as(Persona::Admin).await;
+    let mut phone = app.sign_in_as(Persona::Admin).await;
+    laptop.get(ACCOUNT).await;
+    laptop
+        .change_password("wrong", "a brand new password")
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("This is not your current password.");
+    laptop
+        .change_password(PASSWORD, "a brand new password")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    laptop
+        .get(ACCOUNT)
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("Password changed.");
+    assert_eq!(phone.get(CREDENTIALS).await.location(), LOGIN);
+    app.client()
+        .sign_in("admin@acme.test", PASSWORD)
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+    app.client()
+        .sign_in("admin@acme.test", "a brand new password")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+}
