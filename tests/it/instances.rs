@@ -2,18 +2,22 @@
 //! ports, sharing one database and one key file, as behind a load balancer.
 //! Run on PostgreSQL (`KEYWARD_TEST_DATABASE=postgres`) this is the
 //! several-instances deployment; on SQLite, two processes on one file.
+//! The browser and the machine clients are the suite's `Client`, over HTTP.
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use keyward::storage::Db;
-use oauth2::reqwest;
-use serde_json::Value;
+use serde_json::json;
 
+use crate::support::pages::*;
 use crate::support::testdb::TestDb;
-use crate::support::{PASSWORD, client_id_in, credential_fields, csrf_in, secret_in};
+use crate::support::*;
+
+/// The name both instances issue tokens under, as behind a balancer.
+const PUBLIC_URL: &str = "http://keyward.test";
 
 /// A `keyward serve` process, killed on drop.
 struct Instance {
@@ -36,129 +40,59 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start(db: &TestDb, key_file: &std::path::Path, demo: bool) -> Instance {
-    let port = free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_keyward"));
-    command
-        .arg("serve")
-        .env("DATABASE_URL", &db.url)
-        .env("KEYWARD_KEY_FILE", key_file)
-        .env("KEYWARD_ADDR", format!("127.0.0.1:{port}"))
-        // Both instances issue tokens under one public name, as behind a balancer.
-        .env("KEYWARD_PUBLIC_URL", "http://keyward.test")
-        .env("KEYWARD_DEMO_PASSWORD", PASSWORD)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null());
-    if demo {
-        command.arg("--demo");
-    }
-    let instance = Instance {
-        child: command.spawn().unwrap(),
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let http = reqwest::Client::new();
-    for _ in 0..200 {
-        if let Ok(response) = http.get(format!("{}/healthz", instance.base)).send().await
-            && response.status() == StatusCode::OK
-        {
+/// Starts `keyward serve` (with the demo data when `demo`) on a free loopback
+/// port and waits until it answers.
+async fn start(db: &TestDb, key_file: &Path, demo: bool) -> Instance {
+    // A port free when chosen may be taken (by another test's server) before
+    // the process binds it; the process then exits, and another is tried.
+    for _ in 0..5 {
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keyward"));
+        command
+            .arg("serve")
+            .env("DATABASE_URL", &db.url)
+            .env("KEYWARD_KEY_FILE", key_file)
+            .env("KEYWARD_ADDR", format!("127.0.0.1:{port}"))
+            .env("KEYWARD_PUBLIC_URL", PUBLIC_URL)
+            .env("KEYWARD_DEMO_PASSWORD", PASSWORD)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null());
+        if demo {
+            command.arg("--demo");
+        }
+        let mut instance = Instance {
+            child: command.spawn().unwrap(),
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        if ready(&mut instance, port).await {
             return instance;
+        }
+    }
+    panic!("keyward could not get a free port in five tries");
+}
+
+/// Whether the instance came up on its port: false if it exited, or if what
+/// answers there is another server.
+async fn ready(instance: &mut Instance, port: u16) -> bool {
+    for _ in 0..400 {
+        if instance.child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            let mut probe = Client::http(&instance.base);
+            let health = probe.get("/healthz").await;
+            let metadata = probe.get("/.well-known/oauth-authorization-server").await;
+            return health.status == StatusCode::OK
+                && metadata.status == StatusCode::OK
+                && metadata.json()["issuer"] == PUBLIC_URL
+                && instance.child.try_wait().unwrap().is_none();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("keyward did not answer /healthz on port {port}");
-}
-
-/// A browser session over real HTTP: one cookie, the CSRF token of the last page.
-#[derive(Clone)]
-struct Browser {
-    http: reqwest::Client,
-    cookie: Option<String>,
-    csrf: Option<String>,
-}
-
-struct Page {
-    status: StatusCode,
-    body: String,
-}
-
-impl Browser {
-    fn new() -> Browser {
-        Browser {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookie: None,
-            csrf: None,
-        }
-    }
-
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
-        let request = match &self.cookie {
-            Some(cookie) => request.header("cookie", cookie),
-            None => request,
-        };
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        if let Some(cookie) = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("keyward_session="))
-        {
-            self.cookie = Some(cookie.split(';').next().unwrap().to_owned());
-        }
-        let body = response.text().await.unwrap();
-        if let Some(token) = csrf_in(&body) {
-            self.csrf = Some(token);
-        }
-        Page { status, body }
-    }
-
-    async fn get(&mut self, url: String) -> Page {
-        let request = self.http.get(url);
-        self.send(request).await
-    }
-
-    async fn post(&mut self, url: String, fields: &[(&str, &str)]) -> Page {
-        let token = self.csrf.clone().unwrap_or_default();
-        let mut all = vec![("csrf_token", token.as_str())];
-        all.extend_from_slice(fields);
-        let request = self
-            .http
-            .post(url)
-            .header("sec-fetch-site", "same-origin")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(serde_urlencoded::to_string(&all).unwrap());
-        self.send(request).await
-    }
-}
-
-async fn token(base: &str, client_id: &str, secret: &str) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/oauth/token"))
-        .basic_auth(client_id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (
-        status,
-        serde_json::from_str(&response.text().await.unwrap()).unwrap(),
-    )
-}
-
-async fn introspect(base: &str, caller: (&str, &str), token: &str) -> Value {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/oauth/introspect"))
-        .basic_auth(caller.0, Some(caller.1))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    serde_json::from_str(&response.text().await.unwrap()).unwrap()
+    panic!("keyward did not answer on port {port}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -170,43 +104,42 @@ async fn two_instances_on_one_database_share_sessions_limits_and_credentials() {
     let b = start(&db, &key_file, false).await;
 
     // Globex, upgraded from its trial and with no credentials, races from empty.
-    let direct = Db::open(&db.url).await.unwrap();
-    keyward::on!(direct, |e| sqlx::query(
-        "UPDATE organizations SET plan = 'standard' WHERE name = 'Globex'"
-    )
-    .execute(e)
-    .await
-    .map(|r| r.rows_affected()))
-    .unwrap();
-
-    // A session made on one instance is valid on the other.
-    let mut owner = Browser::new();
-    owner.get(format!("{}/login", a.base)).await;
-    let signed_in = owner
-        .post(
-            format!("{}/login", a.base),
-            &[("email", "owner@globex.test"), ("password", PASSWORD)],
+    let sql = Sql::connect(&db.url).await;
+    let upgraded = sql
+        .execute(
+            "UPDATE organizations SET plan = 'standard' WHERE name = 'Globex'",
+            &[],
         )
         .await;
-    assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
-    let page = owner.get(format!("{}/settings/credentials", b.base)).await;
-    assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains("Globex"));
-    assert!(page.body.contains("New Credential"));
+    assert_eq!(upgraded, 1);
+
+    // A session made on one instance is valid on the other.
+    let mut owner = Client::http(&a.base);
+    owner
+        .sign_in("owner@globex.test", PASSWORD)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let mut owner_at_b = owner.at(&b.base);
+    owner_at_b
+        .get(CREDENTIALS)
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("Globex")
+        .assert_contains("New Credential");
+    // One browser: the session and the CSRF token of that page, at either instance.
+    let mut owner_at_a = owner_at_b.at(&a.base);
 
     // 40 concurrent creates, half through each instance: exactly 3 credentials, one primary.
     let mut tasks = Vec::new();
     for i in 0..40 {
-        let mut browser = owner.clone();
-        let base = if i % 2 == 0 { &a.base } else { &b.base }.clone();
+        let mut browser = if i % 2 == 0 {
+            owner_at_a.clone()
+        } else {
+            owner_at_b.clone()
+        };
         tasks.push(tokio::spawn(async move {
             let name = format!("Race {i:02}");
-            let page = browser
-                .post(
-                    format!("{base}/settings/credentials"),
-                    &credential_fields(&name),
-                )
-                .await;
+            let page = browser.submit_credential(&credential_fields(&name)).await;
             (page.status, client_id_in(&page.body), secret_in(&page.body))
         }));
     }
@@ -222,49 +155,46 @@ async fn two_instances_on_one_database_share_sessions_limits_and_credentials() {
         }
     }
     assert_eq!(created.len(), 3, "exactly three creates succeed");
-    let (count, primaries): (i64, i64) = keyward::on!(direct, |e| sqlx::query_as(
-        "SELECT COUNT(*), COUNT(*) FILTER (WHERE is_primary) FROM credentials c
-         JOIN organizations o ON o.id = c.organization_id WHERE o.name = 'Globex'"
-    )
-    .fetch_one(e)
-    .await)
-    .unwrap();
+    let (count, primaries): (i64, i64) = sql
+        .one(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE is_primary) FROM credentials c
+             JOIN organizations o ON o.id = c.organization_id WHERE o.name = 'Globex'",
+            &[],
+        )
+        .await;
     assert_eq!((count, primaries), (3, 1));
 
     // A rotation through A is refused at B's token endpoint at once.
+    let mut machine_at_b = Client::http(&b.base);
+    let grant = [("grant_type", "client_credentials")];
     let (client_id, old_secret) = created[0].clone();
-    let (status, _) = token(&b.base, &client_id, &old_secret).await;
-    assert_eq!(status, StatusCode::OK);
-    owner
-        .get(format!(
-            "{}/settings/credentials/{client_id}/rotate",
-            a.base
-        ))
-        .await;
-    let rotated = owner
-        .post(
-            format!("{}/settings/credentials/{client_id}/rotate", a.base),
-            &[("grace", "0")],
-        )
-        .await;
-    assert_eq!(rotated.status, StatusCode::OK);
+    machine_at_b
+        .token_request(&grant, Some((&client_id, &old_secret)))
+        .await
+        .assert_status(StatusCode::OK);
+    owner_at_a.get(&credential(&client_id, "rotate")).await;
+    let rotated = owner_at_a.rotate(&client_id, Grace::Immediately).await;
+    rotated.assert_status(StatusCode::OK);
     let new_secret = secret_in(&rotated.body).unwrap();
     assert_ne!(new_secret, old_secret);
-    let (status, body) = token(&b.base, &client_id, &old_secret).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["error"], "invalid_client");
-    let (status, _) = token(&b.base, &client_id, &new_secret).await;
-    assert_eq!(status, StatusCode::OK);
+    machine_at_b
+        .token_request(&grant, Some((&client_id, &old_secret)))
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    machine_at_b
+        .token_request(&grant, Some((&client_id, &new_secret)))
+        .await
+        .assert_status(StatusCode::OK);
     created[0].1 = new_secret;
 
     // A delete through A makes introspection at B answer inactive.
-    let primary: String = keyward::on!(direct, |e| sqlx::query_scalar(
-        "SELECT c.client_id FROM credentials c JOIN organizations o ON o.id = c.organization_id
-         WHERE o.name = 'Globex' AND c.is_primary"
-    )
-    .fetch_one(e)
-    .await)
-    .unwrap();
+    let primary = sql
+        .string(
+            "SELECT c.client_id FROM credentials c JOIN organizations o ON o.id = c.organization_id
+             WHERE o.name = 'Globex' AND c.is_primary",
+            &[],
+        )
+        .await;
     let (doomed, doomed_secret) = created
         .iter()
         .find(|(id, _)| *id != primary)
@@ -275,26 +205,23 @@ async fn two_instances_on_one_database_share_sessions_limits_and_credentials() {
         .find(|(id, _)| *id == primary)
         .cloned()
         .unwrap();
-    let (status, issued) = token(&b.base, &doomed, &doomed_secret).await;
-    assert_eq!(status, StatusCode::OK);
-    let access_token = issued["access_token"].as_str().unwrap().to_owned();
-    let caller = (caller_id.as_str(), caller_secret.as_str());
+    let issued = machine_at_b
+        .token_request(&grant, Some((&doomed, &doomed_secret)))
+        .await;
+    issued.assert_status(StatusCode::OK);
+    let access_token = issued.json()["access_token"].as_str().unwrap().to_owned();
+    let caller = Auth::Basic(&caller_id, &caller_secret);
     assert_eq!(
-        introspect(&b.base, caller, &access_token).await["active"],
+        machine_at_b.introspect(caller, &access_token).await["active"],
         true
     );
-    owner
-        .get(format!("{}/settings/credentials/{doomed}/delete", a.base))
-        .await;
-    let deleted = owner
-        .post(
-            format!("{}/settings/credentials/{doomed}/delete", a.base),
-            &[],
-        )
-        .await;
-    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    owner_at_a.get(&credential(&doomed, "delete")).await;
+    owner_at_a
+        .delete(&doomed)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
     assert_eq!(
-        introspect(&b.base, caller, &access_token).await,
-        serde_json::json!({"active": false})
+        machine_at_b.introspect(caller, &access_token).await,
+        json!({"active": false})
     );
 }

@@ -242,6 +242,21 @@ impl Client {
         })
     }
 
+    /// The same browser (cookie, CSRF token) talking to another server at
+    /// `base`, as behind a load balancer. Over HTTP only.
+    pub fn at(&self, base: &str) -> Client {
+        let Transport::Http { http, .. } = &self.transport else {
+            panic!("an in-process client has no server to change")
+        };
+        Client {
+            transport: Transport::Http {
+                base: base.trim_end_matches('/').to_owned(),
+                http: http.clone(),
+            },
+            ..self.clone()
+        }
+    }
+
     fn over(transport: Transport) -> Client {
         Client {
             transport,
@@ -371,11 +386,6 @@ impl Client {
             request.body(form_body(&all))
         };
         self.send(request).await
-    }
-
-    /// Posts as htmx does.
-    pub async fn htmx_post(&mut self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
-        self.htmx().post(path, fields).await
     }
 
     /// Sends `route` as a plain browser would.

@@ -10,6 +10,6 @@ mod forms;
 pub mod testdb;
 
 pub use app::{PASSWORD, Persona, TestApp};
-pub use client::{Auth, Client, Grace, Request, Role, Route, TestResponse};
-pub use db::{Arg, Sql};
+pub use client::{Auth, Client, Grace, Role, Route, TestResponse};
+pub use db::Sql;
 pub use forms::*;
