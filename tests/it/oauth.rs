@@ -109,12 +109,11 @@ async fn every_malformed_or_unauthorised_request_gets_its_rfc_error() {
     let mut m = app.client();
     let grant = ("grant_type", "client_credentials");
 
+    // Mistyped: one character off, so never the secret itself.
+    let mistyped = mistyped(s);
+    assert_ne!(mistyped, s);
     m.token_request(
-        &[
-            grant,
-            ("client_id", id),
-            ("client_secret", &format!("{}x", &s[..s.len() - 1])),
-        ],
+        &[grant, ("client_id", id), ("client_secret", &mistyped)],
         None,
     )
     .await
