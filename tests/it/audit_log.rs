@@ -24,10 +24,7 @@ async fn the_audit_log_refuses_updates_and_deletes() {
 async fn support_visits_to_the_credentials_page_are_audited() {
     let app = TestApp::demo().await;
     let mut support = app.sign_in_as(Persona::Support).await;
-    support
-        .get(CREDENTIALS)
-        .await
-        .assert_status(StatusCode::OK);
+    support.get(CREDENTIALS).await.assert_status(StatusCode::OK);
     let acme = app.org_id("Acme Payments").await;
     let row: (String, Option<String>, String) = app
         .sql

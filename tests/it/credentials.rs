@@ -794,11 +794,7 @@ fn routes(client_id: &str) -> Vec<Route> {
     let id = |action: &str| credential(client_id, action);
     vec![
         ("GET", NEW_CREDENTIAL.into(), vec![]),
-        (
-            "POST",
-            CREDENTIALS.into(),
-            credential_fields("Sneaky one"),
-        ),
+        ("POST", CREDENTIALS.into(), credential_fields("Sneaky one")),
         ("GET", id("edit"), vec![]),
         ("POST", id("edit"), credential_fields("Sneaky rename")),
         ("GET", id("rotate"), vec![]),
@@ -834,10 +830,7 @@ async fn the_role_matrix_holds_on_every_credentials_route() {
     // Another organization's owner: the credential does not exist for them.
     app.upgrade_globex().await;
     let mut globex = app.sign_in_as(Persona::GlobexOwner).await;
-    globex
-        .get(CREDENTIALS)
-        .await
-        .assert_lacks("Target of all");
+    globex.get(CREDENTIALS).await.assert_lacks("Target of all");
     let missing = routes("kwid_doesnotexist0000000000");
     for (foreign, unknown) in all.iter().zip(&missing).skip(2) {
         let a = globex.call(foreign).await;

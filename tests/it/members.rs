@@ -260,10 +260,7 @@ async fn a_removed_member_is_signed_out_on_their_next_request() {
     let app = TestApp::demo().await;
     let viewer_id = app.user_id("viewer@acme.test").await;
     let mut viewer = app.sign_in_as(Persona::Viewer).await;
-    viewer
-        .get(CREDENTIALS)
-        .await
-        .assert_status(StatusCode::OK);
+    viewer.get(CREDENTIALS).await.assert_status(StatusCode::OK);
 
     let mut owner = app.sign_in_as(Persona::Owner).await;
     owner

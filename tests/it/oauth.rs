@@ -43,10 +43,7 @@ async fn metadata_and_jwks_describe_the_server() {
     let json = metadata.json();
     assert_eq!(json["issuer"], "http://127.0.0.1:8080");
     assert_eq!(json["token_endpoint"], "http://127.0.0.1:8080/oauth/token");
-    assert_eq!(
-        json["grant_types_supported"],
-        json!(["client_credentials"])
-    );
+    assert_eq!(json["grant_types_supported"], json!(["client_credentials"]));
     assert_eq!(
         json["token_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post"])
@@ -159,12 +156,9 @@ async fn every_malformed_or_unauthorised_request_gets_its_rfc_error() {
     .await
     .assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_scope");
     let huge = format!("kws_test_{}", "a".repeat(10 * 1024));
-    m.token_request(
-        &[grant, ("client_id", id), ("client_secret", &huge)],
-        None,
-    )
-    .await
-    .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    m.token_request(&[grant, ("client_id", id), ("client_secret", &huge)], None)
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     m.token_request(&[grant], None)
         .await
         .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
@@ -249,10 +243,7 @@ async fn disabled_deleted_rotated_foreign_address_and_trial_credentials_get_no_t
     app.set_plan("Acme Payments", "standard").await;
 
     // Deleted.
-    owner
-        .delete(&id)
-        .await
-        .assert_status(StatusCode::SEE_OTHER);
+    owner.delete(&id).await.assert_status(StatusCode::SEE_OTHER);
     m.client_credentials(&id, &new)
         .await
         .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");

@@ -15,7 +15,10 @@ async fn require_approval(owner: &mut Client) {
 /// The ids of every credential request, oldest first.
 async fn request_ids(app: &TestApp) -> Vec<String> {
     app.sql
-        .strings("SELECT request_id FROM credential_requests ORDER BY id", &[])
+        .strings(
+            "SELECT request_id FROM credential_requests ORDER BY id",
+            &[],
+        )
         .await
 }
 

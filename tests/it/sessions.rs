@@ -40,9 +40,15 @@ async fn an_empty_database_leads_every_page_to_setup_which_runs_once() {
         .assert_contains("Initech");
 
     // Closed for good, for everyone.
-    browser.get(SETUP).await.assert_status(StatusCode::NOT_FOUND);
+    browser
+        .get(SETUP)
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
     let mut stranger = app.client();
-    stranger.get(SETUP).await.assert_status(StatusCode::NOT_FOUND);
+    stranger
+        .get(SETUP)
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
     stranger.get(LOGIN).await.assert_status(StatusCode::OK);
     assert_eq!(app.count("SELECT COUNT(*) FROM organizations").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1);
@@ -100,7 +106,10 @@ async fn signing_in_changes_the_session_id_and_signing_out_ends_the_session() {
         .expect("the login page starts a session for its CSRF token");
 
     let signed_in = browser
-        .post(LOGIN, &[("email", "OWNER@acme.test"), ("password", PASSWORD)])
+        .post(
+            LOGIN,
+            &[("email", "OWNER@acme.test"), ("password", PASSWORD)],
+        )
         .await;
     signed_in.assert_status(StatusCode::SEE_OTHER);
     let after = browser.cookie.clone().unwrap();
@@ -349,10 +358,7 @@ async fn sessions_end_after_the_absolute_timeout() {
     let app = TestApp::demo().await;
     let mut browser = app.sign_in_as(Persona::Viewer).await;
     app.clock.advance(11 * 3600);
-    browser
-        .get(CREDENTIALS)
-        .await
-        .assert_status(StatusCode::OK);
+    browser.get(CREDENTIALS).await.assert_status(StatusCode::OK);
     app.clock.advance(3600);
     assert_eq!(browser.get(CREDENTIALS).await.location(), LOGIN);
 }

@@ -90,12 +90,8 @@ impl TestApp {
         let keys = Keys::random();
         let mut config = Config::for_database(test_db.url.clone());
         configure(&mut config);
-        let state = AppState::with_clock(
-            db,
-            config.clone(),
-            keys.clone(),
-            Arc::new(clock.manual()),
-        );
+        let state =
+            AppState::with_clock(db, config.clone(), keys.clone(), Arc::new(clock.manual()));
         let router = keyward::build(state.clone()).await.unwrap();
         if with_demo {
             demo::seed(&state, PASSWORD).await.unwrap();

@@ -467,15 +467,16 @@ impl Client {
     /// Submits the New Credential form with a justification, as a request
     /// for approval.
     pub async fn request_credential(&mut self, name: &str, justification: &str) -> TestResponse {
-        let fields = with(
-            credential_fields(name),
-            &[("justification", justification)],
-        );
+        let fields = with(credential_fields(name), &[("justification", justification)]);
         self.submit_credential(&fields).await
     }
 
     /// Saves the Edit dialog of a credential with `fields`.
-    pub async fn edit_credential(&mut self, client_id: &str, fields: &[(&str, &str)]) -> TestResponse {
+    pub async fn edit_credential(
+        &mut self,
+        client_id: &str,
+        fields: &[(&str, &str)],
+    ) -> TestResponse {
         self.post(&pages::credential(client_id, "edit"), fields)
             .await
     }
@@ -598,10 +599,7 @@ impl Client {
     pub async fn get_token(&mut self, client_id: &str, secret: &str) -> String {
         let response = self.client_credentials(client_id, secret).await;
         response.assert_status(StatusCode::OK);
-        response.json()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        response.json()["access_token"].as_str().unwrap().to_owned()
     }
 
     /// `POST /oauth/introspect` (RFC 7662).

@@ -115,12 +115,16 @@ impl Sql {
     /// The one row a query returns.
     pub async fn one<T: Row>(&self, sql: &str, args: &[Arg<'_>]) -> T {
         match self {
-            Sql::Sqlite(pool) => bound!(sqlx::query_as::<_, T>(sql), args)
-                .fetch_one(pool)
-                .await,
-            Sql::Postgres(pool) => bound!(sqlx::query_as::<_, T>(sql), args)
-                .fetch_one(pool)
-                .await,
+            Sql::Sqlite(pool) => {
+                bound!(sqlx::query_as::<_, T>(sql), args)
+                    .fetch_one(pool)
+                    .await
+            }
+            Sql::Postgres(pool) => {
+                bound!(sqlx::query_as::<_, T>(sql), args)
+                    .fetch_one(pool)
+                    .await
+            }
         }
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
@@ -128,12 +132,16 @@ impl Sql {
     /// Every row a query returns.
     pub async fn all<T: Row>(&self, sql: &str, args: &[Arg<'_>]) -> Vec<T> {
         match self {
-            Sql::Sqlite(pool) => bound!(sqlx::query_as::<_, T>(sql), args)
-                .fetch_all(pool)
-                .await,
-            Sql::Postgres(pool) => bound!(sqlx::query_as::<_, T>(sql), args)
-                .fetch_all(pool)
-                .await,
+            Sql::Sqlite(pool) => {
+                bound!(sqlx::query_as::<_, T>(sql), args)
+                    .fetch_all(pool)
+                    .await
+            }
+            Sql::Postgres(pool) => {
+                bound!(sqlx::query_as::<_, T>(sql), args)
+                    .fetch_all(pool)
+                    .await
+            }
         }
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
