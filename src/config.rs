@@ -5,22 +5,7 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
-/// Which kind of secrets this deployment issues. Decides the secret prefix
-/// (`kws_live_` / `kws_test_`) and warnings the console shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Environment {
-    Sandbox,
-    Production,
-}
-
-impl Environment {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Environment::Sandbox => "sandbox",
-            Environment::Production => "production",
-        }
-    }
-}
+pub use crate::domain::credential::Environment;
 
 #[derive(Clone, Debug)]
 pub struct Config {

@@ -2,8 +2,10 @@
 
 use secrecy::SecretString;
 
-use crate::domain::credential::{Secret, new_client_id};
-use crate::domain::{Access, CredentialsPermission, Plan};
+use crate::domain::ip::IpAllowlist;
+use crate::domain::permission::{Permissions, SetType};
+use crate::domain::{Access, ClientId, CredentialsPermission, Plan};
+use crate::service::credentials::new_secret;
 use crate::state::AppState;
 use crate::storage::{credentials, members, orgs, users};
 
@@ -45,15 +47,14 @@ pub async fn seed(state: &AppState, password: &str) -> anyhow::Result<()> {
         .hash(&SecretString::from(password.to_owned()))
         .await?;
     let now = state.now();
+    // One transaction under the database-wide write lock: instances that
+    // start together with --demo seed once.
     let mut tx = state.db.begin_write().await?;
     for (name, plan) in [(ACME, Plan::Standard), (GLOBEX, Plan::Trial)] {
-        if state.db.org_by_name(name).await?.is_none() {
+        if orgs::find_by_name(&mut tx, name).await?.is_none() {
             orgs::insert(&mut tx, name, plan, now).await?;
         }
     }
-    tx.commit().await?;
-
-    let mut tx = state.db.begin_write().await?;
     for (email, display_name, membership) in USERS {
         let user = match users::find_by_email(&mut tx, email).await? {
             Some(user) => {
@@ -74,9 +75,7 @@ pub async fn seed(state: &AppState, password: &str) -> anyhow::Result<()> {
             }
         };
         if let Some((org_name, access)) = membership {
-            let org = state
-                .db
-                .org_by_name(org_name)
+            let org = orgs::find_by_name(&mut tx, org_name)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("demo organization vanished"))?;
             if members::find(&mut tx, org.id, user.id).await?.is_none() {
@@ -84,30 +83,32 @@ pub async fn seed(state: &AppState, password: &str) -> anyhow::Result<()> {
             }
         }
     }
-    tx.commit().await?;
 
     // One credential, so the Credentials page is not empty; its secret is
     // thrown away at once (rotate it to get one).
-    let acme = state
-        .db
-        .org_by_name(ACME)
+    let acme = orgs::find_by_name(&mut tx, ACME)
         .await?
         .ok_or_else(|| anyhow::anyhow!("demo organization vanished"))?;
-    let mut tx = state.db.begin_write().await?;
-    if credentials::count(&mut tx, acme.id).await? == 0 {
-        let secret = Secret::generate(state.config.environment);
+    if credentials::places(&mut tx, acme.id).await?.taken() == 0 {
+        let (_secret, digest) = new_secret(state);
+        let permissions =
+            Permissions::parse("balances:read:org transactions:create:org transactions:read:org")
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+        let (ips, _) = IpAllowlist::parse_limited("203.0.113.0/24\n198.51.100.7")
+            .map_err(|_| anyhow::anyhow!("demo IP allowlist"))?;
         let new = credentials::NewCredential {
-            org_id: acme.id,
-            client_id: &new_client_id(),
+            org: acme.id,
+            client_id: &ClientId::generate(),
             name: "Payments backend",
             description: Some("Nightly payout batches"),
-            digest: &state.keys.secret_digest(secret.expose()),
+            digest: &digest,
             created_by: "owner@acme.test",
-            permission_set: "transactions",
-            permissions: "balances:read:org transactions:create:org transactions:read:org",
-            ip_allowlist: "203.0.113.0/24 198.51.100.7",
+            is_primary: true,
+            permission_set: SetType::Transactions,
+            permissions: &permissions,
+            ip_allowlist: &ips,
         };
-        credentials::create(&mut tx, &new, None, now).await?;
+        credentials::insert(&mut tx, &new, now).await?;
     }
     tx.commit().await?;
     Ok(())

@@ -7,10 +7,10 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod domain;
-pub mod error;
 pub mod http;
 pub mod keys;
 pub mod random;
+pub mod service;
 pub mod state;
 pub mod storage;
 

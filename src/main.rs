@@ -8,7 +8,7 @@ use keyward::config::{Config, Environment, parse_trusted_proxies};
 use keyward::domain::{Access, DisplayName, Email, Password};
 use keyward::keys::Keys;
 use keyward::storage::Db;
-use keyward::{AppState, demo, random, storage};
+use keyward::{AppState, demo, random, service};
 use tower_sessions::session_store::ExpiredDeletion;
 use tracing_subscriber::EnvFilter;
 
@@ -56,10 +56,10 @@ struct Settings {
         global = true
     )]
     audience: String,
+    /// sandbox (secrets start kws_test_) or production (kws_live_).
     #[arg(
         long,
         env = "KEYWARD_ENVIRONMENT",
-        value_enum,
         default_value = "sandbox",
         global = true
     )]
@@ -295,39 +295,14 @@ async fn add_user(
         .context("reading the password from standard input")?;
     let password = Password::parse(raw.trim_end_matches(['\r', '\n']))
         .map_err(|e| anyhow::anyhow!(e.message))?;
-    let membership = match membership {
-        Some((org, role)) => {
-            let access = Access::parse_choice(&role)
-                .context("--role must be owner, admin-edit or admin-view")?;
-            let org = state
-                .db
-                .org_by_name(&org)
-                .await?
-                .with_context(|| format!("no organization named {org}"))?;
-            Some((org, access))
-        }
+    let membership = match &membership {
+        Some((org, role)) => Some((
+            org.as_str(),
+            Access::parse_choice(role).context("--role must be owner, admin-edit or admin-view")?,
+        )),
         None => None,
     };
-    let hash = state.hasher.hash(password.secret()).await?;
-    let now = state.now();
-    let mut tx = state.db.begin_write().await?;
-    let row = storage::users::NewUser {
-        email: email.as_str(),
-        display_name: name.as_str(),
-        password_hash: &hash,
-        is_support: support,
-    };
-    let user_id = match storage::users::insert(&mut tx, row, now).await {
-        Ok(id) => id,
-        Err(e) if storage::is_unique_violation(&e) => {
-            anyhow::bail!("a user with the email {email} exists already")
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if let Some((org, access)) = &membership {
-        storage::members::insert(&mut tx, org.id, user_id, *access, now).await?;
-    }
-    tx.commit().await?;
+    service::setup::add_user(state, &email, &name, &password, support, membership).await?;
     println!("added {email}");
     Ok(())
 }

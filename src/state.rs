@@ -55,7 +55,7 @@ impl AppState {
         if self.setup_done.load(Ordering::Relaxed) {
             return Ok(true);
         }
-        let done = self.db.count_users().await? > 0;
+        let done = crate::storage::users::count(&mut self.db.acquire().await?).await? > 0;
         if done {
             self.setup_done.store(true, Ordering::Relaxed);
         }

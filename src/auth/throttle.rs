@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use crate::domain::Email;
-use crate::storage::Db;
+use crate::storage::{Conn, throttle as failures};
 
 pub const WINDOW_SECS: i64 = 15 * 60;
 pub const MAX_PER_ACCOUNT: i64 = 5;
@@ -32,14 +32,14 @@ pub const KEEP_SECS: i64 = WINDOW_SECS;
 /// `Some(seconds to wait)` when any key has `max` or more failures in the
 /// last `window` seconds: until its oldest failure leaves the window.
 pub async fn wait_for(
-    db: &Db,
+    conn: &mut Conn,
     limits: &[(&str, i64)],
     window: i64,
     now: i64,
 ) -> anyhow::Result<Option<i64>> {
     let mut wait = None;
     for &(key, max) in limits {
-        let (count, oldest) = db.failures_since(key, now - window).await?;
+        let (count, oldest) = failures::failures_since(conn, key, now - window).await?;
         if count >= max {
             let secs = (oldest.unwrap_or(now) + window - now).max(1);
             wait = Some(wait.map_or(secs, |w: i64| w.max(secs)));
@@ -50,19 +50,19 @@ pub async fn wait_for(
 
 /// Records a failure for each key. Forgetting is by `KEEP_SECS`, never by a
 /// caller's shorter window, so one limit cannot erase another's memory.
-pub async fn record_failure(db: &Db, keys: &[&str], now: i64) -> anyhow::Result<()> {
-    db.record_failure(keys, now, now - KEEP_SECS).await
+pub async fn record_failure(conn: &mut Conn, keys: &[&str], now: i64) -> anyhow::Result<()> {
+    failures::record_failure(conn, keys, now, now - KEEP_SECS).await
 }
 
 /// `Some(seconds to wait)` while the account or the address is over its limit.
 pub async fn retry_after(
-    db: &Db,
+    conn: &mut Conn,
     account: &str,
     ip: &str,
     now: i64,
 ) -> anyhow::Result<Option<i64>> {
     wait_for(
-        db,
+        conn,
         &[(account, MAX_PER_ACCOUNT), (ip, MAX_PER_IP)],
         WINDOW_SECS,
         now,

@@ -14,7 +14,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::auth::throttle;
-use crate::storage::Db;
+use crate::storage::Conn;
 
 pub const FAILURE_WINDOW_SECS: i64 = 5 * 60;
 pub const MAX_FAILURES_PER_CLIENT: i64 = 20;
@@ -74,9 +74,14 @@ pub fn ip_key(ip: IpAddr) -> String {
 }
 
 /// `Some(seconds)` while the client or the address has failed too often.
-pub async fn locked_out(db: &Db, client: &str, ip: &str, now: i64) -> anyhow::Result<Option<i64>> {
+pub async fn locked_out(
+    conn: &mut Conn,
+    client: &str,
+    ip: &str,
+    now: i64,
+) -> anyhow::Result<Option<i64>> {
     let limits = [(client, MAX_FAILURES_PER_CLIENT), (ip, MAX_FAILURES_PER_IP)];
-    throttle::wait_for(db, &limits, FAILURE_WINDOW_SECS, now).await
+    throttle::wait_for(conn, &limits, FAILURE_WINDOW_SECS, now).await
 }
 
 // Failures must be kept at least as long as this window counts them.

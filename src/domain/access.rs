@@ -58,11 +58,11 @@ pub enum Access {
 }
 
 impl Access {
-    /// From a membership row; `None` for a combination the schema forbids.
-    pub fn from_membership(role: &str, permission: Option<&str>) -> Option<Access> {
-        match (Role::parse(role)?, permission) {
+    /// From a membership's two columns; `None` for a combination the schema forbids.
+    pub fn from_columns(role: Role, permission: Option<CredentialsPermission>) -> Option<Access> {
+        match (role, permission) {
             (Role::Owner, None) => Some(Access::Owner),
-            (Role::Admin, Some(p)) => CredentialsPermission::parse(p).map(Access::Admin),
+            (Role::Admin, Some(p)) => Some(Access::Admin(p)),
             _ => None,
         }
     }

@@ -5,13 +5,150 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{FieldError, trimmed_len};
-use crate::config::Environment;
 use crate::random;
 
-/// An organization holds at most this many credentials (pending requests included).
+/// An organization holds at most this many credentials, pending and approved
+/// requests included. The one place the limit is written.
 pub const MAX_CREDENTIALS: i64 = 3;
 
+/// What a person is told at the limit (the reference guide's wording).
 pub const LIMIT_MESSAGE: &str = "Your organization can hold a maximum of 3 API credentials. Delete an existing credential before creating a new one.";
+
+/// The places of an organization's limit that are taken: its credentials,
+/// and its pending and approved requests, each of which will become one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Places {
+    pub credentials: i64,
+    pub active_requests: i64,
+}
+
+impl Places {
+    pub fn taken(self) -> i64 {
+        self.credentials + self.active_requests
+    }
+
+    /// Whether another credential or request would exceed the limit.
+    pub fn is_full(self) -> bool {
+        self.taken() >= MAX_CREDENTIALS
+    }
+
+    /// The places an approved request's credential must fit in: the request
+    /// already holds one, which its credential takes over.
+    pub fn without_one_request(self) -> Places {
+        Places {
+            active_requests: (self.active_requests - 1).max(0),
+            ..self
+        }
+    }
+}
+
+/// Which kind of secrets this deployment issues. Decides the secret prefix
+/// (`kws_live_` / `kws_test_`) and warnings the console shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Sandbox,
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Sandbox => "sandbox",
+            Environment::Production => "production",
+        }
+    }
+}
+
+impl std::str::FromStr for Environment {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        match raw {
+            "sandbox" => Ok(Environment::Sandbox),
+            "production" => Ok(Environment::Production),
+            other => Err(format!("`{other}` is not sandbox or production")),
+        }
+    }
+}
+
+/// Whether a credential may get new tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialStatus {
+    Enabled,
+    Disabled,
+}
+
+impl CredentialStatus {
+    pub fn parse(raw: &str) -> Option<CredentialStatus> {
+        match raw {
+            "enabled" => Some(CredentialStatus::Enabled),
+            "disabled" => Some(CredentialStatus::Disabled),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialStatus::Enabled => "enabled",
+            CredentialStatus::Disabled => "disabled",
+        }
+    }
+}
+
+/// How long the previous secret keeps working after a rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grace {
+    /// The previous secret stops at once.
+    None,
+    Hours(i64),
+    Days(i64),
+}
+
+impl Grace {
+    /// The choices the Rotate Credential dialog offers, in its order.
+    pub const CHOICES: &'static [Grace] = &[
+        Grace::None,
+        Grace::Hours(1),
+        Grace::Hours(24),
+        Grace::Days(7),
+    ];
+
+    /// The window in seconds; `None` for none.
+    pub fn seconds(self) -> Option<i64> {
+        match self {
+            Grace::None => None,
+            Grace::Hours(h) => Some(h * 3600),
+            Grace::Days(d) => Some(d * 86_400),
+        }
+    }
+
+    /// One of [`Grace::CHOICES`], from its number of seconds (`0` or empty for none).
+    pub fn parse(raw: &str) -> Option<Grace> {
+        if raw.is_empty() || raw == "0" {
+            return Some(Grace::None);
+        }
+        let seconds: i64 = raw.parse().ok()?;
+        Grace::CHOICES
+            .iter()
+            .copied()
+            .find(|g| g.seconds() == Some(seconds))
+    }
+
+    /// The form value: seconds, `0` for none.
+    pub fn value(self) -> String {
+        self.seconds().unwrap_or(0).to_string()
+    }
+
+    pub fn label(self) -> String {
+        match self {
+            Grace::None => "Immediately".to_owned(),
+            Grace::Hours(1) => "1 hour".to_owned(),
+            Grace::Hours(h) => format!("{h} hours"),
+            Grace::Days(1) => "1 day".to_owned(),
+            Grace::Days(d) => format!("{d} days"),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct CredentialName(String);
@@ -41,11 +178,6 @@ impl Description {
     pub fn as_deref(&self) -> Option<&str> {
         self.0.as_deref()
     }
-}
-
-/// `kwid_` + 22 base62 characters (≥128 random bits). Public.
-pub fn new_client_id() -> String {
-    format!("kwid_{}", random::token(22))
 }
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -143,10 +275,16 @@ mod tests {
     }
 
     #[test]
-    fn client_ids_are_prefixed_and_long_enough() {
-        let id = new_client_id();
-        assert!(id.starts_with("kwid_"));
-        assert_eq!(id.len(), 5 + 22);
+    fn grace_windows_parse_only_the_offered_choices() {
+        assert_eq!(Grace::parse("0"), Some(Grace::None));
+        assert_eq!(Grace::parse(""), Some(Grace::None));
+        assert_eq!(Grace::parse("86400"), Some(Grace::Hours(24)));
+        assert_eq!(Grace::Days(7).seconds(), Some(604_800));
+        assert_eq!(Grace::parse("60"), None);
+        assert_eq!(Grace::parse("soon"), None);
+        for choice in Grace::CHOICES {
+            assert_eq!(Grace::parse(&choice.value()), Some(*choice));
+        }
     }
 
     #[test]

@@ -128,16 +128,22 @@ impl IpAllowlist {
         }
     }
 
-    /// Reads the stored form; anything unreadable is treated as "no address allowed".
-    pub fn from_stored(text: &str) -> IpAllowlist {
+    /// Reads the stored form, which [`IpAllowlist::to_stored`] wrote: `None`
+    /// when any entry is not a normalised address or range, so a damaged row
+    /// is reported instead of read as something else.
+    pub fn parse_stored(text: &str) -> Option<IpAllowlist> {
         if text.trim() == ALL {
-            return IpAllowlist::All;
+            return Some(IpAllowlist::All);
         }
-        IpAllowlist::Limited(
-            text.split_whitespace()
-                .filter_map(|e| IpEntry::parse(e).ok().map(|(entry, _)| entry))
-                .collect(),
-        )
+        let entries = text
+            .split_whitespace()
+            .map(|e| match IpEntry::parse(e) {
+                Ok((entry, None)) => Some(entry),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        (!entries.is_empty() && entries.len() <= MAX_ENTRIES)
+            .then_some(IpAllowlist::Limited(entries))
     }
 
     pub fn to_stored(&self) -> String {
@@ -212,7 +218,7 @@ mod tests {
         );
         assert!(list.allows(&"10.0.0.200".parse().unwrap()));
         assert!(!list.allows(&"10.0.1.1".parse().unwrap()));
-        assert_eq!(IpAllowlist::from_stored(&list.to_stored()), list);
+        assert_eq!(IpAllowlist::parse_stored(&list.to_stored()), Some(list));
     }
 
     #[test]

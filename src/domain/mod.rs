@@ -2,14 +2,21 @@
 //! the message a person sees beside the field they typed it in.
 
 pub mod access;
+pub mod audit;
 pub mod credential;
+pub mod ids;
 pub mod ip;
 pub mod org;
 pub mod permission;
+pub mod request;
 pub mod user;
 
 pub use access::{Access, CredentialsPermission, Role};
+pub use audit::AuditAction;
+pub use credential::{CredentialStatus, Environment, Grace};
+pub use ids::{ClientId, CredentialId, EventId, OrgId, RequestId, RequestRowId, SecretId, UserId};
 pub use org::{OrgName, Plan};
+pub use request::{Justification, RequestStatus};
 pub use user::{DisplayName, Email, Password};
 
 /// A message for one form field, shown next to it.

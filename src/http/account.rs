@@ -12,14 +12,13 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::domain::{FieldError, FieldErrors, Password};
-use crate::error::{AppError, AppResult};
+use crate::http::error::AppResult;
 use crate::http::form::Form;
 use crate::http::meta::RequestMeta;
 use crate::http::session::{self, OrgContext};
 use crate::http::views::{Layout, Nav};
-use crate::http::{audit, login};
+use crate::service::{self, Error};
 use crate::state::AppState;
-use crate::storage::users;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/account", get(show).post(change_password))
@@ -61,22 +60,7 @@ async fn change_password(
     Form(form): Form<PasswordForm>,
 ) -> AppResult<Response> {
     let mut errors = FieldErrors::default();
-    let stored = state
-        .db
-        .password_by_id(ctx.user.id)
-        .await?
-        .ok_or(AppError::SignedOut)?;
     let current = SecretString::from(form.current_password.clone());
-    if !state
-        .hasher
-        .verify(&current, Some(stored.password_hash))
-        .await?
-    {
-        errors.push(FieldError::new(
-            "current_password",
-            "This is not your current password.",
-        ));
-    }
     let password = errors.check(Password::parse(&form.password));
     if password.is_some() && form.password != form.password_confirm {
         errors.push(FieldError::new(
@@ -84,28 +68,34 @@ async fn change_password(
             "The two passwords do not match.",
         ));
     }
-    let (Some(password), true) = (password, errors.is_empty()) else {
-        let page = AccountPage {
-            layout: ctx.layout("Account", Nav::Account),
-            errors,
-            notice: String::new(),
-        };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    // One password check either way: with the change, or alone so the form
+    // can say at once that the current password is wrong too.
+    let changed = match (password, errors.is_empty()) {
+        (Some(password), true) => {
+            service::account::change_password(
+                &state,
+                &ctx.user,
+                &current,
+                &password,
+                &meta.origin(),
+            )
+            .await
+        }
+        _ => service::account::check_password(&state, &ctx.user, &current)
+            .await
+            .map(|()| ctx.user.clone()),
     };
-    let hash = state.hasher.hash(password.secret()).await?;
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    users::set_password(&mut tx, ctx.user.id, &hash).await?;
-    tx.commit().await?;
+    let user = match changed {
+        Ok(user) if errors.is_empty() => user,
+        Ok(_) => return again(&ctx, errors),
+        Err(e @ Error::WrongPassword) => {
+            errors.push(FieldError::new("current_password", e.to_string()));
+            return again(&ctx, errors);
+        }
+        Err(error) => return Err(error.into()),
+    };
     // Every session, this one included, is now void; this one starts afresh.
-    let user = state
-        .db
-        .user_by_id(ctx.user.id)
-        .await?
-        .ok_or(AppError::SignedOut)?;
-    session::sign_in(&ctx.session, &user, now).await?;
-    let event = audit::by_user(&user, None, &meta, "password.changed");
-    login::record_for_user(&state, Some(user.id), event, now).await?;
+    session::sign_in(&ctx.session, &user, state.now()).await?;
     ctx.session
         .insert(
             FLASH_KEY,
@@ -113,4 +103,13 @@ async fn change_password(
         )
         .await?;
     Ok(Redirect::to("/account").into_response())
+}
+
+fn again(ctx: &OrgContext, errors: FieldErrors) -> AppResult<Response> {
+    let page = AccountPage {
+        layout: ctx.layout("Account", Nav::Account),
+        errors,
+        notice: String::new(),
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }

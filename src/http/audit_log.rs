@@ -16,14 +16,13 @@ use serde::Deserialize;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
-use crate::domain::{FieldError, FieldErrors};
-use crate::error::AppResult;
-use crate::http::audit::{self, EventExt, KNOWN_ACTIONS};
+use crate::domain::{AuditAction, EventId, FieldError, FieldErrors};
+use crate::http::error::AppResult;
 use crate::http::meta::RequestMeta;
 use crate::http::session::OrgContext;
 use crate::http::views::{Layout, Nav, absolute_time, iso_time, relative_time};
+use crate::service;
 use crate::state::AppState;
-use crate::storage::Db;
 use crate::storage::audit::{Event, Filter};
 
 pub fn router() -> Router<AppState> {
@@ -59,10 +58,10 @@ struct AuditLogPage {
     params: Params,
     errors: FieldErrors,
     credentials: Vec<CredentialChoice>,
-    actions: &'static [&'static str],
+    actions: Vec<&'static str>,
     /// The query string of the current filters, for links.
     query: String,
-    next_before: Option<i64>,
+    next_before: Option<EventId>,
 }
 
 #[derive(Debug, Default, Deserialize, serde::Serialize)]
@@ -106,12 +105,13 @@ impl Params {
                 "The end date is before the start date.",
             ));
         }
-        let action = some(&self.action);
-        if let Some(a) = &action
-            && !KNOWN_ACTIONS.contains(&a.as_str())
-        {
-            errors.push(FieldError::new("action", "Choose an action from the list."));
-        }
+        let action = some(&self.action).and_then(|a| {
+            let known = AuditAction::parse(&a);
+            if known.is_none() {
+                errors.push(FieldError::new("action", "Choose an action from the list."));
+            }
+            known
+        });
         let start_of = |d: Date| d.midnight().assume_utc().unix_timestamp();
         let filter = Filter {
             target: some(&self.credential),
@@ -135,18 +135,13 @@ async fn show(
     meta: RequestMeta,
     Query(params): Query<Params>,
 ) -> AppResult<Response> {
-    if ctx.access.is_support() {
-        let visit = audit::by(&ctx, &meta, "support.viewed").target("Audit log");
-        state.db.record(&visit, state.now()).await?;
-    }
+    let actor = ctx.actor(&meta);
+    service::audit::support_visit(&state, &actor, "Audit log").await?;
     let (filter, errors) = params.filter();
     let now = state.now();
-    let before = params.before.parse::<i64>().ok();
+    let before = params.before.parse::<EventId>().ok();
     let rows = if errors.is_empty() {
-        state
-            .db
-            .events(ctx.org.id, &filter, before, PAGE_SIZE + 1)
-            .await?
+        service::audit::page(&state, &actor, &filter, before, PAGE_SIZE + 1).await?
     } else {
         Vec::new()
     };
@@ -159,7 +154,7 @@ async fn show(
             when_iso: iso_time(e.created_at),
             when_absolute: absolute_time(e.created_at),
             actor: e.actor,
-            action: e.action,
+            action: e.action.key().to_owned(),
             target: e.target.unwrap_or_default(),
             ip: e.ip.unwrap_or_default(),
             detail: if e.detail == "{}" {
@@ -169,13 +164,12 @@ async fn show(
             },
         })
         .collect();
-    let credentials = state
-        .db
-        .credentials_of(ctx.org.id, now, now)
+    let credentials = service::credentials::overview(&state, &actor)
         .await?
+        .credentials
         .into_iter()
         .map(|c| CredentialChoice {
-            client_id: c.client_id,
+            client_id: c.client_id.to_string(),
             name: c.name,
         })
         .collect();
@@ -191,7 +185,7 @@ async fn show(
         params,
         errors,
         credentials,
-        actions: KNOWN_ACTIONS,
+        actions: AuditAction::ALL.iter().map(|a| a.key()).collect(),
         next_before,
     };
     Ok((status, page).into_response())
@@ -223,7 +217,7 @@ fn csv_rows(events: &[Event], header: bool) -> Vec<u8> {
         let _ = writer.write_record([
             iso_time(e.created_at),
             cell(&e.actor),
-            cell(&e.action),
+            cell(e.action.key()),
             cell(e.target.as_deref().unwrap_or("")),
             cell(e.ip.as_deref().unwrap_or("")),
             cell(e.user_agent.as_deref().unwrap_or("")),
@@ -242,45 +236,44 @@ async fn export(
 ) -> AppResult<Response> {
     let (filter, errors) = params.filter();
     if !errors.is_empty() {
-        return Err(crate::error::AppError::BadRequest(
+        return Err(crate::http::error::AppError::BadRequest(
             "The filters could not be read. Correct them on the Audit log page, then export again."
                 .to_owned(),
         ));
     }
-    if ctx.access.is_support() {
-        let visit = audit::by(&ctx, &meta, "support.viewed").target("Audit log export");
-        state.db.record(&visit, state.now()).await?;
-    }
-    let db: Db = state.db.clone();
-    let org_id = ctx.org.id;
+    let actor = ctx.actor(&meta);
+    service::audit::support_visit(&state, &actor, "Audit log export").await?;
+    let app = state.clone();
     // State: (the last id sent, whether the header is still to come, done).
-    let chunks = stream::unfold((None::<i64>, true, false), move |(before, first, done)| {
-        let db = db.clone();
-        let filter = filter.clone();
-        async move {
-            if done {
-                return None;
-            }
-            match db.events(org_id, &filter, before, EXPORT_CHUNK).await {
-                Ok(events) => {
-                    let last = events.last().map(|e| e.id);
-                    let finished = (events.len() as i64) < EXPORT_CHUNK;
-                    let bytes = csv_rows(&events, first);
-                    Some((
-                        Ok::<_, std::io::Error>(bytes),
-                        (last.or(before), false, finished),
-                    ))
+    let chunks = stream::unfold(
+        (None::<EventId>, true, false),
+        move |(before, first, done)| {
+            let (app, actor, filter) = (app.clone(), actor.clone(), filter.clone());
+            async move {
+                if done {
+                    return None;
                 }
-                Err(error) => {
-                    tracing::error!(error = format!("{error:#}"), "audit export failed");
-                    Some((
-                        Err(std::io::Error::other("audit export failed")),
-                        (before, false, true),
-                    ))
+                match service::audit::page(&app, &actor, &filter, before, EXPORT_CHUNK).await {
+                    Ok(events) => {
+                        let last = events.last().map(|e| e.id);
+                        let finished = (events.len() as i64) < EXPORT_CHUNK;
+                        let bytes = csv_rows(&events, first);
+                        Some((
+                            Ok::<_, std::io::Error>(bytes),
+                            (last.or(before), false, finished),
+                        ))
+                    }
+                    Err(error) => {
+                        tracing::error!(error = format!("{error:#}"), "audit export failed");
+                        Some((
+                            Err(std::io::Error::other("audit export failed")),
+                            (before, false, true),
+                        ))
+                    }
                 }
             }
-        }
-    });
+        },
+    );
     let date = OffsetDateTime::from_unix_timestamp(state.now())
         .ok()
         .and_then(|t| {

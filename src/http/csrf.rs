@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
-use crate::error::AppError;
+use crate::http::error::AppError;
 use crate::random;
 
 const KEY: &str = "csrf";

@@ -7,7 +7,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use serde::de::DeserializeOwned;
 
-use crate::error::AppError;
+use crate::http::error::AppError;
 
 pub struct Form<T>(pub T);
 

@@ -5,10 +5,10 @@ use std::convert::Infallible;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, IntoResponseParts, Response, ResponseParts};
 
-use crate::error::AppError;
+use crate::http::error::AppError;
 
 /// `HX-Request: true` (and not a history restore, which wants the whole page).
 #[derive(Debug, Clone, Copy)]
@@ -18,10 +18,61 @@ impl<S: Send + Sync> FromRequestParts<S> for HxRequest {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let is = |name: &str| parts.headers.get(name).is_some_and(|v| v == "true");
-        Ok(HxRequest(
-            is("hx-request") && !is("hx-history-restore-request"),
-        ))
+        Ok(HxRequest::from_headers(&parts.headers))
+    }
+}
+
+impl HxRequest {
+    pub fn from_headers(headers: &HeaderMap) -> HxRequest {
+        let is = |name: &str| headers.get(name).is_some_and(|v| v == "true");
+        HxRequest(is("hx-request") && !is("hx-history-restore-request"))
+    }
+}
+
+/// Response headers that htmx acts on, as typed values: put one in a
+/// response tuple, or [`Hx::apply`] it to a response.
+#[derive(Debug, Clone, Copy)]
+pub enum Hx {
+    /// `HX-Trigger`: fire an event in the browser.
+    Trigger(HxEvent),
+    /// `HX-Retarget` + `HX-Reswap: innerHTML`: put the answer into this
+    /// element instead of the request's target (errors go to the dialog root).
+    RetargetInner(&'static str),
+    /// `HX-Redirect`: a full navigation, never a page swapped into a fragment.
+    Redirect(&'static str),
+}
+
+impl Hx {
+    fn headers(self) -> Vec<(HeaderName, HeaderValue)> {
+        let name = HeaderName::from_static;
+        match self {
+            Hx::Trigger(event) => {
+                vec![(name("hx-trigger"), HeaderValue::from_static(event.name()))]
+            }
+            Hx::RetargetInner(target) => vec![
+                (name("hx-retarget"), HeaderValue::from_static(target)),
+                (name("hx-reswap"), HeaderValue::from_static("innerHTML")),
+            ],
+            Hx::Redirect(to) => vec![(name("hx-redirect"), HeaderValue::from_static(to))],
+        }
+    }
+
+    pub fn apply(self, mut response: Response) -> Response {
+        for (name, value) in self.headers() {
+            response.headers_mut().insert(name, value);
+        }
+        response
+    }
+}
+
+impl IntoResponseParts for Hx {
+    type Error = Infallible;
+
+    fn into_response_parts(self, mut parts: ResponseParts) -> Result<ResponseParts, Infallible> {
+        for (name, value) in self.headers() {
+            parts.headers_mut().insert(name, value);
+        }
+        Ok(parts)
     }
 }
 
@@ -59,9 +110,6 @@ pub fn html(status: StatusCode, rendered: askama::Result<String>) -> Response {
 }
 
 /// Adds `HX-Trigger` for `event` to a response.
-pub fn trigger(mut response: Response, event: HxEvent) -> Response {
-    response
-        .headers_mut()
-        .insert("hx-trigger", HeaderValue::from_static(event.name()));
-    response
+pub fn trigger(response: Response, event: HxEvent) -> Response {
+    Hx::Trigger(event).apply(response)
 }

@@ -5,7 +5,7 @@
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
@@ -15,8 +15,8 @@ use tracing::Level;
 
 use askama::Template;
 
-use crate::error::{AppError, ErrorDialog, ErrorInfo, ToSignIn, error_page};
-use crate::http::htmx::html;
+use crate::http::error::{AppError, ErrorDialog, ErrorInfo, ToSignIn, error_page};
+use crate::http::htmx::{Hx, HxRequest, html};
 
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; \
@@ -96,19 +96,12 @@ pub fn trace() -> TraceLayer<
         .on_response(DefaultOnResponse::new().level(Level::INFO))
 }
 
-fn is_htmx(request: &Request) -> bool {
-    request
-        .headers()
-        .get("hx-request")
-        .is_some_and(|v| v == "true")
-}
-
 /// Gives layer-made errors (404 for unknown routes, the CSRF layer's 403, the
 /// body limit's 413, the timeout's 408) the same page as handler errors, and
 /// turns the redirect to sign-in into `HX-Redirect` for htmx requests, so a
 /// login form is never swapped into a dialog.
 pub async fn friendly_errors(request: Request, next: Next) -> Response {
-    let htmx = is_htmx(&request);
+    let HxRequest(htmx) = HxRequest::from_headers(request.headers());
     let mut response = next.run(request).await;
     let status = response.status();
     // Pages and JSON answers (the OAuth endpoints) are already meant for
@@ -128,13 +121,8 @@ pub async fn friendly_errors(request: Request, next: Next) -> Response {
             title: info.title,
             message: info.message,
         };
-        let mut fragment = html(response.status(), dialog.render());
-        fragment
-            .headers_mut()
-            .insert("hx-retarget", HeaderValue::from_static("#dialog-root"));
-        fragment
-            .headers_mut()
-            .insert("hx-reswap", HeaderValue::from_static("innerHTML"));
+        let mut fragment =
+            Hx::RetargetInner("#dialog-root").apply(html(response.status(), dialog.render()));
         for name in [header::RETRY_AFTER] {
             if let Some(value) = response.headers().get(&name) {
                 fragment.headers_mut().insert(name, value.clone());
@@ -143,12 +131,7 @@ pub async fn friendly_errors(request: Request, next: Next) -> Response {
         response = fragment;
     }
     if htmx && response.extensions().get::<ToSignIn>().is_some() {
-        let mut redirect = Response::new(axum::body::Body::empty());
-        *redirect.status_mut() = StatusCode::NO_CONTENT;
-        redirect
-            .headers_mut()
-            .insert("hx-redirect", HeaderValue::from_static("/login"));
-        return redirect;
+        return (StatusCode::NO_CONTENT, Hx::Redirect("/login"), ()).into_response();
     }
     // Pages answer htmx requests with fragments: caches must keep them apart.
     response

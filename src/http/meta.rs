@@ -8,12 +8,22 @@ use axum::http::header;
 use axum::http::request::Parts;
 use ipnet::IpNet;
 
+use crate::service::Origin;
 use crate::state::AppState;
 
 #[derive(Debug, Clone)]
 pub struct RequestMeta {
     pub ip: IpAddr,
     pub user_agent: Option<String>,
+}
+
+impl RequestMeta {
+    pub fn origin(&self) -> Origin {
+        Origin {
+            ip: self.ip,
+            user_agent: self.user_agent.clone(),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for RequestMeta {

@@ -2,10 +2,10 @@
 
 pub mod account;
 pub mod assets;
-pub mod audit;
 pub mod audit_log;
 pub mod credentials;
 pub mod csrf;
+pub mod error;
 pub mod form;
 pub mod htmx;
 pub mod layers;
@@ -32,7 +32,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::error::AppResult;
+use crate::domain::OrgId;
+use crate::http::error::AppResult;
 use crate::state::AppState;
 use crate::storage::sessions::Sessions;
 use form::Form;
@@ -122,12 +123,12 @@ async fn switch_org(
     ctx: OrgContext,
     Form(form): Form<SwitchOrg>,
 ) -> AppResult<Redirect> {
-    let org_id: i64 = form
+    let org_id: OrgId = form
         .org_id
         .parse()
-        .map_err(|_| crate::error::AppError::NotFound)?;
+        .map_err(|_| crate::http::error::AppError::NotFound)?;
     if !ctx.switch_to(&state, org_id).await? {
-        return Err(crate::error::AppError::NotFound);
+        return Err(crate::http::error::AppError::NotFound);
     }
     // Only go back to one of our own pages.
     let back = match form.back.as_str() {

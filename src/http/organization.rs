@@ -9,17 +9,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::domain::{FieldErrors, OrgName};
-use crate::error::AppResult;
-use crate::http::audit::{self, EventExt};
+use crate::http::error::AppResult;
 use crate::http::form::Form;
 use crate::http::meta::RequestMeta;
 use crate::http::session::OrgContext;
 use crate::http::views::{Layout, Nav};
+use crate::service::{self, Error};
 use crate::state::AppState;
-use crate::storage::{self, orgs};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/settings/organization", get(show).post(save))
@@ -48,12 +46,14 @@ struct OrganizationForm {
 }
 
 async fn show(ctx: OrgContext) -> AppResult<Response> {
-    ctx.require_owner()?;
+    if !ctx.access.is_owner() {
+        return Err(Error::OwnersOnly.into());
+    }
     let notice = crate::http::session::take_flash(&ctx.session, FLASH_KEY).await?;
     Ok(OrganizationPage {
         layout: ctx.layout("Organization", Nav::Organization),
         name: ctx.org.name.clone(),
-        plan: ctx.org.plan().label(),
+        plan: ctx.org.plan.label(),
         require_approval: ctx.org.require_approval,
         errors: FieldErrors::default(),
         notice,
@@ -67,29 +67,24 @@ async fn save(
     meta: RequestMeta,
     Form(form): Form<OrganizationForm>,
 ) -> AppResult<Response> {
-    ctx.require_owner()?;
+    if !ctx.access.is_owner() {
+        return Err(Error::OwnersOnly.into());
+    }
     let require_approval = form.require_approval.is_some();
     let mut errors = FieldErrors::default();
     let Some(name) = errors.check(OrgName::parse(&form.org_name)) else {
         let page = OrganizationPage {
             layout: ctx.layout("Organization", Nav::Organization),
             name: form.org_name,
-            plan: ctx.org.plan().label(),
+            plan: ctx.org.plan.label(),
             require_approval,
             errors,
             notice: String::new(),
         };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
-    let now = state.now();
-    let mut tx = state.db.begin_org(ctx.org.id).await?;
-    orgs::update_settings(&mut tx, ctx.org.id, name.as_str(), require_approval).await?;
-    let event = audit::by(&ctx, &meta, "organization.updated").detail(json!({
-        "before": { "name": ctx.org.name, "require_approval": ctx.org.require_approval },
-        "after": { "name": name.as_str(), "require_approval": require_approval },
-    }));
-    storage::audit::insert(&mut tx, &event, now).await?;
-    tx.commit().await?;
+    service::organization::update_settings(&state, &ctx.actor(&meta), &name, require_approval)
+        .await?;
     ctx.session
         .insert(FLASH_KEY, "Organization settings saved.")
         .await?;

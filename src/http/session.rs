@@ -12,13 +12,15 @@ use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 use tower_sessions::cookie::time::Duration;
 
-use crate::domain::{Access, Plan};
-use crate::error::AppError;
+use crate::domain::{Access, OrgId, Plan, UserId};
 use crate::http::csrf;
+use crate::http::error::AppError;
+use crate::http::meta::RequestMeta;
 use crate::http::views::{Layout, Nav, OrgChoice};
+use crate::service::Actor;
 use crate::state::AppState;
-use crate::storage::members::MembershipRow;
-use crate::storage::orgs::Organization;
+use crate::storage::members::{self, Membership};
+use crate::storage::orgs::{self, Organization};
 use crate::storage::users::User;
 
 /// A session ends after this long without a request...
@@ -35,7 +37,7 @@ const ACCESS_KEY: &str = "access";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SessionAuth {
-    user_id: i64,
+    user_id: UserId,
     epoch: i64,
     signed_in_at: i64,
     seen_at: i64,
@@ -69,12 +71,15 @@ pub async fn sign_out(session: &Session) -> Result<(), AppError> {
 pub async fn resolve(
     state: &AppState,
     session: &Session,
-) -> Result<Option<(User, Vec<MembershipRow>)>, AppError> {
+) -> Result<Option<(User, Vec<Membership>)>, AppError> {
     let Some(mut auth) = session.get::<SessionAuth>(AUTH_KEY).await? else {
         return Ok(None);
     };
     let now = state.now();
-    let found = state.db.user_with_memberships(auth.user_id).await?;
+    let found = {
+        let mut conn = state.db.acquire().await?;
+        members::user_with_memberships(&mut conn, auth.user_id).await?
+    };
     let valid = match &found {
         Some((user, _)) => {
             user.session_epoch == auth.epoch && now - auth.signed_in_at < ABSOLUTE_TIMEOUT_SECS
@@ -97,7 +102,7 @@ pub struct CurrentUser {
     pub user: User,
     pub session: Session,
     /// The organizations the user belongs to, loaded with the user.
-    pub memberships: Vec<MembershipRow>,
+    pub memberships: Vec<Membership>,
 }
 
 impl FromRequestParts<AppState> for CurrentUser {
@@ -141,11 +146,11 @@ impl FromRequestParts<AppState> for OrgContext {
             session,
             memberships,
         } = CurrentUser::from_request_parts(parts, state).await?;
-        let chosen: Option<i64> = session.get(ORG_KEY).await?;
+        let chosen: Option<OrgId> = session.get(ORG_KEY).await?;
 
         // Support staff see every organization; members see theirs.
         let (org, access, orgs) = if user.is_support {
-            let all = state.db.all_orgs().await?;
+            let all = orgs::all(&mut state.db.acquire().await?).await?;
             let org = chosen
                 .and_then(|id| all.iter().find(|o| o.id == id))
                 .or(all.first())
@@ -161,30 +166,21 @@ impl FromRequestParts<AppState> for OrgContext {
             (org, Access::Support, orgs)
         } else {
             let current = chosen
-                .and_then(|id| memberships.iter().find(|m| m.organization_id == id))
+                .and_then(|id| memberships.iter().find(|m| m.org.id == id))
                 .or(memberships.first())
                 .ok_or_else(|| {
                     AppError::Forbidden(
                         "You are not a member of any organization. Ask an organization owner to add you.".to_owned(),
                     )
                 })?;
-            let access = current
-                .access()
-                .ok_or_else(|| anyhow::anyhow!("membership row with an impossible role"))?;
-            let org = Organization {
-                id: current.organization_id,
-                name: current.organization_name.clone(),
-                plan: current.plan.clone(),
-                require_approval: current.require_approval,
-            };
             let orgs = memberships
                 .iter()
                 .map(|m| OrgChoice {
-                    id: m.organization_id,
-                    name: m.organization_name.clone(),
+                    id: m.org.id,
+                    name: m.org.name.clone(),
                 })
                 .collect();
-            (org, access, orgs)
+            (current.org.clone(), current.access, orgs)
         };
 
         // A change of organization or of role gets a new session id.
@@ -212,6 +208,11 @@ impl FromRequestParts<AppState> for OrgContext {
 }
 
 impl OrgContext {
+    /// The person acting, for a use case.
+    pub fn actor(&self, meta: &RequestMeta) -> Actor {
+        Actor::new(&self.user, self.org.id, self.access, meta.origin())
+    }
+
     pub fn layout(&self, title: impl Into<String>, nav: Nav) -> Layout {
         Layout {
             title: title.into(),
@@ -224,25 +225,16 @@ impl OrgContext {
             orgs: self.orgs.clone(),
             nav,
             is_owner: self.access.is_owner(),
-            is_trial: self.org.plan() == Plan::Trial,
-        }
-    }
-
-    /// Refuses anyone but an owner of this organization.
-    pub fn require_owner(&self) -> Result<(), AppError> {
-        if self.access.is_owner() {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden(
-                "Only organization owners can do this.".to_owned(),
-            ))
+            is_trial: self.org.plan == Plan::Trial,
         }
     }
 
     /// Chooses the organization for the next requests, if this user may see it.
-    pub async fn switch_to(&self, state: &AppState, org_id: i64) -> Result<bool, AppError> {
+    pub async fn switch_to(&self, state: &AppState, org_id: OrgId) -> Result<bool, AppError> {
         let allowed = if self.user.is_support {
-            state.db.org_by_id(org_id).await?.is_some()
+            orgs::find(&mut state.db.acquire().await?, org_id)
+                .await?
+                .is_some()
         } else {
             self.orgs.iter().any(|o| o.id == org_id)
         };

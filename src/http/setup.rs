@@ -13,12 +13,12 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::domain::{DisplayName, Email, FieldError, FieldErrors, OrgName, Password};
-use crate::error::{AppError, AppResult};
+use crate::http::error::{AppError, AppResult};
 use crate::http::form::Form;
 use crate::http::meta::RequestMeta;
-use crate::http::{audit, csrf, session};
+use crate::http::{csrf, session};
+use crate::service;
 use crate::state::AppState;
-use crate::storage::{self, orgs, users};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/setup", get(show).post(submit))
@@ -103,35 +103,16 @@ async fn submit(
             .into_response());
     };
 
-    let hash = state.hasher.hash(password.secret()).await?;
-    let now = state.now();
-    let mut tx = state.db.begin_write().await?;
-    // Checked again under the write lock: two racing setups create one organization.
-    if orgs::count(&mut tx).await? > 0 {
-        return Err(AppError::NotFound);
-    }
-    let org_id = orgs::insert(
-        &mut tx,
-        org_name.as_str(),
-        crate::domain::Plan::Standard,
-        now,
+    let user = service::setup::first_run(
+        &state,
+        &org_name,
+        &display_name,
+        &email,
+        &password,
+        &meta.origin(),
     )
     .await?;
-    let new_user = users::NewUser {
-        email: email.as_str(),
-        display_name: display_name.as_str(),
-        password_hash: &hash,
-        is_support: false,
-    };
-    let user_id = users::insert(&mut tx, new_user, now).await?;
-    storage::members::insert(&mut tx, org_id, user_id, crate::domain::Access::Owner, now).await?;
-    let user = users::find_by_email(&mut tx, email.as_str())
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("the new owner vanished"))?;
-    let event = audit::by_user(&user, Some(org_id), &meta, "organization.created");
-    storage::audit::insert(&mut tx, &event, now).await?;
-    tx.commit().await?;
-
+    let now = state.now();
     session::sign_in(&session, &user, now).await?;
     Ok(Redirect::to("/settings/credentials").into_response())
 }

@@ -3,9 +3,11 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::domain::OrgId;
+
 #[derive(Debug, Clone)]
 pub struct OrgChoice {
-    pub id: i64,
+    pub id: OrgId,
     pub name: String,
 }
 
@@ -25,7 +27,7 @@ pub struct Layout {
     pub csrf: String,
     pub user_name: String,
     pub user_email: String,
-    pub org_id: i64,
+    pub org_id: OrgId,
     pub org_name: String,
     pub access_label: &'static str,
     pub orgs: Vec<OrgChoice>,

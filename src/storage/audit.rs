@@ -5,16 +5,16 @@ use anyhow::Context;
 use serde_json::Value;
 use sqlx::FromRow;
 
-use super::{Conn, Db};
-use crate::on;
+use super::Conn;
+use crate::domain::{AuditAction, EventId, OrgId, UserId};
 
 /// An event to record. `detail` is a small JSON object and never holds a secret.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
-    pub organization_id: Option<i64>,
-    pub actor_user_id: Option<i64>,
+    pub organization_id: Option<OrgId>,
+    pub actor_user_id: Option<UserId>,
     pub actor: String,
-    pub action: &'static str,
+    pub action: AuditAction,
     pub target: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -23,9 +23,9 @@ pub struct NewEvent {
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Event {
-    pub id: i64,
+    pub id: EventId,
     pub actor: String,
-    pub action: String,
+    pub action: AuditAction,
     pub target: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -61,33 +61,26 @@ pub struct Filter {
     /// The event's target: a credential's client ID.
     pub target: Option<String>,
     pub actor: Option<String>,
-    pub action: Option<String>,
+    pub action: Option<AuditAction>,
     /// Unix seconds, inclusive.
     pub from: Option<i64>,
     /// Unix seconds, exclusive.
     pub until: Option<i64>,
 }
 
-impl Db {
-    /// Records one event on its own (for events that come with no other change).
-    pub async fn record(&self, event: &NewEvent, now: i64) -> anyhow::Result<()> {
-        let mut conn = self.acquire().await.context("recording an audit event")?;
-        insert(&mut conn, event, now).await
-    }
-
-    /// One page of an organization's events, newest first, older than
-    /// `before_id` when given (keyset pagination: as fast on page 1,000 as on
-    /// page 1). Date bounds become id bounds found through the time index, so
-    /// the page itself is read in id order from the organization's index.
-    pub async fn events(
-        &self,
-        org_id: i64,
-        filter: &Filter,
-        before_id: Option<i64>,
-        limit: i64,
-    ) -> anyhow::Result<Vec<Event>> {
-        // The builder is written once and expanded per backend by `on!`.
-        on!(self, |e| {
+/// One page of an organization's events, newest first, older than
+/// `before_id` when given (keyset pagination: as fast on page 1,000 as on
+/// page 1). Date bounds become id bounds found through the time index, so
+/// the page itself is read in id order from the organization's index.
+pub async fn list(
+    conn: &mut Conn,
+    org_id: OrgId,
+    filter: &Filter,
+    before_id: Option<EventId>,
+    limit: i64,
+) -> anyhow::Result<Vec<Event>> {
+    // The builder is written once and expanded per backend by `on!`.
+    on!(conn, |e| {
             let mut query = sqlx::QueryBuilder::new(
                 "SELECT id, actor, action, target, ip, user_agent, detail, created_at FROM audit_events WHERE organization_id = ",
             );
@@ -99,7 +92,7 @@ impl Db {
                 query.push(" AND actor = ").push_bind(actor.clone());
             }
             if let Some(action) = &filter.action {
-                query.push(" AND action = ").push_bind(action.clone());
+                query.push(" AND action = ").push_bind(*action);
             }
             if let Some(from) = filter.from {
                 query
@@ -128,5 +121,4 @@ impl Db {
             query.build_query_as().fetch_all(e).await
         })
             .context("listing audit events")
-    }
 }

@@ -1,17 +1,37 @@
-//! Storage: one repository module per aggregate, all reached through [`Db`].
+//! Storage: one repository module per aggregate. Every repository function
+//! takes a [`Conn`]: a transaction that a use case opened (`Db::begin_org`
+//! and friends), or a pooled connection for reads (`Db::acquire`).
 //!
 //! Keyward runs on SQLite (the default, one machine) or PostgreSQL (several
 //! instances sharing one database). Queries are runtime `sqlx` queries in
 //! standard SQL with `$n` placeholders (which SQLite accepts too), and times
-//! are Unix seconds, so one SQL text serves both. The [`on!`](crate::on)
-//! macro runs a query on whichever backend a [`Db`] or a [`Conn`] holds: it
+//! are Unix seconds, so one SQL text serves both. The `on!` macro, private to
+//! this module, runs a query on whichever backend a [`Conn`] holds: it
 //! expands the same expression once per backend, so each is compiled and
 //! type-checked against its own driver, with no runtime translation layer.
+//!
+//! Rows decode into domain types at this boundary (see `codec`): a stored
+//! value that does not parse is an error naming the column and the value,
+//! never a default.
 //!
 //! What differs between backends (connecting, migrations, how a write
 //! transaction takes its lock) sits in this file.
 
+/// Runs `$body` with `$e` bound to the executor of whichever backend `$target`
+/// (a `&mut` [`Conn`], or the [`Db`] in this file) holds. The body is usually
+/// a whole query ending in `.await`, since the two backends' futures have
+/// different types.
+macro_rules! on {
+    ($target:expr, |$e:ident| $body:expr) => {
+        match $target.exec() {
+            $crate::storage::Either::Sqlite($e) => $body,
+            $crate::storage::Either::Postgres($e) => $body,
+        }
+    };
+}
+
 pub mod audit;
+mod codec;
 pub mod credentials;
 pub mod members;
 pub mod orgs;
@@ -30,31 +50,16 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool};
 
-/// One value per backend: a pool, a connection, a transaction.
+use crate::domain::OrgId;
+use orgs::Organization;
+
+/// One value per backend: a pool, a connection, a transaction. Only this
+/// module looks inside.
+#[doc(hidden)]
 #[derive(Clone)]
 pub enum Either<S, P> {
     Sqlite(S),
     Postgres(P),
-}
-
-/// Runs `$body` with `$e` bound to the executor of whichever backend `$target`
-/// (a [`Db`], or a `&mut` [`Conn`]) holds. The body is usually a whole query
-/// ending in `.await`, since the two backends' futures have different types.
-#[macro_export]
-macro_rules! on {
-    ($target:expr, |$e:ident| $body:expr) => {
-        match $target.exec() {
-            $crate::storage::Either::Sqlite($e) => $body,
-            $crate::storage::Either::Postgres($e) => $body,
-        }
-    };
-}
-
-/// Which database a [`Db`] talks to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BackendKind {
-    Sqlite,
-    Postgres,
 }
 
 #[derive(Clone)]
@@ -65,6 +70,7 @@ pub struct Db {
 /// A connection that repository functions can run queries on: a transaction
 /// (a change and its audit event together) or a plain pooled connection.
 pub trait Connection: Send {
+    #[doc(hidden)]
     fn exec(&mut self) -> Either<&mut SqliteConnection, &mut PgConnection>;
 }
 
@@ -182,16 +188,15 @@ impl Db {
         .context("could not apply migrations")
     }
 
-    /// The pool of whichever backend this is, for [`on!`](crate::on).
-    pub fn exec(&self) -> Either<&SqlitePool, &PgPool> {
+    /// The pool of whichever backend this is, for `on!`.
+    fn exec(&self) -> Either<&SqlitePool, &PgPool> {
         match &self.pool {
             Either::Sqlite(pool) => Either::Sqlite(pool),
             Either::Postgres(pool) => Either::Postgres(pool),
         }
     }
 
-    /// A connection outside any transaction, for reads that reuse a
-    /// repository function written for transactions.
+    /// A connection outside any transaction, for reads.
     pub async fn acquire(&self) -> anyhow::Result<Pooled> {
         let conn = match &self.pool {
             Either::Sqlite(pool) => Either::Sqlite(pool.acquire().await?),
@@ -236,12 +241,18 @@ impl Db {
     /// `UPDATE`: it excludes other writers all the same, but not the key-share
     /// locks that foreign-key checks take, so an audit event recorded for the
     /// organization elsewhere (a sign-in) need not wait for it.
-    pub async fn begin_org(&self, org_id: i64) -> anyhow::Result<Tx> {
-        self.begin_locked(
-            "SELECT id FROM organizations WHERE id = $1 FOR NO KEY UPDATE",
-            org_id,
-        )
-        .await
+    ///
+    /// Returns the organization as it is under the lock (`None` when it does
+    /// not exist), so a use case decides on its current plan and settings.
+    pub async fn begin_org(&self, org: OrgId) -> anyhow::Result<(Tx, Option<Organization>)> {
+        let mut tx = self
+            .begin_locked(
+                "SELECT id FROM organizations WHERE id = $1 FOR NO KEY UPDATE",
+                org.0,
+            )
+            .await?;
+        let found = orgs::find(&mut tx, org).await?;
+        Ok((tx, found))
     }
 
     /// SQLite: `BEGIN IMMEDIATE`. PostgreSQL: a transaction whose first
@@ -281,6 +292,6 @@ impl Db {
 }
 
 /// Whether an error is a unique-constraint violation, to turn into a field error.
-pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
 }

@@ -1,64 +1,57 @@
+//! Organizations.
+
 use anyhow::Context;
 use sqlx::FromRow;
 
-use super::{Conn, Db};
-use crate::domain::Plan;
-use crate::on;
+use super::Conn;
+use crate::domain::{OrgId, Plan};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Organization {
-    pub id: i64,
+    pub id: OrgId,
     pub name: String,
-    pub plan: String,
+    pub plan: Plan,
     pub require_approval: bool,
 }
 
-impl Organization {
-    pub fn plan(&self) -> Plan {
-        // The CHECK constraint allows only the two values; anything else is read
-        // as the more restrictive plan.
-        Plan::parse(&self.plan).unwrap_or(Plan::Trial)
-    }
+const COLUMNS: &str = "id, name, plan, require_approval";
+
+pub async fn find(conn: &mut Conn, id: OrgId) -> anyhow::Result<Option<Organization>> {
+    on!(conn, |e| sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM organizations WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(e)
+    .await)
+    .with_context(|| format!("loading organization {id}"))
 }
 
-impl Db {
-    pub async fn org_by_id(&self, id: i64) -> anyhow::Result<Option<Organization>> {
-        on!(self, |e| sqlx::query_as(
-            "SELECT id, name, plan, require_approval FROM organizations WHERE id = $1"
-        )
-        .bind(id)
-        .fetch_optional(e)
-        .await)
-        .context("loading an organization")
-    }
-
-    pub async fn all_orgs(&self) -> anyhow::Result<Vec<Organization>> {
-        on!(self, |e| sqlx::query_as(
-            "SELECT id, name, plan, require_approval FROM organizations ORDER BY name, id",
-        )
-        .fetch_all(e)
-        .await)
-        .context("listing organizations")
-    }
-
-    pub async fn org_by_name(&self, name: &str) -> anyhow::Result<Option<Organization>> {
-        on!(self, |e| sqlx::query_as(
-            "SELECT id, name, plan, require_approval FROM organizations WHERE name = $1"
-        )
-        .bind(name)
-        .fetch_optional(e)
-        .await)
-        .context("loading an organization")
-    }
+pub async fn find_by_name(conn: &mut Conn, name: &str) -> anyhow::Result<Option<Organization>> {
+    on!(conn, |e| sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM organizations WHERE name = $1"
+    ))
+    .bind(name)
+    .fetch_optional(e)
+    .await)
+    .context("loading an organization by name")
 }
 
-pub async fn insert(conn: &mut Conn, name: &str, plan: Plan, now: i64) -> anyhow::Result<i64> {
+pub async fn all(conn: &mut Conn) -> anyhow::Result<Vec<Organization>> {
+    on!(conn, |e| sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM organizations ORDER BY name, id"
+    ))
+    .fetch_all(e)
+    .await)
+    .context("listing organizations")
+}
+
+pub async fn insert(conn: &mut Conn, name: &str, plan: Plan, now: i64) -> anyhow::Result<OrgId> {
     on!(conn, |e| sqlx::query_scalar(
         "INSERT INTO organizations (name, plan, require_approval, created_at)
          VALUES ($1, $2, FALSE, $3) RETURNING id",
     )
     .bind(name)
-    .bind(plan.as_str())
+    .bind(plan)
     .bind(now)
     .fetch_one(e)
     .await)
@@ -67,7 +60,7 @@ pub async fn insert(conn: &mut Conn, name: &str, plan: Plan, now: i64) -> anyhow
 
 pub async fn update_settings(
     conn: &mut Conn,
-    id: i64,
+    id: OrgId,
     name: &str,
     require_approval: bool,
 ) -> anyhow::Result<()> {

@@ -4,37 +4,39 @@
 use anyhow::Context;
 use sqlx::FromRow;
 
-use super::{Conn, Db, is_unique_violation};
-use crate::on;
+use super::{Conn, is_unique_violation};
+use crate::domain::ip::IpAllowlist;
+use crate::domain::permission::{Permissions, SetType};
+use crate::domain::{OrgId, RequestId, RequestRowId, RequestStatus, UserId};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Request {
-    pub id: i64,
-    pub request_id: String,
+    pub id: RequestRowId,
+    pub request_id: RequestId,
     pub name: String,
     pub description: Option<String>,
-    pub permission_set: String,
-    pub permissions: String,
-    pub ip_allowlist: String,
+    pub permission_set: SetType,
+    pub permissions: Permissions,
+    pub ip_allowlist: IpAllowlist,
     pub justification: String,
-    pub requested_by: i64,
+    pub requested_by: UserId,
     pub requested_by_email: String,
-    pub status: String,
+    pub status: RequestStatus,
     pub decided_by: Option<String>,
     pub decided_at: Option<i64>,
     pub created_at: i64,
 }
 
 pub struct NewRequest<'a> {
-    pub org_id: i64,
-    pub request_id: &'a str,
+    pub org: OrgId,
+    pub request_id: &'a RequestId,
     pub name: &'a str,
     pub description: Option<&'a str>,
-    pub permission_set: &'a str,
-    pub permissions: &'a str,
-    pub ip_allowlist: &'a str,
+    pub permission_set: SetType,
+    pub permissions: &'a Permissions,
+    pub ip_allowlist: &'a IpAllowlist,
     pub justification: &'a str,
-    pub requested_by: i64,
+    pub requested_by: UserId,
     pub requested_by_email: &'a str,
 }
 
@@ -42,63 +44,60 @@ const COLUMNS: &str =
     "id, request_id, name, description, permission_set, permissions, ip_allowlist, justification,
     requested_by, requested_by_email, status, decided_by, decided_at, created_at";
 
-/// Requests shown on the Credentials page: active ones, and decisions of the last week.
-pub const SHOWN_FOR_SECS: i64 = 7 * 24 * 3600;
-
-impl Db {
-    pub async fn requests_of(&self, org_id: i64, now: i64) -> anyhow::Result<Vec<Request>> {
-        on!(self, |e| sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM credential_requests
-             WHERE organization_id = $1 AND (status IN ('pending', 'approved') OR (status = 'rejected' AND decided_at >= $2))
-             ORDER BY created_at, id"
-        ))
-        .bind(org_id)
-        .bind(now - SHOWN_FOR_SECS)
-        .fetch_all(e)
-        .await)
-        .context("listing credential requests")
-    }
+/// Requests the Credentials page shows: active ones, and those rejected since `shown_since`.
+pub async fn list(conn: &mut Conn, org: OrgId, shown_since: i64) -> anyhow::Result<Vec<Request>> {
+    on!(conn, |e| sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM credential_requests
+         WHERE organization_id = $1 AND (status IN ('pending', 'approved') OR (status = 'rejected' AND decided_at >= $2))
+         ORDER BY created_at, id"
+    ))
+    .bind(org)
+    .bind(shown_since)
+    .fetch_all(e)
+    .await)
+    .with_context(|| format!("listing the credential requests of organization {org}"))
 }
 
 pub async fn find(
     conn: &mut Conn,
-    org_id: i64,
-    request_id: &str,
+    org: OrgId,
+    request_id: &RequestId,
 ) -> anyhow::Result<Option<Request>> {
     on!(conn, |e| sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM credential_requests WHERE organization_id = $1 AND request_id = $2"
     ))
-    .bind(org_id)
+    .bind(org)
     .bind(request_id)
     .fetch_optional(e)
     .await)
-    .context("loading a credential request")
+    .with_context(|| format!("loading credential request {request_id}"))
 }
 
 /// `Ok(false)` when an active request holds the name already.
 pub async fn insert(conn: &mut Conn, new: &NewRequest<'_>, now: i64) -> anyhow::Result<bool> {
     let inserted = on!(conn, |e| {
         sqlx::query(
-        "INSERT INTO credential_requests
-            (organization_id, request_id, name, name_key, description, permission_set, permissions, ip_allowlist,
-             justification, requested_by, requested_by_email, status, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', $12)",
-    )
-    .bind(new.org_id)
-    .bind(new.request_id)
-    .bind(new.name)
-    .bind(new.name.to_lowercase())
-    .bind(new.description)
-    .bind(new.permission_set)
-    .bind(new.permissions)
-    .bind(new.ip_allowlist)
-    .bind(new.justification)
-    .bind(new.requested_by)
-    .bind(new.requested_by_email)
-    .bind(now)
-    .execute(e)
-    .await
-    .map(|r| r.rows_affected())
+            "INSERT INTO credential_requests
+                (organization_id, request_id, name, name_key, description, permission_set, permissions, ip_allowlist,
+                 justification, requested_by, requested_by_email, status, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(new.org)
+        .bind(new.request_id)
+        .bind(new.name)
+        .bind(new.name.to_lowercase())
+        .bind(new.description)
+        .bind(new.permission_set)
+        .bind(new.permissions)
+        .bind(new.ip_allowlist)
+        .bind(new.justification)
+        .bind(new.requested_by)
+        .bind(new.requested_by_email)
+        .bind(RequestStatus::Pending)
+        .bind(now)
+        .execute(e)
+        .await
+        .map(|r| r.rows_affected())
     });
     match inserted {
         Ok(_) => Ok(true),
@@ -107,26 +106,38 @@ pub async fn insert(conn: &mut Conn, new: &NewRequest<'_>, now: i64) -> anyhow::
     }
 }
 
-pub async fn set_status(
+/// Records an owner's decision.
+pub async fn decide(
     conn: &mut Conn,
-    id: i64,
-    status: &str,
-    decided_by: Option<&str>,
+    id: RequestRowId,
+    status: RequestStatus,
+    decided_by: &str,
     now: i64,
 ) -> anyhow::Result<()> {
-    let decided_by_sql = if decided_by.is_some() {
-        ", decided_by = $3, decided_at = $4"
-    } else {
-        ""
-    };
-    let sql = format!("UPDATE credential_requests SET status = $1{decided_by_sql} WHERE id = $2");
-    on!(conn, |e| {
-        let mut query = sqlx::query(&sql).bind(status).bind(id);
-        if let Some(who) = decided_by {
-            query = query.bind(who).bind(now);
-        }
-        query.execute(e).await.map(|r| r.rows_affected())
-    })
-    .context("updating a credential request")?;
+    on!(conn, |e| sqlx::query(
+        "UPDATE credential_requests SET status = $1, decided_by = $2, decided_at = $3 WHERE id = $4"
+    )
+    .bind(status)
+    .bind(decided_by)
+    .bind(now)
+    .bind(id)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("deciding a credential request")?;
+    Ok(())
+}
+
+/// Marks an approved request done: its credential exists.
+pub async fn complete(conn: &mut Conn, id: RequestRowId) -> anyhow::Result<()> {
+    on!(conn, |e| sqlx::query(
+        "UPDATE credential_requests SET status = $1 WHERE id = $2"
+    )
+    .bind(RequestStatus::Completed)
+    .bind(id)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("completing a credential request")?;
     Ok(())
 }

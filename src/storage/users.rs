@@ -1,13 +1,16 @@
+//! User accounts. The password hash is read only by the functions that check
+//! a password, into a type whose `Debug` hides it.
+
 use anyhow::Context;
 use sqlx::FromRow;
 
-use super::{Conn, Db};
-use crate::on;
+use super::Conn;
+use crate::domain::UserId;
 
 /// A user as the console shows them. The password hash is never part of it.
 #[derive(Debug, Clone, FromRow)]
 pub struct User {
-    pub id: i64,
+    pub id: UserId,
     pub email: String,
     pub display_name: String,
     pub is_support: bool,
@@ -16,7 +19,7 @@ pub struct User {
 
 #[derive(FromRow)]
 pub struct PasswordRow {
-    pub id: i64,
+    pub id: UserId,
     pub password_hash: String,
 }
 
@@ -37,57 +40,58 @@ pub struct NewUser<'a> {
 
 const USER_COLUMNS: &str = "id, email, display_name, is_support, session_epoch";
 
-impl Db {
-    pub async fn user_by_id(&self, id: i64) -> anyhow::Result<Option<User>> {
-        on!(self, |e| sqlx::query_as(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(e)
-        .await)
-        .context("loading a user")
-    }
+pub async fn find(conn: &mut Conn, id: UserId) -> anyhow::Result<Option<User>> {
+    on!(conn, |e| sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(e)
+    .await)
+    .with_context(|| format!("loading user {id}"))
+}
 
-    pub async fn user_by_email(&self, email: &str) -> anyhow::Result<Option<User>> {
-        on!(self, |e| sqlx::query_as(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
-        ))
-        .bind(email)
-        .fetch_optional(e)
-        .await)
-        .context("loading a user")
-    }
+pub async fn find_by_email(conn: &mut Conn, email: &str) -> anyhow::Result<Option<User>> {
+    on!(conn, |e| sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+    ))
+    .bind(email)
+    .fetch_optional(e)
+    .await)
+    .context("loading a user by email")
+}
 
-    pub async fn password_by_email(&self, email: &str) -> anyhow::Result<Option<PasswordRow>> {
-        on!(self, |e| sqlx::query_as(
-            "SELECT id, password_hash FROM users WHERE email = $1"
-        )
-        .bind(email)
-        .fetch_optional(e)
-        .await)
-        .context("loading a password hash")
-    }
+pub async fn password_by_email(
+    conn: &mut Conn,
+    email: &str,
+) -> anyhow::Result<Option<PasswordRow>> {
+    on!(conn, |e| sqlx::query_as(
+        "SELECT id, password_hash FROM users WHERE email = $1"
+    )
+    .bind(email)
+    .fetch_optional(e)
+    .await)
+    .context("loading a password hash")
+}
 
-    pub async fn password_by_id(&self, id: i64) -> anyhow::Result<Option<PasswordRow>> {
-        on!(self, |e| sqlx::query_as(
-            "SELECT id, password_hash FROM users WHERE id = $1"
-        )
-        .bind(id)
-        .fetch_optional(e)
-        .await)
-        .context("loading a password hash")
-    }
+pub async fn password_by_id(conn: &mut Conn, id: UserId) -> anyhow::Result<Option<PasswordRow>> {
+    on!(conn, |e| sqlx::query_as(
+        "SELECT id, password_hash FROM users WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_optional(e)
+    .await)
+    .context("loading a password hash")
+}
 
-    pub async fn count_users(&self) -> anyhow::Result<i64> {
-        on!(self, |e| sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(e)
-            .await)
-        .context("counting users")
-    }
+pub async fn count(conn: &mut Conn) -> anyhow::Result<i64> {
+    on!(conn, |e| sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(e)
+        .await)
+    .context("counting users")
 }
 
 /// Inserts a user; the caller turns a unique violation into "already exists".
-pub async fn insert(conn: &mut Conn, user: NewUser<'_>, now: i64) -> Result<i64, sqlx::Error> {
+pub async fn insert(conn: &mut Conn, user: NewUser<'_>, now: i64) -> Result<UserId, sqlx::Error> {
     on!(conn, |e| sqlx::query_scalar(
         "INSERT INTO users (email, display_name, password_hash, is_support, created_at)
          VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -101,20 +105,10 @@ pub async fn insert(conn: &mut Conn, user: NewUser<'_>, now: i64) -> Result<i64,
     .await)
 }
 
-pub async fn find_by_email(conn: &mut Conn, email: &str) -> anyhow::Result<Option<User>> {
-    on!(conn, |e| sqlx::query_as(&format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
-    ))
-    .bind(email)
-    .fetch_optional(e)
-    .await)
-    .context("loading a user")
-}
-
 /// Sets a new password hash and ends every session of the user.
 pub async fn set_password(
     conn: &mut Conn,
-    user_id: i64,
+    user_id: UserId,
     password_hash: &str,
 ) -> anyhow::Result<()> {
     on!(conn, |e| sqlx::query(
@@ -130,7 +124,7 @@ pub async fn set_password(
 }
 
 /// Ends every session of the user on its next request.
-pub async fn end_sessions(conn: &mut Conn, user_id: i64) -> anyhow::Result<()> {
+pub async fn end_sessions(conn: &mut Conn, user_id: UserId) -> anyhow::Result<()> {
     on!(conn, |e| sqlx::query(
         "UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1"
     )

@@ -13,3 +13,4 @@ mod pages;
 mod properties;
 mod requests;
 mod sessions;
+mod use_cases;

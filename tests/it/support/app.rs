@@ -56,6 +56,8 @@ impl Persona {
 
 pub struct TestApp {
     router: Router,
+    /// The app's own state, for calling its use cases without HTTP.
+    pub state: AppState,
     pub clock: TestClock,
     /// The server key the app was given (for the digests it stores).
     pub keys: Keys,
@@ -98,6 +100,7 @@ impl TestApp {
         }
         TestApp {
             router,
+            state,
             clock,
             keys,
             config,

@@ -6,7 +6,7 @@ use askama_web::WebTemplate;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use crate::auth::password::HashError;
+use crate::service;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -171,11 +171,20 @@ impl IntoResponse for AppError {
     }
 }
 
-impl From<HashError> for AppError {
-    fn from(error: HashError) -> Self {
+/// What a refused use case looks like in the console, when the handler has
+/// no better place (a field, a dialog) to show it.
+impl From<service::Error> for AppError {
+    fn from(error: service::Error) -> Self {
+        use service::Error as E;
         match error {
-            HashError::Busy => AppError::Busy,
-            HashError::Failed(e) => AppError::Internal(anyhow::anyhow!("password hashing: {e}")),
+            E::NotFound => AppError::NotFound,
+            E::Busy => AppError::Busy,
+            E::Internal(error) => AppError::Internal(error),
+            refused @ E::SignInThrottled { retry_after } => AppError::TooManyRequests {
+                retry_after,
+                message: refused.to_string(),
+            },
+            refused => AppError::Forbidden(refused.to_string()),
         }
     }
 }

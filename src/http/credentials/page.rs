@@ -1,0 +1,183 @@
+//! The Credentials page: the cards, the requests above them, and the New
+//! Credential button (disabled with the reason at the limit).
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::{Acting, FLASH_KEY};
+use crate::domain::RequestStatus;
+use crate::domain::credential::{LIMIT_MESSAGE, MAX_CREDENTIALS};
+use crate::http::error::AppResult;
+use crate::http::htmx::html;
+use crate::http::session::OrgContext;
+use crate::http::views::{Layout, Nav, absolute_time, iso_time, relative_time};
+use crate::service::{self, Error};
+use crate::state::AppState;
+use crate::storage::credentials::Credential;
+use crate::storage::requests::Request;
+
+/// A point in time as the page shows it: relative, with the absolute time on hover.
+pub struct When {
+    pub relative: String,
+    pub iso: String,
+    pub absolute: String,
+}
+
+impl When {
+    pub fn at(unix: i64, now: i64) -> When {
+        When {
+            relative: relative_time(unix, now),
+            iso: iso_time(unix),
+            absolute: absolute_time(unix),
+        }
+    }
+}
+
+pub struct CredentialView {
+    pub client_id: String,
+    pub name: String,
+    pub description: String,
+    pub is_primary: bool,
+    pub enabled: bool,
+    pub created: When,
+    pub created_by: String,
+    pub rotated: Option<When>,
+    pub last_used: Option<When>,
+    pub last_used_ip: String,
+    /// "Monitoring: 4 read permissions, org scope".
+    pub permissions: String,
+    /// Every permission, for the hover title.
+    pub scopes: String,
+    pub ips: String,
+    /// The previous secret during a rotation grace window.
+    pub previous: Option<PreviousSecret>,
+}
+
+pub struct PreviousSecret {
+    pub until: When,
+    pub last_used: Option<When>,
+    pub last_used_ip: String,
+}
+
+impl CredentialView {
+    pub fn new(c: Credential, now: i64) -> CredentialView {
+        CredentialView {
+            permissions: format!("{}: {}", c.permission_set.label(), c.permissions.summary()),
+            scopes: c.permissions.to_scope_string().replace(' ', ", "),
+            ips: c.ip_allowlist.summary(),
+            previous: c.grace_until.map(|until| PreviousSecret {
+                until: When::at(until, now),
+                last_used: c.previous_last_used_at.map(|t| When::at(t, now)),
+                last_used_ip: c.previous_last_used_ip.clone().unwrap_or_default(),
+            }),
+            enabled: c.status == crate::domain::CredentialStatus::Enabled,
+            client_id: c.client_id.to_string(),
+            name: c.name,
+            description: c.description.unwrap_or_default(),
+            is_primary: c.is_primary,
+            created: When::at(c.created_at, now),
+            created_by: c.created_by,
+            rotated: c.last_rotated_at.map(|t| When::at(t, now)),
+            last_used: c.last_used_at.map(|t| When::at(t, now)),
+            last_used_ip: c.last_used_ip.unwrap_or_default(),
+        }
+    }
+}
+
+pub struct RequestView {
+    pub request_id: String,
+    pub name: String,
+    pub description: String,
+    pub requested_by: String,
+    pub requested: When,
+    pub justification: String,
+    pub permissions: String,
+    pub ips: String,
+    pub is_pending: bool,
+    pub is_approved: bool,
+    pub is_rejected: bool,
+    pub decided_by: String,
+    /// An owner other than the requester, while pending.
+    pub can_decide: bool,
+    /// The requester, once approved.
+    pub can_generate: bool,
+}
+
+impl RequestView {
+    fn new(r: Request, ctx: &OrgContext, now: i64) -> RequestView {
+        let mine = r.requested_by == ctx.user.id;
+        RequestView {
+            can_decide: r.status == RequestStatus::Pending && ctx.access.is_owner() && !mine,
+            can_generate: r.status == RequestStatus::Approved
+                && mine
+                && ctx.access.can_edit_credentials(),
+            is_pending: r.status == RequestStatus::Pending,
+            is_approved: r.status == RequestStatus::Approved,
+            is_rejected: r.status == RequestStatus::Rejected,
+            permissions: format!("{}: {}", r.permission_set.label(), r.permissions.summary()),
+            ips: r.ip_allowlist.summary(),
+            request_id: r.request_id.to_string(),
+            name: r.name,
+            description: r.description.unwrap_or_default(),
+            requested_by: r.requested_by_email,
+            requested: When::at(r.created_at, now),
+            justification: r.justification,
+            decided_by: r.decided_by.unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "settings/credentials/page.html", blocks = ["section"])]
+struct CredentialsPage {
+    layout: Layout,
+    flash: String,
+    credentials: Vec<CredentialView>,
+    can_edit: bool,
+    at_limit: bool,
+    max_credentials: i64,
+    limit_message: &'static str,
+    trial_message: String,
+    primary_message: String,
+    requests: Vec<RequestView>,
+}
+
+pub async fn show(State(state): State<AppState>, on: Acting<()>) -> AppResult<Response> {
+    let Acting { ctx, actor, hx, .. } = on;
+    let now = state.now();
+    if !hx {
+        service::audit::support_visit(&state, &actor, "Credentials").await?;
+    }
+    let overview = service::credentials::overview(&state, &actor).await?;
+    let flash = if hx {
+        String::new()
+    } else {
+        crate::http::session::take_flash(&ctx.session, FLASH_KEY).await?
+    };
+    let page = CredentialsPage {
+        layout: ctx.layout("Credentials", Nav::Credentials),
+        flash,
+        at_limit: overview.places.is_full(),
+        credentials: overview
+            .credentials
+            .into_iter()
+            .map(|c| CredentialView::new(c, now))
+            .collect(),
+        can_edit: ctx.access.can_edit_credentials(),
+        max_credentials: MAX_CREDENTIALS,
+        limit_message: LIMIT_MESSAGE,
+        trial_message: Error::TrialPlan.to_string(),
+        primary_message: Error::PrimaryCannotBeDeleted.to_string(),
+        requests: overview
+            .requests
+            .into_iter()
+            .map(|r| RequestView::new(r, &ctx, now))
+            .collect(),
+    };
+    if hx {
+        return Ok(html(StatusCode::OK, page.as_section().render()));
+    }
+    Ok(html(StatusCode::OK, page.render()))
+}

@@ -1,0 +1,249 @@
+//! Client authentication, shared by the three endpoints: HTTP Basic or form
+//! fields, counted and throttled when it fails.
+
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use crate::auth::{throttle, token_limits};
+use crate::domain::credential::Secret;
+use crate::domain::{AuditAction, ClientId, SecretId};
+use crate::http::meta::RequestMeta;
+use crate::state::AppState;
+use crate::storage::audit::NewEvent;
+use crate::storage::credentials::{ClientSecret, TokenClient};
+use crate::storage::{audit, credentials};
+
+use super::{ClientRequest, OAuthError, internal};
+
+/// Client credentials from `Authorization: Basic`, each part form-urldecoded
+/// as RFC 6749 §2.3.1 requires. `Ok(None)` when there is no Basic header.
+pub(super) fn basic_credentials(
+    headers: &HeaderMap,
+) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| OAuthError::invalid_client(true))?;
+    let Some(encoded) = text
+        .strip_prefix("Basic ")
+        .or_else(|| text.strip_prefix("basic "))
+    else {
+        return Err(OAuthError::invalid_client(false));
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| OAuthError::invalid_client(true))?;
+    let decoded = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client(true))?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or(OAuthError::invalid_client(true))?;
+    let unescape = |s: &str| -> Result<String, OAuthError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={s}"))
+            .map_err(|_| OAuthError::invalid_client(true))?;
+        Ok(pairs.into_iter().next().map(|(_, v)| v).unwrap_or_default())
+    };
+    Ok(Some((unescape(id)?, unescape(secret)?)))
+}
+
+/// A client that proved it holds one of its live secrets.
+pub(super) struct Authenticated {
+    pub client: TokenClient,
+    pub secret_id: SecretId,
+    pub secret_last_used: Option<i64>,
+}
+
+/// Client authentication shared by the three endpoints: HTTP Basic or form
+/// fields, never both, never in the URL. A malformed secret or client ID is
+/// refused before any database work; an unknown client ID costs the same
+/// digest and comparison as a known one.
+pub(super) async fn authenticate(
+    state: &AppState,
+    request: &ClientRequest,
+) -> Result<Authenticated, OAuthError> {
+    let meta = &request.meta;
+    state
+        .token_limits
+        .check_ip(meta.ip)
+        .map_err(OAuthError::too_many)?;
+    let result = check_credentials(state, request).await;
+    match result {
+        Ok(authenticated) => {
+            state
+                .token_limits
+                .check_client(authenticated.client.client_id.as_str())
+                .map_err(OAuthError::too_many)?;
+            Ok(authenticated)
+        }
+        Err((error, attempted)) => {
+            if error.code == "invalid_client" {
+                return Err(failed(state, meta, attempted, error).await);
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Counts a failed authentication (in the database, so every instance sees
+/// it) and answers 429 once the client ID or the address has failed too
+/// often. The audit log gets the first failure of a window and the moment
+/// throttling starts, not one event per failure.
+pub(super) async fn failed(
+    state: &AppState,
+    meta: &RequestMeta,
+    attempted: Option<TokenClient>,
+    error: OAuthError,
+) -> OAuthError {
+    let now = state.now();
+    let client_id = attempted
+        .as_ref()
+        .map(|c| c.client_id.to_string())
+        .unwrap_or_default();
+    let client_key = token_limits::client_key(&client_id);
+    let ip_key = token_limits::ip_key(meta.ip);
+    let outcome = async {
+        let mut conn = state.db.acquire().await?;
+        let (before, _) = crate::storage::throttle::failures_since(&mut conn, &client_key, now - token_limits::FAILURE_WINDOW_SECS).await?;
+        throttle::record_failure(&mut conn, &[&client_key, &ip_key], now).await?;
+        let wait = token_limits::locked_out(&mut conn, &client_key, &ip_key, now).await?;
+        if let Some(client) = &attempted {
+            let action = match before + 1 {
+                1 => Some(AuditAction::TokenAuthFailed),
+                n if n == token_limits::MAX_FAILURES_PER_CLIENT => Some(AuditAction::TokenThrottled),
+                _ => None,
+            };
+            if let Some(action) = action {
+                let event = NewEvent {
+                    organization_id: Some(client.org),
+                    actor_user_id: None,
+                    actor: client.client_id.to_string(),
+                    action,
+                    target: Some(client.client_id.to_string()),
+                    ip: Some(meta.ip.to_string()),
+                    user_agent: meta.user_agent.clone(),
+                    detail: json!({ "failures_in_window": before + 1, "window_seconds": token_limits::FAILURE_WINDOW_SECS }),
+                };
+                audit::insert(&mut conn, &event, now).await?;
+            }
+        }
+        anyhow::Ok(wait)
+    }
+    .await;
+    match outcome {
+        Ok(Some(wait)) => OAuthError::too_many(wait.unsigned_abs()),
+        Ok(None) => error,
+        Err(e) => internal(e),
+    }
+}
+
+/// The credential check itself; on failure also the client that was tried, if it exists.
+pub(super) async fn check_credentials(
+    state: &AppState,
+    request: &ClientRequest,
+) -> Result<Authenticated, (OAuthError, Option<TokenClient>)> {
+    let (headers, params) = (&request.headers, &request.params);
+    if let Some(query) = request.uri.query() {
+        let mut names = query
+            .split('&')
+            .map(|pair| pair.split('=').next().unwrap_or(""));
+        if names.any(|k| k == "client_secret" || k == "client_id") {
+            return Err((
+                OAuthError::new(
+                    "invalid_request",
+                    "Send client credentials in the body or the Authorization header, never in the URL.",
+                ),
+                None,
+            ));
+        }
+    }
+    let basic = basic_credentials(headers).map_err(|e| (e, None))?;
+    let form_id = params.get("client_id");
+    let used_basic = basic.is_some();
+    let (client_id, secret) = match (basic, params.get("client_secret")) {
+        (Some(_), Some(_)) => {
+            return Err((
+                OAuthError::new(
+                    "invalid_request",
+                    "Use one client authentication method, not both.",
+                ),
+                None,
+            ));
+        }
+        (Some((id, secret)), None) => {
+            if form_id.is_some_and(|f| *f != id) {
+                return Err((
+                    OAuthError::new(
+                        "invalid_request",
+                        "client_id differs from the one in the Authorization header.",
+                    ),
+                    None,
+                ));
+            }
+            (id, secret)
+        }
+        (None, Some(secret)) => match form_id {
+            Some(id) => (id.clone(), secret.clone()),
+            None => return Err((OAuthError::invalid_client(false), None)),
+        },
+        (None, None) => return Err((OAuthError::invalid_client(false), None)),
+    };
+    let client_id = match ClientId::parse(&client_id) {
+        Some(id) if Secret::is_well_formed(&secret) => id,
+        _ => return Err((OAuthError::invalid_client(used_basic), None)),
+    };
+    let digest = state.keys.secret_digest(&secret);
+    let now = state.now();
+    let client = token_client(state, &client_id)
+        .await
+        .map_err(|e| (internal(e), None))?;
+    let dummy = [ClientSecret {
+        id: SecretId(0),
+        digest: "0".repeat(64),
+        expires_at: None,
+        last_used_at: None,
+    }];
+    let secrets: &[ClientSecret] = client.as_ref().map_or(&dummy, |c| &c.secrets);
+    let mut matched: Option<&ClientSecret> = None;
+    for candidate in secrets {
+        let equal = bool::from(candidate.digest.as_bytes().ct_eq(digest.as_bytes()));
+        if equal && candidate.expires_at.is_none_or(|t| t > now) {
+            matched = Some(candidate);
+        }
+    }
+    match (matched.map(|m| (m.id, m.last_used_at)), client) {
+        (Some((secret_id, secret_last_used)), Some(client)) if secret_id != SecretId(0) => {
+            Ok(Authenticated {
+                client,
+                secret_id,
+                secret_last_used,
+            })
+        }
+        (_, client) => Err((OAuthError::invalid_client(used_basic), client)),
+    }
+}
+
+/// Introspection and revocation both take an authenticated client and a `token`.
+pub(super) async fn authenticated_token_param(
+    state: &AppState,
+    request: &ClientRequest,
+) -> Result<(Authenticated, String), OAuthError> {
+    let caller = authenticate(state, request).await?;
+    let token = request
+        .params
+        .get("token")
+        .cloned()
+        .ok_or_else(|| OAuthError::new("invalid_request", "token is missing."))?;
+    Ok((caller, token))
+}
+
+/// The client and its secrets.
+pub(super) async fn token_client(
+    state: &AppState,
+    client_id: &ClientId,
+) -> anyhow::Result<Option<TokenClient>> {
+    let mut conn = state.db.acquire().await?;
+    credentials::token_client(&mut conn, client_id).await
+}

@@ -1,0 +1,113 @@
+//! Audit events: who did what, from where. Use cases record theirs in the
+//! same transaction as the change; this module builds them and records the
+//! ones that come with no change (visits, sign-ins).
+
+use serde_json::{Value, json};
+
+use super::{Actor, Origin, Result};
+use crate::domain::{AuditAction, OrgId, UserId};
+use crate::state::AppState;
+use crate::storage::audit::{self as repo, NewEvent};
+use crate::storage::members;
+
+impl Actor {
+    /// An event by this actor in their organization. Support staff's events
+    /// say so in their detail.
+    pub(crate) fn event(&self, action: AuditAction) -> NewEvent {
+        let mut event = by_user(self.user, &self.email, Some(self.org), &self.origin, action);
+        if self.access.is_support() {
+            event.detail = json!({ "support": true });
+        }
+        event
+    }
+}
+
+/// An event by a user, in `org` (or in none).
+pub(crate) fn by_user(
+    user: UserId,
+    email: &str,
+    org: Option<OrgId>,
+    origin: &Origin,
+    action: AuditAction,
+) -> NewEvent {
+    NewEvent {
+        organization_id: org,
+        actor_user_id: Some(user),
+        actor: email.to_owned(),
+        action,
+        target: None,
+        ip: Some(origin.ip.to_string()),
+        user_agent: origin.user_agent.clone(),
+        detail: json!({}),
+    }
+}
+
+pub(crate) trait EventExt {
+    fn target(self, target: impl ToString) -> Self;
+    /// Merges `detail` into the event's detail object.
+    fn detail(self, detail: Value) -> Self;
+}
+
+impl EventExt for NewEvent {
+    fn target(mut self, target: impl ToString) -> Self {
+        self.target = Some(target.to_string());
+        self
+    }
+
+    fn detail(mut self, detail: Value) -> Self {
+        if let (Value::Object(into), Value::Object(from)) = (&mut self.detail, detail) {
+            into.extend(from);
+        }
+        self
+    }
+}
+
+/// Records that support staff looked at `what` (a page of the organization).
+pub async fn support_visit(app: &AppState, actor: &Actor, what: &str) -> Result<()> {
+    if actor.access.is_support() {
+        let event = actor.event(AuditAction::SupportViewed).target(what);
+        let mut conn = app.db.acquire().await?;
+        repo::insert(&mut conn, &event, app.now()).await?;
+    }
+    Ok(())
+}
+
+/// Records a personal event (a sign-in, a password change) in every
+/// organization the user belongs to, so each organization's audit log shows
+/// its members' sign-ins; or in none, for a user without any.
+pub(crate) async fn record_for_user(
+    app: &AppState,
+    user: Option<UserId>,
+    event: NewEvent,
+) -> Result<()> {
+    let now = app.now();
+    let mut conn = app.db.acquire().await?;
+    let orgs = match user {
+        Some(id) => members::orgs_of(&mut conn, id).await?,
+        None => Vec::new(),
+    };
+    if orgs.is_empty() {
+        repo::insert(&mut conn, &event, now).await?;
+    }
+    for org in orgs {
+        let event = NewEvent {
+            organization_id: Some(org),
+            ..event.clone()
+        };
+        repo::insert(&mut conn, &event, now).await?;
+    }
+    Ok(())
+}
+
+/// One page of the organization's events, newest first, for anyone who may
+/// see the organization.
+pub async fn page(
+    app: &AppState,
+    actor: &Actor,
+    filter: &repo::Filter,
+    before: Option<crate::domain::EventId>,
+    limit: i64,
+) -> Result<Vec<repo::Event>> {
+    let mut conn = app.db.acquire().await?;
+    Ok(repo::list(&mut conn, actor.org, filter, before, limit).await?)
+}

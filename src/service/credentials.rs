@@ -1,0 +1,405 @@
+//! The credential lifecycle: create (or request, when approval is required),
+//! edit, rotate, expire the previous secret, disable, enable, make primary,
+//! delete. Each use case checks who may act and every rule under the
+//! organization's write lock, and records its audit event with the change.
+
+use serde_json::{Value, json};
+
+use super::audit::EventExt;
+use super::{Actor, Error, Locked, Result, lock, may_edit_credentials};
+use crate::domain::credential::{CredentialName, Description, Places, Secret};
+use crate::domain::ip::IpAllowlist;
+use crate::domain::permission::{Permissions, SetType};
+use crate::domain::{
+    AuditAction, ClientId, CredentialStatus, Grace, Justification, Plan, RequestId,
+};
+use crate::state::AppState;
+use crate::storage::credentials::{self as repo, Changes, Credential, NewCredential};
+use crate::storage::orgs;
+use crate::storage::requests::{self, NewRequest, Request};
+
+/// Requests stay on the Credentials page while active, and for this long
+/// after they were rejected.
+pub const REJECTED_SHOWN_FOR_SECS: i64 = 7 * 24 * 3600;
+
+/// What New Credential and Edit submit, parsed.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub name: CredentialName,
+    pub description: Description,
+    pub set: SetType,
+    pub permissions: Permissions,
+    pub ips: IpAllowlist,
+}
+
+impl Draft {
+    /// The audit log's view of the draft: everything but the justification.
+    fn detail(&self) -> Value {
+        json!({
+            "name": self.name.as_str(),
+            "description": self.description.as_deref(),
+            "permission_set": self.set.key(),
+            "permissions": self.permissions.to_scope_string(),
+            "ip_allowlist": self.ips.to_stored(),
+        })
+    }
+}
+
+/// A credential that exists now, with the one copy of its secret there will
+/// ever be: the caller shows it once and drops it.
+#[derive(Debug)]
+pub struct Created {
+    pub client_id: ClientId,
+    pub name: String,
+    pub secret: Secret,
+    pub is_primary: bool,
+}
+
+#[derive(Debug)]
+pub enum CreateOutcome {
+    Created(Created),
+    /// Approval is required: an owner decides on the request first.
+    Requested {
+        request_id: RequestId,
+        name: String,
+    },
+}
+
+#[derive(Debug)]
+pub struct Rotated {
+    pub client_id: ClientId,
+    pub name: String,
+    pub secret: Secret,
+    /// With a grace window: until when the previous secret keeps working.
+    pub previous_valid_until: Option<i64>,
+}
+
+/// A new secret and its digest, the only thing storage ever keeps of it.
+pub(crate) fn new_secret(app: &AppState) -> (Secret, String) {
+    let secret = Secret::generate(app.config.environment);
+    let digest = app.keys.secret_digest(secret.expose());
+    (secret, digest)
+}
+
+/// The Credentials page: the credentials, the requests it shows, and whether
+/// the limit is reached. Anyone who may see the organization may read it.
+pub struct Overview {
+    pub credentials: Vec<Credential>,
+    pub requests: Vec<Request>,
+    pub places: Places,
+}
+
+pub async fn overview(app: &AppState, actor: &Actor) -> Result<Overview> {
+    let now = app.now();
+    let shown_since = now - REJECTED_SHOWN_FOR_SECS;
+    let mut conn = app.db.acquire().await?;
+    let credentials = repo::list(&mut conn, actor.org, shown_since, now).await?;
+    // Each credential row counts the requests; without any, skip that query.
+    let has_requests = credentials.first().is_none_or(|c| c.shown_requests > 0);
+    let requests = if has_requests {
+        requests::list(&mut conn, actor.org, shown_since).await?
+    } else {
+        Vec::new()
+    };
+    let places = Places {
+        credentials: credentials.len() as i64,
+        active_requests: requests.iter().filter(|r| r.status.is_active()).count() as i64,
+    };
+    Ok(Overview {
+        credentials,
+        requests,
+        places,
+    })
+}
+
+/// One credential, for a form or a confirmation, to someone who may change it.
+pub async fn editable(
+    app: &AppState,
+    actor: &Actor,
+    plan: Plan,
+    client_id: &ClientId,
+) -> Result<Credential> {
+    may_edit_credentials(actor, plan)?;
+    let mut conn = app.db.acquire().await?;
+    repo::find(&mut conn, actor.org, client_id)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// What the New Credential form needs to know before it is filled in.
+pub struct Room {
+    /// The limit is reached: the form explains and cannot be sent.
+    pub full: bool,
+    /// The actor's New Credential becomes a request that needs a justification.
+    pub needs_approval: bool,
+}
+
+pub async fn room(app: &AppState, actor: &Actor, plan: Plan) -> Result<Room> {
+    may_edit_credentials(actor, plan)?;
+    let mut conn = app.db.acquire().await?;
+    let org = orgs::find(&mut conn, actor.org)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let places = repo::places(&mut conn, actor.org).await?;
+    Ok(Room {
+        full: places.is_full(),
+        needs_approval: needs_approval(&org, actor.access),
+    })
+}
+
+/// Owners create directly; when the organization requires approval, an
+/// administrator's New Credential is a request.
+fn needs_approval(org: &orgs::Organization, access: crate::domain::Access) -> bool {
+    org.require_approval && !access.is_owner()
+}
+
+/// New Credential: a credential and its secret, or, when approval is
+/// required, a request (which then needs `justification`).
+pub async fn create(
+    app: &AppState,
+    actor: &Actor,
+    draft: &Draft,
+    justification: Option<&Justification>,
+) -> Result<CreateOutcome> {
+    let (client_id, (secret, digest)) = (ClientId::generate(), new_secret(app));
+    let mut locked = lock(app, actor).await?;
+    locked.may_edit_credentials()?;
+    let places = repo::places(&mut locked.tx, actor.org).await?;
+    if places.is_full() {
+        return Err(Error::LimitReached);
+    }
+    if needs_approval(&locked.org, locked.access) {
+        let justification = justification.ok_or(Error::JustificationRequired)?;
+        return request(locked, actor, draft, justification).await;
+    }
+    let name = draft.name.as_str();
+    if repo::name_requested(&mut locked.tx, actor.org, name, None).await? {
+        return Err(Error::NameTaken);
+    }
+    let is_primary = places.credentials == 0;
+    let new = NewCredential {
+        org: actor.org,
+        client_id: &client_id,
+        name,
+        description: draft.description.as_deref(),
+        digest: &digest,
+        created_by: &actor.email,
+        is_primary,
+        permission_set: draft.set,
+        permissions: &draft.permissions,
+        ip_allowlist: &draft.ips,
+    };
+    if repo::insert(&mut locked.tx, &new, locked.now)
+        .await?
+        .is_none()
+    {
+        return Err(Error::NameTaken);
+    }
+    let event = actor
+        .event(AuditAction::CredentialCreated)
+        .target(&client_id)
+        .detail(draft.detail())
+        .detail(json!({ "primary": is_primary }));
+    locked.commit(&event).await?;
+    Ok(CreateOutcome::Created(Created {
+        client_id,
+        name: name.to_owned(),
+        secret,
+        is_primary,
+    }))
+}
+
+/// A request for approval, which holds a place and its name until decided.
+async fn request(
+    mut locked: Locked,
+    actor: &Actor,
+    draft: &Draft,
+    justification: &Justification,
+) -> Result<CreateOutcome> {
+    let name = draft.name.as_str();
+    if repo::name_exists(&mut locked.tx, actor.org, name).await? {
+        return Err(Error::NameTaken);
+    }
+    let request_id = RequestId::generate();
+    let new = NewRequest {
+        org: actor.org,
+        request_id: &request_id,
+        name,
+        description: draft.description.as_deref(),
+        permission_set: draft.set,
+        permissions: &draft.permissions,
+        ip_allowlist: &draft.ips,
+        justification: justification.as_str(),
+        requested_by: actor.user,
+        requested_by_email: &actor.email,
+    };
+    if !requests::insert(&mut locked.tx, &new, locked.now).await? {
+        return Err(Error::NameTaken);
+    }
+    let event = actor
+        .event(AuditAction::CredentialRequested)
+        .target(&request_id)
+        .detail(draft.detail())
+        .detail(json!({ "justification": justification.as_str() }));
+    locked.commit(&event).await?;
+    Ok(CreateOutcome::Requested {
+        request_id,
+        name: name.to_owned(),
+    })
+}
+
+/// Opens the lock for a change to one credential that the actor may edit.
+async fn lock_credential(
+    app: &AppState,
+    actor: &Actor,
+    client_id: &ClientId,
+) -> Result<(Locked, Credential)> {
+    let mut locked = lock(app, actor).await?;
+    locked.may_edit_credentials()?;
+    let credential = repo::find(&mut locked.tx, actor.org, client_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok((locked, credential))
+}
+
+/// Edit: name, description, permissions and IP addresses.
+pub async fn update(
+    app: &AppState,
+    actor: &Actor,
+    client_id: &ClientId,
+    draft: &Draft,
+) -> Result<()> {
+    let (mut locked, before) = lock_credential(app, actor, client_id).await?;
+    let name = draft.name.as_str();
+    if repo::name_requested(&mut locked.tx, actor.org, name, None).await? {
+        return Err(Error::NameTaken);
+    }
+    let changes = Changes {
+        name,
+        description: draft.description.as_deref(),
+        permission_set: draft.set,
+        permissions: &draft.permissions,
+        ip_allowlist: &draft.ips,
+    };
+    if !repo::update(&mut locked.tx, before.id, &changes, locked.now).await? {
+        return Err(Error::NameTaken);
+    }
+    let event = actor
+        .event(AuditAction::CredentialUpdated)
+        .target(client_id)
+        .detail(json!({
+            "before": {
+                "name": before.name,
+                "description": before.description,
+                "permission_set": before.permission_set.key(),
+                "permissions": before.permissions.to_scope_string(),
+                "ip_allowlist": before.ip_allowlist.to_stored(),
+            },
+            "after": draft.detail(),
+        }));
+    locked.commit(&event).await
+}
+
+/// Rotate Credential: a new secret, same client ID. With a grace window the
+/// previous secret keeps working until it ends; without one it stops at once.
+pub async fn rotate(
+    app: &AppState,
+    actor: &Actor,
+    client_id: &ClientId,
+    grace: Grace,
+) -> Result<Rotated> {
+    let (secret, digest) = new_secret(app);
+    let (mut locked, credential) = lock_credential(app, actor, client_id).await?;
+    let previous_valid_until = grace.seconds().map(|window| locked.now + window);
+    repo::rotate(
+        &mut locked.tx,
+        credential.id,
+        &digest,
+        previous_valid_until,
+        locked.now,
+    )
+    .await?;
+    let event = actor
+        .event(AuditAction::CredentialRotated)
+        .target(client_id)
+        .detail(json!({ "name": credential.name, "grace_seconds": grace.seconds().unwrap_or(0) }));
+    locked.commit(&event).await?;
+    Ok(Rotated {
+        client_id: credential.client_id,
+        name: credential.name,
+        secret,
+        previous_valid_until,
+    })
+}
+
+/// Expire now: ends a rotation grace window. Returns the credential's name.
+pub async fn expire_previous(
+    app: &AppState,
+    actor: &Actor,
+    client_id: &ClientId,
+) -> Result<String> {
+    let (mut locked, credential) = lock_credential(app, actor, client_id).await?;
+    if repo::expire_previous(&mut locked.tx, credential.id).await? {
+        let event = actor
+            .event(AuditAction::PreviousSecretExpired)
+            .target(client_id)
+            .detail(json!({ "name": credential.name }));
+        locked.commit(&event).await?;
+    }
+    Ok(credential.name)
+}
+
+/// Disable or Enable. A disabled credential gets no new tokens; tokens it
+/// already has keep working until they expire, as the reference guide says.
+/// Returns the credential's name.
+pub async fn set_status(
+    app: &AppState,
+    actor: &Actor,
+    client_id: &ClientId,
+    status: CredentialStatus,
+) -> Result<String> {
+    let (mut locked, credential) = lock_credential(app, actor, client_id).await?;
+    if credential.status != status {
+        repo::set_status(&mut locked.tx, credential.id, status, locked.now).await?;
+        let action = match status {
+            CredentialStatus::Enabled => AuditAction::CredentialEnabled,
+            CredentialStatus::Disabled => AuditAction::CredentialDisabled,
+        };
+        let event = actor
+            .event(action)
+            .target(client_id)
+            .detail(json!({ "name": credential.name }));
+        locked.commit(&event).await?;
+    }
+    Ok(credential.name)
+}
+
+/// Make primary: the organization has exactly one. Returns the name.
+pub async fn make_primary(app: &AppState, actor: &Actor, client_id: &ClientId) -> Result<String> {
+    let (mut locked, credential) = lock_credential(app, actor, client_id).await?;
+    if !credential.is_primary {
+        repo::make_primary(&mut locked.tx, actor.org, credential.id, locked.now).await?;
+        let event = actor
+            .event(AuditAction::CredentialMadePrimary)
+            .target(client_id)
+            .detail(json!({ "name": credential.name }));
+        locked.commit(&event).await?;
+    }
+    Ok(credential.name)
+}
+
+/// Delete, except the primary: another must be made primary first.
+/// Returns the name.
+pub async fn delete(app: &AppState, actor: &Actor, client_id: &ClientId) -> Result<String> {
+    let (mut locked, credential) = lock_credential(app, actor, client_id).await?;
+    if credential.is_primary {
+        return Err(Error::PrimaryCannotBeDeleted);
+    }
+    repo::delete(&mut locked.tx, credential.id).await?;
+    let event = actor
+        .event(AuditAction::CredentialDeleted)
+        .target(client_id)
+        .detail(json!({ "name": credential.name }));
+    locked.commit(&event).await?;
+    Ok(credential.name)
+}

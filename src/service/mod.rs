@@ -1,0 +1,215 @@
+//! Use cases: every rule of Keyward, written once, between the HTTP layer
+//! (and later the JSON API and background workers) and storage.
+//!
+//! A use case is named for what a person does (`credentials::rotate`,
+//! `requests::approve`, `members::remove`). It takes an [`Actor`] (who is
+//! acting, in which organization, from where), typed ids and values the
+//! caller already parsed; it decides authorization itself, checks the rules
+//! under the organization's write lock, changes storage, records the audit
+//! event in the same transaction, commits, and returns a typed outcome or a
+//! typed [`Error`]. Callers only map that error to what their user sees.
+
+pub mod account;
+pub mod audit;
+pub mod credentials;
+pub mod members;
+pub mod organization;
+pub mod requests;
+pub mod setup;
+pub mod tokens;
+
+use std::net::IpAddr;
+
+use crate::auth::password::HashError;
+use crate::domain::credential::LIMIT_MESSAGE;
+use crate::domain::{Access, OrgId, Plan, RequestStatus, UserId};
+use crate::state::AppState;
+use crate::storage::orgs::Organization;
+use crate::storage::users::User;
+use crate::storage::{self, Tx};
+
+/// Where a request came from, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub ip: IpAddr,
+    pub user_agent: Option<String>,
+}
+
+/// Who is acting, in which organization, with the access they had when the
+/// request began. Use cases that change something read the access again
+/// under the organization's lock, so a demotion or removal that commits
+/// first is respected.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user: UserId,
+    /// How the audit log and "created by" name the actor.
+    pub email: String,
+    pub org: OrgId,
+    pub access: Access,
+    pub origin: Origin,
+}
+
+impl Actor {
+    pub fn new(user: &User, org: OrgId, access: Access, origin: Origin) -> Actor {
+        Actor {
+            user: user.id,
+            email: user.email.clone(),
+            org,
+            access,
+            origin,
+        }
+    }
+}
+
+/// Why a use case refused. Each message is what the person is told.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("You need the API Credentials: Can Edit permission to change credentials.")]
+    NeedsEditPermission,
+    #[error(
+        "Trial organizations cannot hold API credentials. Upgrade to the Standard plan to create them."
+    )]
+    TrialPlan,
+    #[error("Only organization owners can do this.")]
+    OwnersOnly,
+    #[error("Only organization owners can approve or reject credential requests.")]
+    OwnersDecide,
+    #[error("You cannot approve or reject your own request: another owner must decide.")]
+    OwnRequest,
+    #[error("Only the person who requested this credential can generate its key.")]
+    NotRequester,
+    #[error("There is nothing here, or it was deleted.")]
+    NotFound,
+    #[error("{LIMIT_MESSAGE}")]
+    LimitReached,
+    #[error(
+        "A credential with this name already exists in your organization. Choose another name."
+    )]
+    NameTaken,
+    /// Approval is required: the administrator must say why.
+    #[error(
+        "Explain in 10 to 500 characters why this credential is needed: the owners read it before approving."
+    )]
+    JustificationRequired,
+    #[error(
+        "The primary credential cannot be deleted. Make another credential primary first, then delete this one."
+    )]
+    PrimaryCannotBeDeleted,
+    #[error("This request was {0} already.")]
+    AlreadyDecided(RequestStatus),
+    #[error("This request is {0}, not approved.")]
+    NotApproved(RequestStatus),
+    #[error("An organization must keep at least one owner. Make another member an owner first.")]
+    LastOwner,
+    #[error("This email has no Keyward account yet: enter the person's name to create one.")]
+    NameNeededForNewAccount,
+    #[error("This account changed meanwhile. Submit the form again.")]
+    AccountChanged,
+    #[error("Support staff see every organization already; they cannot be members.")]
+    SupportCannotBeMember,
+    #[error("{0} is already a member of this organization.")]
+    AlreadyMember(String),
+    #[error("This is not your current password.")]
+    WrongPassword,
+    /// The one message for every failed sign-in: it never says which part was wrong.
+    #[error("Incorrect email or password.")]
+    SignInFailed,
+    /// Too many failures for the account or the address: wait this many seconds.
+    #[error("Too many failed sign-in attempts.")]
+    SignInThrottled { retry_after: i64 },
+    #[error("Keyward is handling many sign-ins right now. Try again in a few seconds.")]
+    Busy,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<HashError> for Error {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Busy => Error::Busy,
+            HashError::Failed(e) => Error::Internal(anyhow::anyhow!("password hashing: {e}")),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        Error::Internal(error.into())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A change in progress: the organization's write transaction, with the
+/// organization and the actor's access as they are under its lock.
+pub(crate) struct Locked {
+    pub tx: Tx,
+    pub org: Organization,
+    pub access: Access,
+    pub now: i64,
+}
+
+/// Opens the organization's write transaction and reads, under its lock, the
+/// organization and what the actor may do there now. Someone who is no
+/// longer a member finds nothing (404), as any non-member does.
+pub(crate) async fn lock(app: &AppState, actor: &Actor) -> Result<Locked> {
+    let (mut tx, org) = app.db.begin_org(actor.org).await?;
+    let org = org.ok_or(Error::NotFound)?;
+    let access = match actor.access {
+        Access::Support => Access::Support,
+        _ => {
+            storage::members::find(&mut tx, actor.org, actor.user)
+                .await?
+                .ok_or(Error::NotFound)?
+                .access
+        }
+    };
+    Ok(Locked {
+        tx,
+        org,
+        access,
+        now: app.now(),
+    })
+}
+
+impl Locked {
+    /// Owners and Can Edit administrators of a Standard organization.
+    pub fn may_edit_credentials(&self) -> Result<()> {
+        if !self.access.can_edit_credentials() {
+            return Err(Error::NeedsEditPermission);
+        }
+        if self.org.plan == Plan::Trial {
+            return Err(Error::TrialPlan);
+        }
+        Ok(())
+    }
+
+    pub fn must_own(&self) -> Result<()> {
+        if self.access.is_owner() {
+            Ok(())
+        } else {
+            Err(Error::OwnersOnly)
+        }
+    }
+
+    /// Records the event and commits the change with it.
+    pub async fn commit(mut self, event: &crate::storage::audit::NewEvent) -> Result<()> {
+        crate::storage::audit::insert(&mut self.tx, event, self.now).await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The refusal a change of credentials would meet, decided on the access the
+/// request began with: forms and dialogs ask it first, so a person without
+/// the permission is refused before any form is read. The use case asks
+/// again under the lock.
+pub fn may_edit_credentials(actor: &Actor, plan: Plan) -> Result<()> {
+    if !actor.access.can_edit_credentials() {
+        return Err(Error::NeedsEditPermission);
+    }
+    if plan == Plan::Trial {
+        return Err(Error::TrialPlan);
+    }
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! Organization settings (owners only): the name, and whether new
+//! credentials need an owner's approval.
+
+use serde_json::json;
+
+use super::audit::EventExt;
+use super::{Actor, Result, lock};
+use crate::domain::{AuditAction, OrgName};
+use crate::state::AppState;
+use crate::storage::orgs;
+
+pub async fn update_settings(
+    app: &AppState,
+    actor: &Actor,
+    name: &OrgName,
+    require_approval: bool,
+) -> Result<()> {
+    let mut locked = lock(app, actor).await?;
+    locked.must_own()?;
+    orgs::update_settings(&mut locked.tx, actor.org, name.as_str(), require_approval).await?;
+    let event = actor.event(AuditAction::OrganizationUpdated).detail(json!({
+        "before": { "name": locked.org.name, "require_approval": locked.org.require_approval },
+        "after": { "name": name.as_str(), "require_approval": require_approval },
+    }));
+    locked.commit(&event).await
+}
