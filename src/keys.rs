@@ -19,6 +19,8 @@ type HmacSha256 = Hmac<Sha256>;
 pub struct Keys {
     /// Keys the stored digests of client secrets (the "pepper").
     secret_pepper: [u8; 32],
+    /// Signs the CSRF cookie of visitors who are not signed in.
+    csrf: [u8; 32],
     /// Signs access tokens (EdDSA).
     signing: ed25519_dalek::SigningKey,
     /// The same key as `jsonwebtoken` wants it, converted once.
@@ -61,6 +63,7 @@ impl Keys {
         let key_id = b64.encode(sha2::Sha256::digest(members.as_bytes()));
         Keys {
             secret_pepper: derive(&master, "keyward/v1/client-secret-digest"),
+            csrf: derive(&master, "keyward/v1/csrf-cookie"),
             encoding: jsonwebtoken::EncodingKey::from_ed_der(&der),
             signing,
             key_id,
@@ -122,6 +125,14 @@ impl Keys {
                 Err(e).with_context(|| format!("cannot read the key file {}", path.display()))
             }
         }
+    }
+
+    /// The signature of a visitor's CSRF nonce, in hex.
+    pub fn csrf_signature(&self, nonce: &str) -> String {
+        let mut mac = HmacSha256::new_from_slice(&self.csrf)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(nonce.as_bytes());
+        to_hex(&mac.finalize().into_bytes())
     }
 
     /// The stored form of a client secret: HMAC-SHA256 under the pepper, in hex.

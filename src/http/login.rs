@@ -4,14 +4,14 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use secrecy::SecretString;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use crate::http::csrf;
+use crate::http::csrf::FormToken;
 use crate::http::error::AppResult;
 use crate::http::form::Form;
 use crate::http::meta::RequestMeta;
@@ -41,28 +41,38 @@ struct LoginForm {
     password: String,
 }
 
-async fn show(State(state): State<AppState>, session: Session) -> AppResult<Response> {
+async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+) -> AppResult<Response> {
     if session::resolve(&state, &session).await?.is_some() {
         return Ok(Redirect::to("/").into_response());
     }
-    let csrf = csrf::token(&session).await?;
-    Ok(LoginPage {
-        csrf,
+    let csrf = FormToken::for_visitor(&state, &session, &headers).await?;
+    let page = LoginPage {
+        csrf: csrf.value.clone(),
         email: String::new(),
         error: String::new(),
-    }
-    .into_response())
+    };
+    Ok(csrf.attach(page.into_response()))
 }
 
 async fn submit(
     State(state): State<AppState>,
     session: Session,
+    headers: HeaderMap,
     meta: RequestMeta,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
-    let page = |status: StatusCode, error: String, csrf: String| {
+    let page = |status: StatusCode, error: String, csrf: FormToken| {
         let email = form.email.trim().chars().take(254).collect();
-        (status, LoginPage { csrf, email, error }).into_response()
+        let page = LoginPage {
+            csrf: csrf.value.clone(),
+            email,
+            error,
+        };
+        csrf.attach((status, page).into_response())
     };
     let password = SecretString::from(form.password.clone());
     match service::account::sign_in(&state, &form.email, &password, &meta.origin()).await {
@@ -76,7 +86,7 @@ async fn submit(
                 "Too many failed sign-in attempts. Wait {minutes} minute{} and try again.",
                 if minutes == 1 { "" } else { "s" }
             );
-            let csrf = csrf::token(&session).await?;
+            let csrf = FormToken::for_visitor(&state, &session, &headers).await?;
             let mut response = page(StatusCode::TOO_MANY_REQUESTS, message, csrf);
             response
                 .headers_mut()
@@ -84,7 +94,7 @@ async fn submit(
             Ok(response)
         }
         Err(e @ Error::SignInFailed) => {
-            let csrf = csrf::token(&session).await?;
+            let csrf = FormToken::for_visitor(&state, &session, &headers).await?;
             Ok(page(StatusCode::UNAUTHORIZED, e.to_string(), csrf))
         }
         Err(error) => Err(error.into()),

@@ -39,13 +39,20 @@ use crate::storage::sessions::Sessions;
 use form::Form;
 use session::OrgContext;
 
-/// The name of the session cookie.
-pub const SESSION_COOKIE: &str = "keyward_session";
+/// The name of the session cookie: `__Host-` prefixed when the public URL
+/// is https, so that no other host (a sibling subdomain) can set it.
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-keyward_session"
+    } else {
+        "keyward_session"
+    }
+}
 
 /// The whole application. `store` must have been migrated (see [`session_store`]).
 pub fn app(state: AppState, store: Sessions) -> Router {
     let sessions = SessionManagerLayer::new(store)
-        .with_name(SESSION_COOKIE)
+        .with_name(session_cookie_name(state.config.secure_cookies()))
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.secure_cookies())
@@ -62,7 +69,7 @@ pub fn app(state: AppState, store: Sessions) -> Router {
         .merge(organization::router())
         .merge(audit_log::router())
         .merge(credentials::router())
-        .layer(middleware::from_fn(csrf::verify))
+        .layer(middleware::from_fn_with_state(state.clone(), csrf::verify))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             setup::require_setup,

@@ -5,7 +5,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -13,10 +13,11 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::domain::{DisplayName, Email, FieldError, FieldErrors, OrgName, Password};
+use crate::http::csrf::FormToken;
 use crate::http::error::{AppError, AppResult};
 use crate::http::form::Form;
 use crate::http::meta::RequestMeta;
-use crate::http::{csrf, session};
+use crate::http::session;
 use crate::service;
 use crate::state::AppState;
 
@@ -57,22 +58,27 @@ struct SetupForm {
     password_confirm: String,
 }
 
-async fn show(State(state): State<AppState>, session: Session) -> AppResult<Response> {
+async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+) -> AppResult<Response> {
     if state.is_set_up().await? {
         return Err(AppError::NotFound);
     }
-    let csrf = csrf::token(&session).await?;
-    Ok(SetupPage {
-        csrf,
+    let csrf = FormToken::for_visitor(&state, &session, &headers).await?;
+    let page = SetupPage {
+        csrf: csrf.value.clone(),
         form: SetupForm::default(),
         errors: FieldErrors::default(),
-    }
-    .into_response())
+    };
+    Ok(csrf.attach(page.into_response()))
 }
 
 async fn submit(
     State(state): State<AppState>,
     session: Session,
+    headers: HeaderMap,
     meta: RequestMeta,
     Form(mut form): Form<SetupForm>,
 ) -> AppResult<Response> {
@@ -95,12 +101,13 @@ async fn submit(
     else {
         form.password.clear();
         form.password_confirm.clear();
-        let csrf = csrf::token(&session).await?;
-        return Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            SetupPage { csrf, form, errors },
-        )
-            .into_response());
+        let csrf = FormToken::for_visitor(&state, &session, &headers).await?;
+        let page = SetupPage {
+            csrf: csrf.value.clone(),
+            form,
+            errors,
+        };
+        return Ok(csrf.attach((StatusCode::UNPROCESSABLE_ENTITY, page).into_response()));
     };
 
     let user = service::setup::first_run(

@@ -100,10 +100,10 @@ async fn signing_in_changes_the_session_id_and_signing_out_ends_the_session() {
         .await
         .assert_contains("<label for=\"email\">Email</label>")
         .assert_contains("Sign in");
-    let before = browser
-        .cookie
-        .clone()
-        .expect("the login page starts a session for its CSRF token");
+    assert_eq!(browser.cookie, None, "the sign-in page starts no session");
+    // An attacker plants a session id of their choosing before sign-in.
+    let planted = "keyward_session=attacker-chosen-id".to_owned();
+    browser.cookie = Some(planted.clone());
 
     let signed_in = browser
         .post(
@@ -113,16 +113,16 @@ async fn signing_in_changes_the_session_id_and_signing_out_ends_the_session() {
         .await;
     signed_in.assert_status(StatusCode::SEE_OTHER);
     let after = browser.cookie.clone().unwrap();
-    assert_ne!(before, after, "the session id must be cycled at sign-in");
+    assert_ne!(planted, after, "sign-in must issue a fresh session id");
     browser
         .get(CREDENTIALS)
         .await
         .assert_status(StatusCode::OK)
         .assert_contains("Olivia Owner");
 
-    // The old id is worth nothing.
+    // The planted id is worth nothing.
     let mut attacker = app.client();
-    attacker.cookie = Some(before);
+    attacker.cookie = Some(planted);
     assert_eq!(attacker.get(CREDENTIALS).await.location(), LOGIN);
 
     let sessions_before = app.count("SELECT COUNT(*) FROM sessions").await;
@@ -138,6 +138,56 @@ async fn signing_in_changes_the_session_id_and_signing_out_ends_the_session() {
     replay.cookie = Some(after);
     assert_eq!(replay.get(CREDENTIALS).await.location(), LOGIN);
     assert!(app.audit_actions().await.contains(&"sign_in".to_owned()));
+}
+
+#[tokio::test]
+async fn anonymous_visits_to_the_sign_in_page_store_no_session() {
+    let app = TestApp::demo().await;
+    let before = app.count("SELECT COUNT(*) FROM sessions").await;
+    for _ in 0..300 {
+        let mut visitor = app.client();
+        let page = visitor.get(LOGIN).await;
+        page.assert_status(StatusCode::OK);
+        assert_eq!(page.session_cookie(), None);
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, before);
+
+    // The form still cannot be posted from elsewhere: its token is a signed
+    // cookie that the form repeats.
+    let mut visitor = app.client();
+    visitor.get(LOGIN).await;
+    let token = visitor.csrf.clone().unwrap();
+    let mut forger = app.client();
+    forger
+        .send(forger.request("POST", LOGIN).form(&[
+            ("csrf_token", token.as_str()),
+            ("email", "owner@acme.test"),
+            ("password", PASSWORD),
+        ]))
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    let forged = format!("{}.{}", "a".repeat(43), "0".repeat(64));
+    forger
+        .send(
+            forger
+                .request("POST", LOGIN)
+                .header("cookie", format!("keyward_csrf={forged}"))
+                .form(&[
+                    ("csrf_token", forged.as_str()),
+                    ("email", "owner@acme.test"),
+                    ("password", PASSWORD),
+                ]),
+        )
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    visitor
+        .post(
+            LOGIN,
+            &[("email", "owner@acme.test"), ("password", PASSWORD)],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, before + 1);
 }
 
 #[tokio::test]

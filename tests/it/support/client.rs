@@ -32,6 +32,8 @@ pub struct Client {
     transport: Transport,
     /// `keyward_session=…`, once the server has set it.
     pub cookie: Option<String>,
+    /// Every other cookie the server set (the visitor's CSRF cookie), by name.
+    others: std::collections::BTreeMap<String, String>,
     /// The CSRF token of the last page that had one.
     pub csrf: Option<String>,
     ip: [u8; 4],
@@ -261,6 +263,7 @@ impl Client {
         Client {
             transport,
             cookie: None,
+            others: Default::default(),
             csrf: None,
             ip: [192, 0, 2, 10],
             htmx_next: false,
@@ -292,8 +295,18 @@ impl Client {
             headers: HeaderMap::new(),
             body: Vec::new(),
         };
-        if let Some(cookie) = &self.cookie {
-            request = request.header(header::COOKIE, cookie);
+        let cookies: Vec<String> = self
+            .cookie
+            .iter()
+            .cloned()
+            .chain(
+                self.others
+                    .iter()
+                    .map(|(name, value)| format!("{name}={value}")),
+            )
+            .collect();
+        if !cookies.is_empty() {
+            request = request.header(header::COOKIE, cookies.join("; "));
         }
         request
     }
@@ -338,6 +351,20 @@ impl Client {
             headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
         };
+        for set in response.headers.get_all(header::SET_COOKIE) {
+            let set = set.to_str().unwrap_or("");
+            let Some((name, value)) = set.split(';').next().and_then(|c| c.split_once('=')) else {
+                continue;
+            };
+            if name == "keyward_session" {
+                continue;
+            }
+            if set.contains("Max-Age=0") {
+                self.others.remove(name);
+            } else {
+                self.others.insert(name.to_owned(), value.to_owned());
+            }
+        }
         if let Some(cookie) = response.session_cookie() {
             // An expired cookie (sign-out) empties the jar.
             self.cookie = if response.expires_the_session() {
