@@ -1,10 +1,16 @@
 //! Abuse limits on the OAuth endpoints.
 //!
 //! Request rates per client and per source address use `governor` in memory:
-//! each instance enforces them on its own (documented in the README). Failed
-//! client authentications are counted in the database, so every instance sees
-//! them: past a threshold a client ID, or an address, is refused for a while
-//! without any secret being checked.
+//! each instance enforces them on its own (documented in the README).
+//!
+//! Failed client authentications are counted in the database, so every
+//! instance sees them: per presented client ID (well-formed ones only, known
+//! or not) and per address; a malformed client ID counts against its address
+//! alone, so nobody can make all unknown IDs share one count. Past a
+//! threshold a *wrong* secret is answered 429 instead of 401. The right
+//! secret still gets its token: client IDs are public and secrets carry 256
+//! bits, so a lockout would protect nothing and would only let strangers
+//! lock a credential's owner out.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -14,6 +20,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::auth::throttle;
+use crate::domain::ClientId;
 use crate::storage::Conn;
 
 pub const FAILURE_WINDOW_SECS: i64 = 5 * 60;
@@ -65,22 +72,24 @@ fn wait_secs(wait: Duration) -> u64 {
     wait.as_secs().max(1)
 }
 
-pub fn client_key(client_id: &str) -> String {
-    format!("client:{}", client_id.chars().take(64).collect::<String>())
+pub fn client_key(client_id: &ClientId) -> String {
+    format!("client:{client_id}")
 }
 
 pub fn ip_key(ip: IpAddr) -> String {
     format!("token-ip:{ip}")
 }
 
-/// `Some(seconds)` while the client or the address has failed too often.
+/// `Some(seconds)` while the presented client ID (if any) or the address has
+/// failed too often.
 pub async fn locked_out(
     conn: &mut Conn,
-    client: &str,
+    client: Option<&str>,
     ip: &str,
     now: i64,
 ) -> anyhow::Result<Option<i64>> {
-    let limits = [(client, MAX_FAILURES_PER_CLIENT), (ip, MAX_FAILURES_PER_IP)];
+    let mut limits = vec![(ip, MAX_FAILURES_PER_IP)];
+    limits.extend(client.map(|key| (key, MAX_FAILURES_PER_CLIENT)));
     throttle::wait_for(conn, &limits, FAILURE_WINDOW_SECS, now).await
 }
 

@@ -20,11 +20,11 @@ pub enum Refusal {
     ScopeTooWide,
 }
 
-/// The scope of a token for `client` asked from `ip`: all of the
-/// credential's permissions, or the part of them `requested` names. A
-/// disabled credential, a trial organization's, and an address outside the
-/// allowlist get none.
-pub fn grant(client: &TokenClient, ip: IpAddr, requested: Option<&str>) -> Result<String, Refusal> {
+/// Whether an authenticated client may use the authorization server at all,
+/// from `ip`: to get a token, to introspect one or to revoke one. A disabled
+/// credential, a trial organization's, and an address outside the allowlist
+/// may not.
+pub fn may_use(client: &TokenClient, ip: IpAddr) -> Result<(), Refusal> {
     if client.status != CredentialStatus::Enabled {
         return Err(Refusal::Disabled);
     }
@@ -34,6 +34,14 @@ pub fn grant(client: &TokenClient, ip: IpAddr, requested: Option<&str>) -> Resul
     if !client.ip_allowlist.allows(&ip) {
         return Err(Refusal::AddressNotAllowed(ip));
     }
+    Ok(())
+}
+
+/// The scope of a token for `client` asked from `ip`: all of the
+/// credential's permissions, or the part of them `requested` names, for a
+/// client that [may use](may_use) the server.
+pub fn grant(client: &TokenClient, ip: IpAddr, requested: Option<&str>) -> Result<String, Refusal> {
+    may_use(client, ip)?;
     let granted = client.permissions.to_scope_string();
     let granted: Vec<&str> = granted.split_whitespace().collect();
     let Some(requested) = requested else {

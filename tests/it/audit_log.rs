@@ -41,6 +41,14 @@ async fn support_visits_to_the_credentials_page_are_audited() {
             "{\"support\":true}".to_owned()
         )
     );
+    // The htmx refresh of the list is a read like any other.
+    support
+        .htmx()
+        .get(CREDENTIALS)
+        .await
+        .assert_status(StatusCode::OK);
+    let visits = "SELECT COUNT(*) FROM audit_events WHERE action = 'support.viewed' AND target = 'Credentials'";
+    assert_eq!(app.count(visits).await, 2);
 }
 
 #[tokio::test]

@@ -538,3 +538,131 @@ async fn an_independent_oauth_client_gets_introspects_and_revokes_tokens() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn a_credential_that_gets_no_token_cannot_introspect_or_revoke_either() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (rs_id, rs_secret) = owner.create_credential("Resource server").await;
+    let (id, secret) = owner.create_credential("API client").await;
+    let mut m = app.client();
+    let token = m.get_token(&id, &secret).await;
+    let rs = Auth::Post(&rs_id, &rs_secret);
+    let own = Auth::Basic(&id, &secret);
+    assert_eq!(m.introspect(rs, &token).await["active"], true);
+
+    // Disabled: no token, and no introspection or revocation.
+    owner.disable(&rs_id).await;
+    m.introspection(rs, &token)
+        .await
+        .assert_oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client")
+        .assert_contains("This credential is disabled.");
+    owner.disable(&id).await;
+    m.revoke(own, &token)
+        .await
+        .assert_oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client");
+    owner.enable(&id).await;
+    owner.enable(&rs_id).await;
+
+    // Outside the allowlist.
+    let mut fields = credential_fields("Resource server");
+    fields.retain(|(k, _)| *k != "ip_mode");
+    fields.push(("ip_mode", "limited"));
+    fields.push(("ip_list", "10.0.0.0/24"));
+    owner
+        .edit_credential(&rs_id, &fields)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    m.introspection(rs, &token)
+        .await
+        .assert_oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client")
+        .assert_contains("Requests from 192.0.2.10 are not allowed");
+    m.set_ip([10, 0, 0, 7]);
+    assert_eq!(m.introspect(rs, &token).await["active"], true);
+
+    // A trial organization's.
+    app.set_plan("Acme Payments", "trial").await;
+    m.introspection(rs, &token)
+        .await
+        .assert_oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client");
+    m.revoke(own, &token)
+        .await
+        .assert_oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client");
+    app.set_plan("Acme Payments", "standard").await;
+    // Nothing was revoked by the refused calls.
+    assert_eq!(m.introspect(rs, &token).await["active"], true);
+}
+
+/// A client ID of the right shape that no credential has.
+fn unknown_client_id(n: usize) -> String {
+    format!("kwid_{n:0>22}")
+}
+
+#[tokio::test]
+async fn unknown_client_ids_each_have_their_own_failure_count() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (_, secret) = owner.create_credential("Any client").await;
+    let (id, real) = owner.create_credential("Real client").await;
+    let mut scanner = app.client();
+    // A scanner tries 40 made-up client IDs: each is one failure of its own,
+    // so none of them, and no client anyone uses, is throttled.
+    for n in 0..40 {
+        scanner
+            .client_credentials(&unknown_client_id(n), &secret)
+            .await
+            .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    // Malformed IDs count against the address only (100 in the window).
+    for _ in 0..40 {
+        scanner
+            .client_credentials("kwid_!!", &secret)
+            .await
+            .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    let mut elsewhere = app.client();
+    elsewhere.set_ip([198, 51, 100, 60]);
+    elsewhere
+        .client_credentials(&unknown_client_id(99), &secret)
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    elsewhere.get_token(&id, &real).await;
+    let counted = app
+        .count("SELECT COUNT(DISTINCT key) FROM sign_in_failures WHERE key LIKE 'client:%'")
+        .await;
+    assert_eq!(
+        counted, 41,
+        "one count per presented, well-formed client ID"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM sign_in_failures WHERE key = 'client:'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_client_whose_id_is_under_attack_keeps_getting_tokens_with_its_secret() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (id, secret) = owner.create_credential("Targeted client").await;
+    let wrong = mistyped(&secret);
+    // Strangers from many addresses hammer the public client ID.
+    for n in 0..30u8 {
+        let mut stranger = app.client();
+        stranger.set_ip([203, 0, 113, n]);
+        let r = stranger.client_credentials(&id, &wrong).await;
+        let expected = if n < 19 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(r.status, expected, "attempt {n}");
+    }
+    // The owner's systems, with the right secret, are not locked out.
+    let mut system = app.client();
+    system.set_ip([192, 0, 2, 200]);
+    for _ in 0..3 {
+        system.get_token(&id, &secret).await;
+    }
+}

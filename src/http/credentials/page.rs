@@ -147,9 +147,8 @@ struct CredentialsPage {
 pub async fn show(State(state): State<AppState>, on: Acting<()>) -> AppResult<Response> {
     let Acting { ctx, actor, hx, .. } = on;
     let now = state.now();
-    if !hx {
-        service::audit::support_visit(&state, &actor, "Credentials").await?;
-    }
+    // Every read by support staff is recorded, the htmx refreshes included.
+    service::audit::support_visit(&state, &actor, "Credentials").await?;
     let overview = service::credentials::overview(&state, &actor).await?;
     let flash = if hx {
         String::new()

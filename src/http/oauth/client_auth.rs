@@ -10,6 +10,7 @@ use crate::auth::{throttle, token_limits};
 use crate::domain::credential::Secret;
 use crate::domain::{AuditAction, ClientId, SecretId};
 use crate::http::meta::RequestMeta;
+use crate::service;
 use crate::state::AppState;
 use crate::storage::audit::NewEvent;
 use crate::storage::credentials::{ClientSecret, TokenClient};
@@ -76,11 +77,15 @@ pub(super) async fn authenticate(
                 .token_limits
                 .check_client(authenticated.client.client_id.as_str())
                 .map_err(OAuthError::too_many)?;
+            // The same rules for every endpoint: a credential that may not get
+            // a token may not introspect or revoke one either.
+            service::tokens::may_use(&authenticated.client, meta.ip)
+                .map_err(|refusal| OAuthError::new("unauthorized_client", refusal.to_string()))?;
             Ok(authenticated)
         }
-        Err((error, attempted)) => {
+        Err((error, attempt)) => {
             if error.code == "invalid_client" {
-                return Err(failed(state, meta, attempted, error).await);
+                return Err(failed(state, meta, attempt, error).await);
             }
             Err(error)
         }
@@ -94,22 +99,26 @@ pub(super) async fn authenticate(
 pub(super) async fn failed(
     state: &AppState,
     meta: &RequestMeta,
-    attempted: Option<TokenClient>,
+    attempt: Attempt,
     error: OAuthError,
 ) -> OAuthError {
     let now = state.now();
-    let client_id = attempted
-        .as_ref()
-        .map(|c| c.client_id.to_string())
-        .unwrap_or_default();
-    let client_key = token_limits::client_key(&client_id);
+    let client_key = attempt.presented.as_ref().map(token_limits::client_key);
     let ip_key = token_limits::ip_key(meta.ip);
     let outcome = async {
         let mut conn = state.db.acquire().await?;
-        let (before, _) = crate::storage::throttle::failures_since(&mut conn, &client_key, now - token_limits::FAILURE_WINDOW_SECS).await?;
-        throttle::record_failure(&mut conn, &[&client_key, &ip_key], now).await?;
-        let wait = token_limits::locked_out(&mut conn, &client_key, &ip_key, now).await?;
-        if let Some(client) = &attempted {
+        let before = match &client_key {
+            Some(key) => {
+                let since = now - token_limits::FAILURE_WINDOW_SECS;
+                crate::storage::throttle::failures_since(&mut conn, key, since).await?.0
+            }
+            None => 0,
+        };
+        let mut keys = vec![ip_key.as_str()];
+        keys.extend(client_key.as_deref());
+        throttle::record_failure(&mut conn, &keys, now).await?;
+        let wait = token_limits::locked_out(&mut conn, client_key.as_deref(), &ip_key, now).await?;
+        if let Some(client) = &attempt.client {
             let action = match before + 1 {
                 1 => Some(AuditAction::TokenAuthFailed),
                 n if n == token_limits::MAX_FAILURES_PER_CLIENT => Some(AuditAction::TokenThrottled),
@@ -139,11 +148,19 @@ pub(super) async fn failed(
     }
 }
 
-/// The credential check itself; on failure also the client that was tried, if it exists.
+/// What a failed authentication tried: the client ID it presented, when that
+/// had the shape of one, and that client, when it exists.
+#[derive(Default)]
+pub(super) struct Attempt {
+    presented: Option<ClientId>,
+    client: Option<TokenClient>,
+}
+
+/// The credential check itself; on failure also what was tried.
 pub(super) async fn check_credentials(
     state: &AppState,
     request: &ClientRequest,
-) -> Result<Authenticated, (OAuthError, Option<TokenClient>)> {
+) -> Result<Authenticated, (OAuthError, Attempt)> {
     let (headers, params) = (&request.headers, &request.params);
     if let Some(query) = request.uri.query() {
         let mut names = query
@@ -155,11 +172,11 @@ pub(super) async fn check_credentials(
                     "invalid_request",
                     "Send client credentials in the body or the Authorization header, never in the URL.",
                 ),
-                None,
+                Attempt::default(),
             ));
         }
     }
-    let basic = basic_credentials(headers).map_err(|e| (e, None))?;
+    let basic = basic_credentials(headers).map_err(|e| (e, Attempt::default()))?;
     let form_id = params.get("client_id");
     let used_basic = basic.is_some();
     let (client_id, secret) = match (basic, params.get("client_secret")) {
@@ -169,7 +186,7 @@ pub(super) async fn check_credentials(
                     "invalid_request",
                     "Use one client authentication method, not both.",
                 ),
-                None,
+                Attempt::default(),
             ));
         }
         (Some((id, secret)), None) => {
@@ -179,26 +196,30 @@ pub(super) async fn check_credentials(
                         "invalid_request",
                         "client_id differs from the one in the Authorization header.",
                     ),
-                    None,
+                    Attempt::default(),
                 ));
             }
             (id, secret)
         }
         (None, Some(secret)) => match form_id {
             Some(id) => (id.clone(), secret.clone()),
-            None => return Err((OAuthError::invalid_client(false), None)),
+            None => return Err((OAuthError::invalid_client(false), Attempt::default())),
         },
-        (None, None) => return Err((OAuthError::invalid_client(false), None)),
+        (None, None) => return Err((OAuthError::invalid_client(false), Attempt::default())),
     };
-    let client_id = match ClientId::parse(&client_id) {
-        Some(id) if Secret::is_well_formed(&secret) => id,
-        _ => return Err((OAuthError::invalid_client(used_basic), None)),
+    let presented = ClientId::parse(&client_id);
+    let (Some(client_id), true) = (presented.clone(), Secret::is_well_formed(&secret)) else {
+        let attempt = Attempt {
+            presented,
+            client: None,
+        };
+        return Err((OAuthError::invalid_client(used_basic), attempt));
     };
     let digest = state.keys.secret_digest(&secret);
     let now = state.now();
     let client = token_client(state, &client_id)
         .await
-        .map_err(|e| (internal(e), None))?;
+        .map_err(|e| (internal(e), Attempt::default()))?;
     let dummy = [ClientSecret {
         id: SecretId(0),
         digest: "0".repeat(64),
@@ -221,7 +242,13 @@ pub(super) async fn check_credentials(
                 secret_last_used,
             })
         }
-        (_, client) => Err((OAuthError::invalid_client(used_basic), client)),
+        (_, client) => {
+            let attempt = Attempt {
+                presented: Some(client_id),
+                client,
+            };
+            Err((OAuthError::invalid_client(used_basic), attempt))
+        }
     }
 }
 
