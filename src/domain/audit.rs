@@ -49,6 +49,7 @@ actions! {
     OrganizationCreated => "organization.created",
     OrganizationUpdated => "organization.updated",
     PasswordChanged => "password.changed",
+    PasswordCheckFailed => "password.check_failed",
     SignIn => "sign_in",
     SignInFailed => "sign_in.failed",
     SupportViewed => "support.viewed",

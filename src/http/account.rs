@@ -5,7 +5,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use secrecy::SecretString;
@@ -81,7 +81,7 @@ async fn change_password(
             )
             .await
         }
-        _ => service::account::check_password(&state, &ctx.user, &current)
+        _ => service::account::check_password(&state, &ctx.user, &current, &meta.origin())
             .await
             .map(|()| ctx.user.clone()),
     };
@@ -91,6 +91,20 @@ async fn change_password(
         Err(e @ Error::WrongPassword) => {
             errors.push(FieldError::new("current_password", e.to_string()));
             return again(&ctx, errors);
+        }
+        Err(Error::SignInThrottled { retry_after }) => {
+            let minutes = (retry_after + 59) / 60;
+            let message = format!(
+                "Too many wrong passwords. Wait {minutes} minute{} and try again.",
+                if minutes == 1 { "" } else { "s" }
+            );
+            errors.push(FieldError::new("current_password", message));
+            let mut response = again(&ctx, errors)?;
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            return Ok(response);
         }
         Err(error) => return Err(error.into()),
     };

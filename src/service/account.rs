@@ -76,10 +76,23 @@ pub async fn sign_in(
 }
 
 /// Whether `current` is the user's password; for a form whose new password
-/// was refused, so it can say both at once.
-pub async fn check_password(app: &AppState, user: &User, current: &SecretString) -> Result<()> {
+/// was refused, so it can say both at once. Guesses count toward the same
+/// limits as sign-in (per account and per address), and past them the
+/// password is not checked at all.
+pub async fn check_password(
+    app: &AppState,
+    user: &User,
+    current: &SecretString,
+    origin: &Origin,
+) -> Result<()> {
+    let now = app.now();
+    let account_key = throttle::account_key(&user.email);
+    let ip_key = throttle::ip_key(origin.ip);
     let stored = {
         let mut conn = app.db.acquire().await?;
+        if let Some(wait) = throttle::retry_after(&mut conn, &account_key, &ip_key, now).await? {
+            return Err(Error::SignInThrottled { retry_after: wait });
+        }
         users::password_by_id(&mut conn, user.id).await?
     };
     let stored = stored.ok_or(Error::NotFound)?;
@@ -88,10 +101,21 @@ pub async fn check_password(app: &AppState, user: &User, current: &SecretString)
         .verify(current, Some(stored.password_hash))
         .await?
     {
-        Ok(())
-    } else {
-        Err(Error::WrongPassword)
+        return Ok(());
     }
+    {
+        let mut conn = app.db.acquire().await?;
+        throttle::record_failure(&mut conn, &[&account_key, &ip_key], now).await?;
+    }
+    let event = by_user(
+        user.id,
+        &user.email,
+        None,
+        origin,
+        AuditAction::PasswordCheckFailed,
+    );
+    record_for_user(app, Some(user.id), event).await?;
+    Err(Error::WrongPassword)
 }
 
 /// Sets a new password once the current one is proven. Every session of the
@@ -103,7 +127,7 @@ pub async fn change_password(
     new: &Password,
     origin: &Origin,
 ) -> Result<User> {
-    check_password(app, user, current).await?;
+    check_password(app, user, current, origin).await?;
     let hash = app.hasher.hash(new.secret()).await?;
     let mut tx = app.db.begin().await?;
     users::set_password(&mut tx, user.id, &hash).await?;

@@ -463,3 +463,40 @@ async fn changing_the_password_ends_every_other_session() {
         .await
         .assert_status(StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn guesses_of_the_current_password_on_the_account_page_are_throttled_like_sign_in() {
+    let app = TestApp::demo().await;
+    let mut stolen = app.sign_in_as(Persona::Viewer).await;
+    stolen.get(ACCOUNT).await.assert_status(StatusCode::OK);
+    for n in 0..5 {
+        stolen
+            .change_password(&format!("guess number {n}"), "a brand new password")
+            .await
+            .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+            .assert_contains("This is not your current password.");
+    }
+    // Past five, even the right password is not checked.
+    let refused = stolen
+        .change_password(PASSWORD, "a brand new password")
+        .await;
+    refused
+        .assert_status(StatusCode::TOO_MANY_REQUESTS)
+        .assert_contains("Too many wrong passwords. Wait 15 minutes and try again.");
+    assert!(!refused.header("retry-after").is_empty());
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'password.check_failed'")
+            .await,
+        5
+    );
+    // The account's sign-in is held back the same way: the count is shared.
+    app.client()
+        .sign_in(Persona::Viewer.email(), PASSWORD)
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS);
+    app.clock.advance(15 * 60 + 1);
+    stolen
+        .change_password(PASSWORD, "a brand new password")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+}
