@@ -7,7 +7,7 @@ use ipnet::IpNet;
 
 pub use crate::domain::credential::Environment;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Config {
     pub addr: SocketAddr,
     pub database_url: String,
@@ -22,6 +22,10 @@ pub struct Config {
     /// Token endpoint requests per second per client ID and per address (bursts of twice that).
     pub token_rate_per_client: u32,
     pub token_rate_per_ip: u32,
+    /// Where email goes (`smtp://`, `smtps://`), and from whom; without a URL
+    /// nothing is sent and the console shows links to copy.
+    pub smtp_url: Option<String>,
+    pub smtp_from: String,
 }
 
 impl Config {
@@ -37,11 +41,45 @@ impl Config {
             trusted_proxies: Vec::new(),
             token_rate_per_client: 20,
             token_rate_per_ip: 50,
+            smtp_url: None,
+            smtp_from: "Keyward <keyward@localhost>".to_owned(),
         }
     }
 
     pub fn secure_cookies(&self) -> bool {
         self.public_url.starts_with("https://")
+    }
+}
+
+/// A database URL fit for a log: the password, if any, replaced.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("database_url", &redacted_url(&self.database_url))
+            .field("key_file", &self.key_file)
+            .field("public_url", &self.public_url)
+            .field("audience", &self.audience)
+            .field("environment", &self.environment)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("token_rate_per_client", &self.token_rate_per_client)
+            .field("token_rate_per_ip", &self.token_rate_per_ip)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redacted_url))
+            .field("smtp_from", &self.smtp_from)
+            .finish()
     }
 }
 
@@ -56,4 +94,26 @@ pub fn parse_trusted_proxies(raw: &str) -> Result<Vec<IpNet>, String> {
                 .map_err(|_| format!("`{s}` is not an IP address or CIDR range"))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_database_password() {
+        let config =
+            Config::for_database("postgres://keyward:hunter2-secret@db.internal:5432/keyward");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(
+            shown.contains("postgres://keyward:[redacted]@db.internal:5432/keyward"),
+            "{shown}"
+        );
+        assert_eq!(redacted_url("sqlite://keyward.db"), "sqlite://keyward.db");
+        assert_eq!(
+            redacted_url("postgres://postgres@127.0.0.1:5432"),
+            "postgres://postgres@127.0.0.1:5432"
+        );
+    }
 }

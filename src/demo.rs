@@ -89,7 +89,7 @@ pub async fn seed(state: &AppState, password: &str) -> anyhow::Result<()> {
     let acme = orgs::find_by_name(&mut tx, ACME)
         .await?
         .ok_or_else(|| anyhow::anyhow!("demo organization vanished"))?;
-    if credentials::places(&mut tx, acme.id).await?.taken() == 0 {
+    if credentials::places(&mut tx, acme.id, now).await?.taken() == 0 {
         let (_secret, digest) = new_secret(state);
         let permissions =
             Permissions::parse("balances:read:org transactions:create:org transactions:read:org")

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod keys;
+pub mod mail;
 pub mod random;
 pub mod service;
 pub mod state;

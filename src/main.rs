@@ -88,6 +88,19 @@ struct Settings {
         global = true
     )]
     token_rate_per_ip: u32,
+    /// SMTP server for invitation emails: smtp://host:port (add ?tls=required
+    /// for STARTTLS) or smtps://user:password@host:465. Without it, the
+    /// console shows invitation links to copy.
+    #[arg(long, env = "KEYWARD_SMTP_URL", global = true, hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The sender of Keyward's emails.
+    #[arg(
+        long,
+        env = "KEYWARD_SMTP_FROM",
+        default_value = "Keyward <keyward@localhost>",
+        global = true
+    )]
+    smtp_from: String,
 }
 
 #[derive(Subcommand)]
@@ -147,6 +160,8 @@ impl Settings {
                 .map_err(anyhow::Error::msg)?,
             token_rate_per_client: self.token_rate_per_client,
             token_rate_per_ip: self.token_rate_per_ip,
+            smtp_url: self.smtp_url.clone().filter(|url| !url.is_empty()),
+            smtp_from: self.smtp_from.clone(),
         })
     }
 }
@@ -196,6 +211,9 @@ async fn run() -> anyhow::Result<()> {
         &config.key_file,
         std::env::var("KEYWARD_KEY").ok().as_deref(),
     )?;
+    if let Some(url) = &config.smtp_url {
+        keyward::mail::Mailer::smtp(url, &config.smtp_from)?;
+    }
     let state = AppState::new(db, config, keys);
     match command {
         Command::Serve { demo } => serve(state, demo).await,

@@ -6,6 +6,7 @@ use crate::auth::token_limits::TokenLimits;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::keys::Keys;
+use crate::mail::Mailer;
 use crate::storage::Db;
 
 /// Everything a handler may need, cheap to clone.
@@ -17,6 +18,7 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub token_limits: Arc<TokenLimits>,
     pub clock: Arc<dyn Clock>,
+    pub mailer: Mailer,
     /// Set once the first organization exists; `/setup` is closed from then on.
     setup_done: Arc<AtomicBool>,
 }
@@ -34,7 +36,16 @@ impl AppState {
             config.token_rate_per_client,
             config.token_rate_per_ip,
         ));
+        // `keyward serve` checks the SMTP settings before it gets here.
+        let mailer = match &config.smtp_url {
+            Some(url) => Mailer::smtp(url, &config.smtp_from).unwrap_or_else(|error| {
+                tracing::error!(error = format!("{error:#}"), "email is off");
+                Mailer::none()
+            }),
+            None => Mailer::none(),
+        };
         AppState {
+            mailer,
             token_limits,
             db,
             config: Arc::new(config),

@@ -14,9 +14,19 @@ pub const MAX_PER_IP: i64 = 20;
 
 pub fn account_key(email: &str) -> String {
     // Normalise the same way as stored emails, so "A@x" and "a@x" share a count.
+    // Whatever was typed, within what any database stores: no control
+    // characters, at most 254 characters.
     let normal = Email::parse(email)
         .map(|e| e.as_str().to_owned())
-        .unwrap_or_else(|_| email.trim().to_lowercase());
+        .unwrap_or_else(|_| {
+            email
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(254)
+                .collect()
+        });
     format!("email:{normal}")
 }
 

@@ -108,9 +108,11 @@ impl RequestId {
         RequestId(format!("kwreq_{}", random::token(16)))
     }
 
-    /// Any text may be looked up: an id that matches no request is simply not found.
-    pub fn from_path(raw: &str) -> RequestId {
-        RequestId(raw.to_owned())
+    /// A request id of the right shape, or `None` (a URL that names none).
+    pub fn parse(raw: &str) -> Option<RequestId> {
+        let body = raw.strip_prefix("kwreq_")?;
+        (body.len() == 16 && body.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .then(|| RequestId(raw.to_owned()))
     }
 
     pub(crate) fn from_stored(raw: String) -> RequestId {

@@ -168,6 +168,18 @@ impl IpAllowlist {
         matches!(self, IpAllowlist::All)
     }
 
+    /// Whether every address this list allows, `other` allows too: a change
+    /// to this list from `other` widens nothing.
+    pub fn is_within(&self, other: &IpAllowlist) -> bool {
+        match (self, other) {
+            (_, IpAllowlist::All) => true,
+            (IpAllowlist::All, IpAllowlist::Limited(_)) => false,
+            (IpAllowlist::Limited(mine), IpAllowlist::Limited(theirs)) => mine
+                .iter()
+                .all(|entry| theirs.iter().any(|wider| wider.0.contains(&entry.0))),
+        }
+    }
+
     /// The entries one per line, for the form.
     pub fn lines(&self) -> String {
         match self {
@@ -219,6 +231,17 @@ mod tests {
         assert!(list.allows(&"10.0.0.200".parse().unwrap()));
         assert!(!list.allows(&"10.0.1.1".parse().unwrap()));
         assert_eq!(IpAllowlist::parse_stored(&list.to_stored()), Some(list));
+    }
+
+    #[test]
+    fn a_list_is_within_another_when_every_range_it_allows_is_allowed_there() {
+        let list = |text: &str| IpAllowlist::parse_stored(text).unwrap();
+        assert!(list("10.0.0.7 10.0.1.0/25").is_within(&list("10.0.0.0/16")));
+        assert!(list("10.0.0.0/24").is_within(&list("0.0.0.0/0")));
+        assert!(!list("0.0.0.0/0").is_within(&list("10.0.0.0/24")));
+        assert!(!list("10.0.0.0/23").is_within(&list("10.0.0.0/24")));
+        assert!(!list("10.0.0.7 192.0.2.1").is_within(&list("10.0.0.0/24")));
+        assert!(list("2001:db8::1").is_within(&list("2001:db8::/64")));
     }
 
     #[test]

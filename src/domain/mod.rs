@@ -73,6 +73,19 @@ impl FieldErrors {
     }
 }
 
+/// Refuses text with control characters (NUL among them, which PostgreSQL
+/// cannot store or compare): for fields whose text is otherwise free.
+pub fn no_control(field: &'static str, label: &str, raw: &str) -> Result<(), FieldError> {
+    if raw.chars().any(char::is_control) {
+        Err(FieldError::new(
+            field,
+            format!("The {label} cannot contain control characters."),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Trims and checks the length in characters (not bytes).
 pub(crate) fn trimmed_len(
     field: &'static str,

@@ -158,6 +158,11 @@ impl Permissions {
         Permissions::new(list)
     }
 
+    /// Whether `other` grants everything these permissions grant.
+    pub fn is_within(&self, other: &Permissions) -> bool {
+        self.0.is_subset(&other.0)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Permission> {
         self.0.iter()
     }

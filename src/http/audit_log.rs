@@ -80,6 +80,20 @@ impl Params {
     /// The filter, or the messages for the fields that could not be read.
     fn filter(&self) -> (Filter, FieldErrors) {
         let mut errors = FieldErrors::default();
+        for (field, label, raw) in [
+            ("credential", "credential", &self.credential),
+            ("actor", "actor", &self.actor),
+            ("action", "action", &self.action),
+            ("from", "start date", &self.from),
+            ("to", "end date", &self.to),
+        ] {
+            if let Err(error) = crate::domain::no_control(field, label, raw) {
+                errors.push(error);
+            }
+        }
+        if !errors.is_empty() {
+            return (Filter::default(), errors);
+        }
         let some = |v: &str| Some(v.trim()).filter(|v| !v.is_empty()).map(str::to_owned);
         let format = format_description!("[year]-[month]-[day]");
         let mut day = |field: &'static str, raw: &str| -> Option<Date> {

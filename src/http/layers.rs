@@ -90,10 +90,20 @@ pub fn trace() -> TraceLayer<
 > {
     TraceLayer::new_for_http()
         .make_span_with(|request: &Request| {
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+            tracing::info_span!("request", method = %request.method(), path = %logged_path(request.uri().path()))
         })
         .on_request(DefaultOnRequest::new().level(Level::DEBUG))
         .on_response(DefaultOnResponse::new().level(Level::INFO))
+}
+
+/// The path as the log shows it: an invitation link's token is a secret,
+/// so it is left out.
+fn logged_path(path: &str) -> &str {
+    if path.starts_with("/invitations/") {
+        "/invitations/[token]"
+    } else {
+        path
+    }
 }
 
 /// Gives layer-made errors (404 for unknown routes, the CSRF layer's 403, the

@@ -1,5 +1,6 @@
-//! Members (owners only): add a user by email with a role, change a role,
-//! remove a member. An organization always keeps at least one owner.
+//! Members (owners only): invite a person by email with a role, send an
+//! invitation again or revoke it, change a role, remove a member. An
+//! organization always keeps at least one owner.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -11,20 +12,24 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use crate::domain::{Access, DisplayName, Email, FieldError, FieldErrors, UserId};
+use crate::domain::{Access, Email, FieldError, FieldErrors, UserId};
 use crate::http::error::{AppError, AppResult};
 use crate::http::form::Form;
 use crate::http::meta::RequestMeta;
 use crate::http::session::OrgContext;
-use crate::http::views::{Layout, Nav, relative_time};
+use crate::http::views::{Layout, Nav, absolute_time, relative_time};
+use crate::service::invitations::{Emailed, Invited};
 use crate::service::{self, Error};
 use crate::state::AppState;
+use crate::storage::invitations::InvitationId;
 use crate::storage::members::Member;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/settings/members", get(show).post(add))
         .route("/settings/members/{user_id}", post(change))
+        .route("/settings/members/invitations/{id}/resend", post(resend))
+        .route("/settings/members/invitations/{id}/revoke", post(revoke))
         .route(
             "/settings/members/{user_id}/remove",
             get(confirm_remove).post(remove),
@@ -61,8 +66,26 @@ impl MemberView {
 #[serde(default)]
 struct AddForm {
     email: String,
-    display_name: String,
     access: String,
+}
+
+pub struct InvitationView {
+    pub id: i64,
+    pub email: String,
+    pub label: &'static str,
+    pub invited: String,
+    pub invited_by: String,
+    pub expires: String,
+    pub expired: bool,
+}
+
+/// A new invitation link, shown once.
+pub struct NewLink {
+    pub email: String,
+    pub url: String,
+    pub expires: String,
+    /// Whether it was emailed, or is to be passed on.
+    pub delivery: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -70,12 +93,13 @@ struct AddForm {
 struct MembersPage {
     layout: Layout,
     members: Vec<MemberView>,
+    invitations: Vec<InvitationView>,
     form: AddForm,
     errors: FieldErrors,
     notice: String,
     error: String,
-    /// Shown once, when a new user was created for the member.
-    new_user: Option<(String, String)>,
+    /// Shown once, in the response that made it.
+    new_link: Option<NewLink>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -85,14 +109,14 @@ struct RemovePage {
     member: MemberView,
 }
 
-/// What the page shows besides the list: the add form as submitted, its
-/// errors, a page-wide error, a new account's temporary password.
+/// What the page shows besides the lists: the invite form as submitted, its
+/// errors, a page-wide error, a new invitation link.
 #[derive(Default)]
 struct Shown {
     form: AddForm,
     errors: FieldErrors,
     error: String,
-    new_user: Option<(String, String)>,
+    new_link: Option<NewLink>,
 }
 
 async fn render(
@@ -104,19 +128,34 @@ async fn render(
 ) -> AppResult<Response> {
     let notice = crate::http::session::take_flash(&ctx.session, FLASH_KEY).await?;
     let now = state.now();
-    let members = service::members::list(state, &ctx.actor(meta))
+    let actor = ctx.actor(meta);
+    let members = service::members::list(state, &actor)
         .await?
         .into_iter()
         .map(|m| MemberView::new(m, ctx, now))
         .collect();
+    let invitations = service::invitations::open(state, &actor)
+        .await?
+        .into_iter()
+        .map(|i| InvitationView {
+            id: i.id.0,
+            label: i.access.label(),
+            invited: relative_time(i.created_at, now),
+            invited_by: i.invited_by_name,
+            expires: relative_time(i.expires_at, now),
+            expired: i.expires_at <= now,
+            email: i.email,
+        })
+        .collect();
     let page = MembersPage {
         layout: ctx.layout("Members", Nav::Members),
         members,
+        invitations,
         form: shown.form,
         errors: shown.errors,
         notice,
         error: shown.error,
-        new_user: shown.new_user,
+        new_link: shown.new_link,
     };
     Ok((status, page).into_response())
 }
@@ -157,41 +196,103 @@ async fn add(
         };
         return render(&state, &ctx, &meta, StatusCode::UNPROCESSABLE_ENTITY, shown).await;
     };
-    let name = DisplayName::parse(&form.display_name).ok();
     let actor = ctx.actor(&meta);
-    let result = service::members::add(&state, &actor, &email, name.as_ref(), access).await;
-    let (field, status, error) = match result {
-        Ok(added) => {
-            let message = format!("Added {} as {}.", added.email, access.label());
-            return match added.temporary_password {
-                // Rendered by the POST itself: the temporary password exists in this response only.
-                Some(password) => {
-                    ctx.session.insert(FLASH_KEY, message).await?;
-                    let shown = Shown {
-                        new_user: Some((added.email, password)),
-                        ..Shown::default()
-                    };
-                    render(&state, &ctx, &meta, StatusCode::OK, shown).await
-                }
-                None => flash(&ctx.session, message).await,
+    match service::invitations::invite(&state, &actor, &email, access).await {
+        Ok(invited) => {
+            ctx.session
+                .insert(
+                    FLASH_KEY,
+                    format!("Invited {} as {}.", invited.email, access.label()),
+                )
+                .await?;
+            link_page(&state, &ctx, &meta, invited).await
+        }
+        Err(e @ Error::AlreadyMember(_)) => {
+            errors.push(FieldError::new("email", e.to_string()));
+            let shown = Shown {
+                form,
+                errors,
+                ..Shown::default()
             };
+            render(&state, &ctx, &meta, StatusCode::UNPROCESSABLE_ENTITY, shown).await
         }
-        Err(e @ Error::NameNeededForNewAccount) => {
-            ("display_name", StatusCode::UNPROCESSABLE_ENTITY, e)
-        }
-        Err(e @ Error::AccountChanged) => ("email", StatusCode::CONFLICT, e),
-        Err(e @ (Error::SupportCannotBeMember | Error::AlreadyMember(_))) => {
-            ("email", StatusCode::UNPROCESSABLE_ENTITY, e)
-        }
-        Err(error) => return Err(error.into()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The page with a new link on it, rendered by the POST that made it: the
+/// link exists in this response only.
+async fn link_page(
+    state: &AppState,
+    ctx: &OrgContext,
+    meta: &RequestMeta,
+    invited: Invited,
+) -> AppResult<Response> {
+    let delivery = match invited.emailed {
+        Emailed::Sent => format!(
+            "We emailed it to {}. You can also copy it here.",
+            invited.email
+        ),
+        Emailed::NotConfigured => format!(
+            "Email is not set up on this server: copy the link and send it to {} yourself.",
+            invited.email
+        ),
+        Emailed::Failed => format!(
+            "The email to {} could not be sent: copy the link and send it to them yourself.",
+            invited.email
+        ),
     };
-    errors.push(FieldError::new(field, error.to_string()));
     let shown = Shown {
-        form,
-        errors,
+        new_link: Some(NewLink {
+            email: invited.email,
+            url: invited.link,
+            expires: absolute_time(invited.expires_at),
+            delivery,
+        }),
         ..Shown::default()
     };
-    render(&state, &ctx, &meta, status, shown).await
+    render(state, ctx, meta, StatusCode::OK, shown).await
+}
+
+fn invitation_id(raw: &str) -> AppResult<InvitationId> {
+    raw.parse()
+        .map(InvitationId)
+        .map_err(|_| AppError::NotFound)
+}
+
+async fn resend(
+    State(state): State<AppState>,
+    ctx: OrgContext,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = invitation_id(&id)?;
+    let invited = service::invitations::resend(&state, &ctx.actor(&meta), id).await?;
+    ctx.session
+        .insert(
+            FLASH_KEY,
+            format!(
+                "Sent the invitation to {} again; the earlier link no longer works.",
+                invited.email
+            ),
+        )
+        .await?;
+    link_page(&state, &ctx, &meta, invited).await
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    ctx: OrgContext,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = invitation_id(&id)?;
+    let email = service::invitations::revoke(&state, &ctx.actor(&meta), id).await?;
+    flash(
+        &ctx.session,
+        format!("Revoked the invitation of {email}: its link no longer works."),
+    )
+    .await
 }
 
 fn parse_id(raw: &str) -> AppResult<UserId> {

@@ -8,6 +8,7 @@ pub mod csrf;
 pub mod error;
 pub mod form;
 pub mod htmx;
+pub mod invitations;
 pub mod layers;
 pub mod login;
 pub mod members;
@@ -64,6 +65,7 @@ pub fn app(state: AppState, store: Sessions) -> Router {
         .route("/switch-org", post(switch_org))
         .merge(setup::router())
         .merge(login::router())
+        .merge(invitations::router())
         .merge(account::router())
         .merge(members::router())
         .merge(organization::router())

@@ -59,6 +59,12 @@ pub async fn sign_in(session: &Session, user: &User, now: i64) -> Result<(), App
     Ok(())
 }
 
+/// Chooses the organization the next pages show.
+pub async fn choose_org(session: &Session, org: OrgId) -> Result<(), AppError> {
+    session.insert(ORG_KEY, org).await?;
+    Ok(())
+}
+
 /// Ends the session in the store and tells the browser to drop the cookie.
 pub async fn sign_out(session: &Session) -> Result<(), AppError> {
     session.flush().await?;

@@ -47,7 +47,7 @@ struct SetupPage {
     errors: FieldErrors,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 struct SetupForm {
     org_name: String,
@@ -56,6 +56,16 @@ struct SetupForm {
     #[serde(skip_serializing)]
     password: String,
     password_confirm: String,
+}
+
+impl std::fmt::Debug for SetupForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetupForm")
+            .field("org_name", &self.org_name)
+            .field("display_name", &self.display_name)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
 }
 
 async fn show(

@@ -3,7 +3,7 @@
 
 use secrecy::SecretString;
 
-use super::audit::{by_user, record_for_user};
+use super::audit::{by_user, record_personal};
 use super::{Error, Origin, Result};
 use crate::auth::throttle;
 use crate::domain::user::PASSWORD_MAX;
@@ -65,13 +65,13 @@ pub async fn sign_in(
             user_agent: origin.user_agent.clone(),
             detail: serde_json::json!({}),
         };
-        record_for_user(app, user_id, failed).await?;
+        record_personal(app, failed).await?;
         return Err(Error::SignInFailed);
     };
     crate::storage::throttle::clear_failures(&mut conn, &account_key).await?;
     drop(conn);
     let event = by_user(user.id, &user.email, None, origin, AuditAction::SignIn);
-    record_for_user(app, Some(user.id), event).await?;
+    record_personal(app, event).await?;
     Ok(user)
 }
 
@@ -114,7 +114,7 @@ pub async fn check_password(
         origin,
         AuditAction::PasswordCheckFailed,
     );
-    record_for_user(app, Some(user.id), event).await?;
+    record_personal(app, event).await?;
     Err(Error::WrongPassword)
 }
 
@@ -142,6 +142,6 @@ pub async fn change_password(
         origin,
         AuditAction::PasswordChanged,
     );
-    record_for_user(app, Some(user.id), event).await?;
+    record_personal(app, event).await?;
     Ok(user)
 }

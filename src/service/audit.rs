@@ -8,7 +8,6 @@ use super::{Actor, Origin, Result};
 use crate::domain::{AuditAction, OrgId, UserId};
 use crate::state::AppState;
 use crate::storage::audit::{self as repo, NewEvent};
-use crate::storage::members;
 
 impl Actor {
     /// An event by this actor in their organization. Support staff's events
@@ -72,31 +71,24 @@ pub async fn support_visit(app: &AppState, actor: &Actor, what: &str) -> Result<
     Ok(())
 }
 
-/// Records a personal event (a sign-in, a password change) in every
-/// organization the user belongs to, so each organization's audit log shows
-/// its members' sign-ins; or in none, for a user without any.
-pub(crate) async fn record_for_user(
-    app: &AppState,
-    user: Option<UserId>,
-    event: NewEvent,
-) -> Result<()> {
-    let now = app.now();
-    let mut conn = app.db.acquire().await?;
-    let orgs = match user {
-        Some(id) => members::orgs_of(&mut conn, id).await?,
-        None => Vec::new(),
+/// Records a personal event (a sign-in, a failed one, a password change):
+/// in no organization's log, where only the user (on their Account page) and
+/// platform operators see it. An organization's log records what happened in
+/// that organization, not where its members sign in from.
+pub(crate) async fn record_personal(app: &AppState, event: NewEvent) -> Result<()> {
+    let event = NewEvent {
+        organization_id: None,
+        ..event
     };
-    if orgs.is_empty() {
-        repo::insert(&mut conn, &event, now).await?;
-    }
-    for org in orgs {
-        let event = NewEvent {
-            organization_id: Some(org),
-            ..event.clone()
-        };
-        repo::insert(&mut conn, &event, now).await?;
-    }
+    let mut conn = app.db.acquire().await?;
+    repo::insert(&mut conn, &event, app.now()).await?;
     Ok(())
+}
+
+/// The user's own recent events, newest first.
+pub async fn personal(app: &AppState, user: UserId, limit: i64) -> Result<Vec<repo::Event>> {
+    let mut conn = app.db.acquire().await?;
+    Ok(repo::personal(&mut conn, user, limit).await?)
 }
 
 /// One page of the organization's events, newest first, for anyone who may

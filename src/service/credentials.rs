@@ -10,8 +10,9 @@ use super::{Actor, Error, Locked, Result, lock, may_edit_credentials};
 use crate::domain::credential::{CredentialName, Description, Places, Secret};
 use crate::domain::ip::IpAllowlist;
 use crate::domain::permission::{Permissions, SetType};
+use crate::domain::request::APPROVAL_VALID_SECS;
 use crate::domain::{
-    AuditAction, ClientId, CredentialStatus, Grace, Justification, Plan, RequestId,
+    AuditAction, ClientId, CredentialStatus, Grace, Justification, Plan, RequestId, RequestStatus,
 };
 use crate::state::AppState;
 use crate::storage::credentials::{self as repo, Changes, Credential, NewCredential};
@@ -34,7 +35,7 @@ pub struct Draft {
 
 impl Draft {
     /// The audit log's view of the draft: everything but the justification.
-    fn detail(&self) -> Value {
+    pub(crate) fn detail(&self) -> Value {
         json!({
             "name": self.name.as_str(),
             "description": self.description.as_deref(),
@@ -96,14 +97,28 @@ pub async fn overview(app: &AppState, actor: &Actor) -> Result<Overview> {
     let credentials = repo::list(&mut conn, actor.org, shown_since, now).await?;
     // Each credential row counts the requests; without any, skip that query.
     let has_requests = credentials.first().is_none_or(|c| c.shown_requests > 0);
-    let requests = if has_requests {
+    let mut requests = if has_requests {
         requests::list(&mut conn, actor.org, shown_since).await?
     } else {
         Vec::new()
     };
+    // An approval not used within a week has expired, whether or not a
+    // change has marked it so yet.
+    for request in &mut requests {
+        if request.status == RequestStatus::Approved
+            && request
+                .decided_at
+                .is_some_and(|at| at < now - APPROVAL_VALID_SECS)
+        {
+            request.status = RequestStatus::Expired;
+        }
+    }
     let places = Places {
         credentials: credentials.len() as i64,
-        active_requests: requests.iter().filter(|r| r.status.is_active()).count() as i64,
+        active_requests: requests
+            .iter()
+            .filter(|r| r.status.is_active() && r.credential_id.is_none())
+            .count() as i64,
     };
     Ok(Overview {
         credentials,
@@ -140,7 +155,7 @@ pub async fn room(app: &AppState, actor: &Actor, plan: Plan) -> Result<Room> {
     let org = orgs::find(&mut conn, actor.org)
         .await?
         .ok_or(Error::NotFound)?;
-    let places = repo::places(&mut conn, actor.org).await?;
+    let places = repo::places(&mut conn, actor.org, app.now()).await?;
     Ok(Room {
         full: places.is_full(),
         needs_approval: needs_approval(&org, actor.access),
@@ -149,7 +164,7 @@ pub async fn room(app: &AppState, actor: &Actor, plan: Plan) -> Result<Room> {
 
 /// Owners create directly; when the organization requires approval, an
 /// administrator's New Credential is a request.
-fn needs_approval(org: &orgs::Organization, access: crate::domain::Access) -> bool {
+pub(crate) fn needs_approval(org: &orgs::Organization, access: crate::domain::Access) -> bool {
     org.require_approval && !access.is_owner()
 }
 
@@ -164,7 +179,8 @@ pub async fn create(
     let (client_id, (secret, digest)) = (ClientId::generate(), new_secret(app));
     let mut locked = lock(app, actor).await?;
     locked.may_edit_credentials()?;
-    let places = repo::places(&mut locked.tx, actor.org).await?;
+    requests::expire_stale_approvals(&mut locked.tx, actor.org, locked.now).await?;
+    let places = repo::places(&mut locked.tx, actor.org, locked.now).await?;
     if places.is_full() {
         return Err(Error::LimitReached);
     }
@@ -224,6 +240,7 @@ async fn request(
     let new = NewRequest {
         org: actor.org,
         request_id: &request_id,
+        credential_id: None,
         name,
         description: draft.description.as_deref(),
         permission_set: draft.set,
@@ -262,42 +279,100 @@ async fn lock_credential(
     Ok((locked, credential))
 }
 
-/// Edit: name, description, permissions and IP addresses.
+/// What became of an Edit.
+#[derive(Debug)]
+pub enum Updated {
+    Saved,
+    /// Approval is required and the change widens the credential's
+    /// permissions or addresses: an owner decides first.
+    Requested {
+        request_id: RequestId,
+    },
+}
+
+/// Edit: name, description, permissions and IP addresses. When the
+/// organization requires approval, an administrator's edit that widens what
+/// the credential may do, or from where, is a request an owner approves
+/// (with `justification`); narrowing and renaming apply at once.
 pub async fn update(
     app: &AppState,
     actor: &Actor,
     client_id: &ClientId,
     draft: &Draft,
-) -> Result<()> {
+    justification: Option<&Justification>,
+) -> Result<Updated> {
     let (mut locked, before) = lock_credential(app, actor, client_id).await?;
     let name = draft.name.as_str();
     if repo::name_requested(&mut locked.tx, actor.org, name, None).await? {
         return Err(Error::NameTaken);
     }
+    let widens = !draft.permissions.is_within(&before.permissions)
+        || !draft.ips.is_within(&before.ip_allowlist);
+    if widens && needs_approval(&locked.org, locked.access) {
+        let justification = justification.ok_or(Error::WideningNeedsApproval)?;
+        let request_id = RequestId::generate();
+        let new = NewRequest {
+            org: actor.org,
+            request_id: &request_id,
+            credential_id: Some(before.id),
+            name,
+            description: draft.description.as_deref(),
+            permission_set: draft.set,
+            permissions: &draft.permissions,
+            ip_allowlist: &draft.ips,
+            justification: justification.as_str(),
+            requested_by: actor.user,
+            requested_by_email: &actor.email,
+        };
+        requests::insert(&mut locked.tx, &new, locked.now).await?;
+        let event = actor
+            .event(AuditAction::ChangeRequested)
+            .target(client_id)
+            .detail(json!({
+                "request": request_id.as_str(),
+                "before": before.detail(),
+                "after": draft.detail(),
+                "justification": justification.as_str(),
+            }));
+        locked.commit(&event).await?;
+        return Ok(Updated::Requested { request_id });
+    }
+    apply(&mut locked, &before, draft).await?;
+    let event = actor
+        .event(AuditAction::CredentialUpdated)
+        .target(client_id)
+        .detail(json!({ "before": before.detail(), "after": draft.detail() }));
+    locked.commit(&event).await?;
+    Ok(Updated::Saved)
+}
+
+/// Writes an edit of `before`; the name must be free.
+pub(crate) async fn apply(locked: &mut Locked, before: &Credential, draft: &Draft) -> Result<()> {
     let changes = Changes {
-        name,
+        name: draft.name.as_str(),
         description: draft.description.as_deref(),
         permission_set: draft.set,
         permissions: &draft.permissions,
         ip_allowlist: &draft.ips,
     };
-    if !repo::update(&mut locked.tx, before.id, &changes, locked.now).await? {
-        return Err(Error::NameTaken);
+    if repo::update(&mut locked.tx, before.id, &changes, locked.now).await? {
+        Ok(())
+    } else {
+        Err(Error::NameTaken)
     }
-    let event = actor
-        .event(AuditAction::CredentialUpdated)
-        .target(client_id)
-        .detail(json!({
-            "before": {
-                "name": before.name,
-                "description": before.description,
-                "permission_set": before.permission_set.key(),
-                "permissions": before.permissions.to_scope_string(),
-                "ip_allowlist": before.ip_allowlist.to_stored(),
-            },
-            "after": draft.detail(),
-        }));
-    locked.commit(&event).await
+}
+
+impl Credential {
+    /// The audit log's view of what Edit may change.
+    pub(crate) fn detail(&self) -> Value {
+        json!({
+            "name": self.name,
+            "description": self.description,
+            "permission_set": self.permission_set.key(),
+            "permissions": self.permissions.to_scope_string(),
+            "ip_allowlist": self.ip_allowlist.to_stored(),
+        })
+    }
 }
 
 /// Rotate Credential: a new secret, same client ID. With a grace window the

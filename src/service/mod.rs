@@ -12,6 +12,7 @@
 pub mod account;
 pub mod audit;
 pub mod credentials;
+pub mod invitations;
 pub mod members;
 pub mod organization;
 pub mod requests;
@@ -91,6 +92,11 @@ pub enum Error {
         "Explain in 10 to 500 characters why this credential is needed: the owners read it before approving."
     )]
     JustificationRequired,
+    /// Approval is required and an edit widens permissions or addresses.
+    #[error(
+        "This change widens the credential's permissions or IP addresses, so an owner must approve it: explain in 10 to 500 characters why it is needed."
+    )]
+    WideningNeedsApproval,
     #[error(
         "The primary credential cannot be deleted. Make another credential primary first, then delete this one."
     )]
@@ -99,18 +105,30 @@ pub enum Error {
     AlreadyDecided(RequestStatus),
     #[error("This request is {0}, not approved.")]
     NotApproved(RequestStatus),
+    #[error("Only a pending or approved request can be cancelled; this one is {0}.")]
+    NotCancellable(RequestStatus),
     #[error("An organization must keep at least one owner. Make another member an owner first.")]
     LastOwner,
-    #[error("This email has no Keyward account yet: enter the person's name to create one.")]
-    NameNeededForNewAccount,
-    #[error("This account changed meanwhile. Submit the form again.")]
-    AccountChanged,
     #[error("Support staff see every organization already; they cannot be members.")]
     SupportCannotBeMember,
     #[error("{0} is already a member of this organization.")]
     AlreadyMember(String),
     #[error("This is not your current password.")]
     WrongPassword,
+    #[error("This invitation link is not valid. Ask the person who invited you for a new one.")]
+    InvitationUnknown,
+    #[error("This invitation has expired. Ask the person who invited you to send it again.")]
+    InvitationExpired,
+    #[error(
+        "This invitation was withdrawn. Ask the person who invited you if you should have access."
+    )]
+    InvitationRevoked,
+    #[error("This invitation has been used already. Sign in to reach the organization.")]
+    InvitationUsed,
+    #[error("An account with this email exists already: sign in to accept the invitation.")]
+    AccountExists,
+    #[error("This invitation is for {0}. Sign out, then open the link again and sign in as {0}.")]
+    InvitationForAnotherAccount(String),
     /// The one message for every failed sign-in: it never says which part was wrong.
     #[error("Incorrect email or password.")]
     SignInFailed,

@@ -1,12 +1,16 @@
 //! Credential requests, when an organization requires approval: an owner
 //! other than the requester approves or rejects a pending request; the
-//! requester then generates the key and sees it once.
+//! requester then generates the key of a new credential and sees it once,
+//! while an approved change to an existing credential applies at once.
+//! Owners can cancel a pending or approved request; an approval not used
+//! within a week expires.
 
 use serde_json::json;
 
 use super::audit::EventExt;
-use super::credentials::{Created, new_secret};
+use super::credentials::{Created, Draft, apply, new_secret};
 use super::{Actor, Error, Locked, Result, lock};
+use crate::domain::credential::{CredentialName, Description};
 use crate::domain::{AuditAction, ClientId, RequestId, RequestStatus};
 use crate::state::AppState;
 use crate::storage::credentials::{self as credentials_repo, NewCredential};
@@ -17,6 +21,8 @@ use crate::storage::requests::{self as repo, Request};
 pub struct Decided {
     pub name: String,
     pub requested_by: String,
+    /// An approved change to an existing credential, applied already.
+    pub applied: bool,
 }
 
 pub async fn approve(app: &AppState, actor: &Actor, request_id: &RequestId) -> Result<Decided> {
@@ -57,14 +63,84 @@ async fn decide(
         RequestStatus::Approved => AuditAction::RequestApproved,
         _ => AuditAction::RequestRejected,
     };
-    let event = actor
+    let decided = actor
         .event(action)
+        .target(&request.request_id)
+        .detail(json!({ "name": request.name, "requested_by": request.requested_by_email }));
+    let applied = match (decision, request.credential_id) {
+        (RequestStatus::Approved, Some(credential)) => {
+            apply_change(&mut locked, actor, &request, credential).await?;
+            true
+        }
+        _ => false,
+    };
+    locked.commit(&decided).await?;
+    Ok(Decided {
+        name: request.name,
+        requested_by: request.requested_by_email,
+        applied,
+    })
+}
+
+/// An approved change applies at once, by the owner who approved it.
+async fn apply_change(
+    locked: &mut Locked,
+    actor: &Actor,
+    request: &Request,
+    credential: crate::domain::CredentialId,
+) -> Result<()> {
+    let before = credentials_repo::find_by_id(&mut locked.tx, actor.org, credential)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let draft = Draft {
+        name: CredentialName::parse(&request.name).map_err(|e| anyhow::anyhow!(e.message))?,
+        description: Description::parse(request.description.as_deref().unwrap_or(""))
+            .map_err(|e| anyhow::anyhow!(e.message))?,
+        set: request.permission_set,
+        permissions: request.permissions.clone(),
+        ips: request.ip_allowlist.clone(),
+    };
+    apply(locked, &before, &draft).await?;
+    repo::complete(&mut locked.tx, request.id).await?;
+    let event = actor
+        .event(AuditAction::CredentialUpdated)
+        .target(&before.client_id)
+        .detail(json!({
+            "request": request.request_id.as_str(),
+            "requested_by": request.requested_by_email,
+            "before": before.detail(),
+            "after": draft.detail(),
+        }));
+    crate::storage::audit::insert(&mut locked.tx, &event, locked.now).await?;
+    Ok(())
+}
+
+/// An owner withdraws a pending or approved request: its place and name are free again.
+pub async fn cancel(app: &AppState, actor: &Actor, request_id: &RequestId) -> Result<Decided> {
+    let mut locked = lock(app, actor).await?;
+    locked.must_own()?;
+    repo::expire_stale_approvals(&mut locked.tx, actor.org, locked.now).await?;
+    let request = find(&mut locked, actor, request_id).await?;
+    if !request.status.is_active() {
+        return Err(Error::NotCancellable(request.status));
+    }
+    repo::decide(
+        &mut locked.tx,
+        request.id,
+        RequestStatus::Cancelled,
+        &actor.email,
+        locked.now,
+    )
+    .await?;
+    let event = actor
+        .event(AuditAction::RequestCancelled)
         .target(&request.request_id)
         .detail(json!({ "name": request.name, "requested_by": request.requested_by_email }));
     locked.commit(&event).await?;
     Ok(Decided {
         name: request.name,
         requested_by: request.requested_by_email,
+        applied: false,
     })
 }
 
@@ -74,14 +150,15 @@ pub async fn generate(app: &AppState, actor: &Actor, request_id: &RequestId) -> 
     let (client_id, (secret, digest)) = (ClientId::generate(), new_secret(app));
     let mut locked = lock(app, actor).await?;
     locked.may_edit_credentials()?;
+    repo::expire_stale_approvals(&mut locked.tx, actor.org, locked.now).await?;
     let request = find(&mut locked, actor, request_id).await?;
     if request.requested_by != actor.user {
         return Err(Error::NotRequester);
     }
-    if request.status != RequestStatus::Approved {
+    if request.status != RequestStatus::Approved || request.credential_id.is_some() {
         return Err(Error::NotApproved(request.status));
     }
-    let places = credentials_repo::places(&mut locked.tx, actor.org).await?;
+    let places = credentials_repo::places(&mut locked.tx, actor.org, locked.now).await?;
     if places.without_one_request().is_full() {
         return Err(Error::LimitReached);
     }

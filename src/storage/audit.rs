@@ -55,6 +55,19 @@ pub async fn insert(conn: &mut Conn, event: &NewEvent, now: i64) -> anyhow::Resu
     Ok(())
 }
 
+/// A user's own events (in no organization), newest first.
+pub async fn personal(conn: &mut Conn, user: UserId, limit: i64) -> anyhow::Result<Vec<Event>> {
+    on!(conn, |e| sqlx::query_as(
+        "SELECT id, actor, action, target, ip, user_agent, detail, created_at FROM audit_events
+         WHERE actor_user_id = $1 AND organization_id IS NULL ORDER BY id DESC LIMIT $2",
+    )
+    .bind(user)
+    .bind(limit)
+    .fetch_all(e)
+    .await)
+    .context("listing a user's own events")
+}
+
 /// What the Audit log page filters by; `None` means any.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {

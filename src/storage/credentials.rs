@@ -86,7 +86,7 @@ pub async fn list(
     let sql = SELECT.replacen(
         "FROM credentials c",
         ", (SELECT COUNT(*) FROM credential_requests r WHERE r.organization_id = c.organization_id
-              AND (r.status IN ('pending', 'approved') OR (r.status = 'rejected' AND r.decided_at >= $2))) AS shown_requests,
+              AND (r.status IN ('pending', 'approved') OR (r.status IN ('rejected', 'cancelled') AND r.decided_at >= $2))) AS shown_requests,
            (SELECT MAX(p.expires_at) FROM credential_secrets p WHERE p.credential_id = c.id AND p.expires_at > $3) AS grace_until,
            (SELECT p.last_used_at FROM credential_secrets p WHERE p.credential_id = c.id AND p.expires_at > $3
              ORDER BY p.expires_at DESC LIMIT 1) AS previous_last_used_at,
@@ -122,13 +122,32 @@ pub async fn find(
     .with_context(|| format!("loading credential {client_id}"))
 }
 
-/// The places of the limit that are taken.
-pub async fn places(conn: &mut Conn, org: OrgId) -> anyhow::Result<Places> {
+/// One credential of the organization by its row id.
+pub async fn find_by_id(
+    conn: &mut Conn,
+    org: OrgId,
+    id: CredentialId,
+) -> anyhow::Result<Option<Credential>> {
+    on!(conn, |e| sqlx::query_as(&format!(
+        "{SELECT} WHERE c.organization_id = $1 AND c.id = $2"
+    ))
+    .bind(org)
+    .bind(id)
+    .fetch_optional(e)
+    .await)
+    .with_context(|| format!("loading credential {id}"))
+}
+
+/// The places of the limit that are taken: credentials, and requests for
+/// new ones that are pending or approved within the last week.
+pub async fn places(conn: &mut Conn, org: OrgId, now: i64) -> anyhow::Result<Places> {
     let (credentials, active_requests) = on!(conn, |e| sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM credentials WHERE organization_id = $1),
-                (SELECT COUNT(*) FROM credential_requests WHERE organization_id = $1 AND status IN ('pending', 'approved'))",
+                (SELECT COUNT(*) FROM credential_requests WHERE organization_id = $1 AND credential_id IS NULL
+                   AND (status = 'pending' OR (status = 'approved' AND decided_at >= $2)))",
     )
     .bind(org)
+    .bind(now - crate::domain::request::APPROVAL_VALID_SECS)
     .fetch_one(e)
     .await)
     .context("counting credentials")?;
@@ -160,7 +179,8 @@ pub async fn name_requested(
 ) -> anyhow::Result<bool> {
     let n: i64 = on!(conn, |e| sqlx::query_scalar(
         "SELECT COUNT(*) FROM credential_requests
-         WHERE organization_id = $1 AND name_key = $2 AND status IN ('pending', 'approved') AND id <> $3",
+         WHERE organization_id = $1 AND name_key = $2 AND status IN ('pending', 'approved')
+           AND credential_id IS NULL AND id <> $3",
     )
     .bind(org)
     .bind(name.to_lowercase())

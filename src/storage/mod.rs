@@ -33,6 +33,7 @@ macro_rules! on {
 pub mod audit;
 mod codec;
 pub mod credentials;
+pub mod invitations;
 pub mod members;
 pub mod orgs;
 pub mod requests;

@@ -7,12 +7,16 @@ use sqlx::FromRow;
 use super::{Conn, is_unique_violation};
 use crate::domain::ip::IpAllowlist;
 use crate::domain::permission::{Permissions, SetType};
-use crate::domain::{OrgId, RequestId, RequestRowId, RequestStatus, UserId};
+use crate::domain::request::APPROVAL_VALID_SECS;
+use crate::domain::{CredentialId, OrgId, RequestId, RequestRowId, RequestStatus, UserId};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Request {
     pub id: RequestRowId,
     pub request_id: RequestId,
+    /// For a change to an existing credential: that credential. `None` for a
+    /// new credential.
+    pub credential_id: Option<CredentialId>,
     pub name: String,
     pub description: Option<String>,
     pub permission_set: SetType,
@@ -30,6 +34,7 @@ pub struct Request {
 pub struct NewRequest<'a> {
     pub org: OrgId,
     pub request_id: &'a RequestId,
+    pub credential_id: Option<CredentialId>,
     pub name: &'a str,
     pub description: Option<&'a str>,
     pub permission_set: SetType,
@@ -41,14 +46,14 @@ pub struct NewRequest<'a> {
 }
 
 const COLUMNS: &str =
-    "id, request_id, name, description, permission_set, permissions, ip_allowlist, justification,
+    "id, request_id, credential_id, name, description, permission_set, permissions, ip_allowlist, justification,
     requested_by, requested_by_email, status, decided_by, decided_at, created_at";
 
 /// Requests the Credentials page shows: active ones, and those rejected since `shown_since`.
 pub async fn list(conn: &mut Conn, org: OrgId, shown_since: i64) -> anyhow::Result<Vec<Request>> {
     on!(conn, |e| sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM credential_requests
-         WHERE organization_id = $1 AND (status IN ('pending', 'approved') OR (status = 'rejected' AND decided_at >= $2))
+         WHERE organization_id = $1 AND (status IN ('pending', 'approved') OR (status IN ('rejected', 'cancelled') AND decided_at >= $2))
          ORDER BY created_at, id"
     ))
     .bind(org)
@@ -79,8 +84,8 @@ pub async fn insert(conn: &mut Conn, new: &NewRequest<'_>, now: i64) -> anyhow::
         sqlx::query(
             "INSERT INTO credential_requests
                 (organization_id, request_id, name, name_key, description, permission_set, permissions, ip_allowlist,
-                 justification, requested_by, requested_by_email, status, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                 justification, requested_by, requested_by_email, status, created_at, credential_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(new.org)
         .bind(new.request_id)
@@ -95,6 +100,7 @@ pub async fn insert(conn: &mut Conn, new: &NewRequest<'_>, now: i64) -> anyhow::
         .bind(new.requested_by_email)
         .bind(RequestStatus::Pending)
         .bind(now)
+        .bind(new.credential_id)
         .execute(e)
         .await
         .map(|r| r.rows_affected())
@@ -140,4 +146,57 @@ pub async fn complete(conn: &mut Conn, id: RequestRowId) -> anyhow::Result<()> {
     .map(|r| r.rows_affected()))
     .context("completing a credential request")?;
     Ok(())
+}
+
+/// Approvals older than [`APPROVAL_VALID_SECS`] expire: their place and
+/// name are free again. Run under the organization's lock before counting.
+pub async fn expire_stale_approvals(conn: &mut Conn, org: OrgId, now: i64) -> anyhow::Result<()> {
+    on!(conn, |e| sqlx::query(
+        "UPDATE credential_requests SET status = $1
+         WHERE organization_id = $2 AND status = $3 AND decided_at < $4"
+    )
+    .bind(RequestStatus::Expired)
+    .bind(org)
+    .bind(RequestStatus::Approved)
+    .bind(now - APPROVAL_VALID_SECS)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("expiring old approvals")?;
+    Ok(())
+}
+
+/// Cancels the member's pending and approved requests (they left, or lost
+/// the permission to make them). Returns their request ids.
+pub async fn cancel_for_member(
+    conn: &mut Conn,
+    org: OrgId,
+    user: UserId,
+    decided_by: &str,
+    now: i64,
+) -> anyhow::Result<Vec<RequestId>> {
+    let ids: Vec<RequestId> = on!(conn, |e| sqlx::query_scalar(
+        "SELECT request_id FROM credential_requests
+         WHERE organization_id = $1 AND requested_by = $2 AND status IN ('pending', 'approved')
+         ORDER BY id"
+    )
+    .bind(org)
+    .bind(user)
+    .fetch_all(e)
+    .await)
+    .context("finding a member's requests")?;
+    on!(conn, |e| sqlx::query(
+        "UPDATE credential_requests SET status = $1, decided_by = $2, decided_at = $3
+         WHERE organization_id = $4 AND requested_by = $5 AND status IN ('pending', 'approved')"
+    )
+    .bind(RequestStatus::Cancelled)
+    .bind(decided_by)
+    .bind(now)
+    .bind(org)
+    .bind(user)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("cancelling a member's requests")?;
+    Ok(ids)
 }

@@ -122,16 +122,3 @@ pub async fn set_password(
     .context("changing a password")?;
     Ok(())
 }
-
-/// Ends every session of the user on its next request.
-pub async fn end_sessions(conn: &mut Conn, user_id: UserId) -> anyhow::Result<()> {
-    on!(conn, |e| sqlx::query(
-        "UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1"
-    )
-    .bind(user_id)
-    .execute(e)
-    .await
-    .map(|r| r.rows_affected()))
-    .context("ending a user's sessions")?;
-    Ok(())
-}

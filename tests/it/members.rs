@@ -83,71 +83,130 @@ async fn only_owners_reach_members_and_organization_routes() {
 }
 
 #[tokio::test]
-async fn an_owner_adds_an_existing_user_and_a_new_one_who_can_then_sign_in() {
+async fn an_invited_person_creates_their_own_account_or_signs_in_and_joins() {
     let app = TestApp::demo().await;
     let mut owner = app.sign_in_as(Persona::Owner).await;
-    owner.get(MEMBERS).await;
 
-    // An existing user of another organization.
-    owner
-        .add_member("Owner@Globex.test", Role::CanView)
-        .await
-        .assert_status(StatusCode::SEE_OTHER);
+    // Someone without an account: the link is shown once, to copy.
+    owner.get(MEMBERS).await;
+    let invited = owner.invite("New@Acme.test", Role::CanEdit).await;
+    invited
+        .assert_status(StatusCode::OK)
+        .assert_contains("Invited new@acme.test as Admin · API Credentials: Can Edit.")
+        .assert_contains("Email is not set up on this server: copy the link and send it to new@acme.test yourself.");
+    let link = invitation_path_in(&invited.body).unwrap();
     owner
         .get(MEMBERS)
         .await
-        .assert_contains("Added owner@globex.test as Admin · API Credentials: Can View.")
-        .assert_contains("Gus Globex");
-
-    // A new user needs a name...
-    owner
-        .add_member("new@acme.test", Role::CanEdit)
+        .assert_contains("Pending invitations")
+        .assert_contains("new@acme.test")
+        .assert_lacks(&link);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE email = 'new@acme.test'")
+            .await,
+        0,
+        "no account before the link is used"
+    );
+    let mut invitee = app.client();
+    let page = invitee.get(&link).await;
+    page.assert_status(StatusCode::OK)
+        .assert_contains("Olivia Owner invited <strong>new@acme.test</strong> to join <strong>Acme Payments</strong> as Admin · API Credentials: Can Edit.")
+        .assert_contains("Create account and join");
+    invitee
+        .post(
+            &link,
+            &[
+                ("display_name", "Nina New"),
+                ("password", "short"),
+                ("password_confirm", "short"),
+            ],
+        )
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
-        .assert_contains("This email has no Keyward account yet");
-    // ...and gets a temporary password shown once.
-    let created = owner
-        .add_new_member("new@acme.test", "Nina New", Role::CanEdit)
+        .assert_contains("at least 12 characters");
+    let joined = invitee
+        .post(
+            &link,
+            &[
+                ("display_name", "Nina New"),
+                ("password", "nina's own password"),
+                ("password_confirm", "nina's own password"),
+            ],
+        )
         .await;
-    created
+    joined.assert_status(StatusCode::SEE_OTHER);
+    invitee
+        .get(CREDENTIALS)
+        .await
         .assert_status(StatusCode::OK)
-        .assert_contains("Temporary password for new@acme.test");
-    let password = temporary_password_in(&created.body).unwrap();
-    owner.get(MEMBERS).await.assert_lacks(&password);
+        .assert_contains("Nina New")
+        .assert_contains("Admin · API Credentials: Can Edit");
+    // The link worked once.
     app.client()
-        .sign_in("new@acme.test", &password)
+        .get(&link)
+        .await
+        .assert_status(StatusCode::GONE)
+        .assert_contains("This invitation has been used already.");
+    app.client()
+        .sign_in("new@acme.test", "nina's own password")
         .await
         .assert_status(StatusCode::SEE_OTHER);
 
-    // Adding someone twice is refused at the field.
+    // Someone with an account: they sign in on the link's page and join.
+    let link = owner
+        .invitation_link("owner@globex.test", Role::CanView)
+        .await;
+    let mut gus = app.client();
+    gus.get(&link)
+        .await
+        .assert_contains("You have a Keyward account for owner@globex.test: sign in to accept.");
+    gus.post(&link, &[("password", "not the password")])
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED)
+        .assert_contains("Incorrect email or password.");
+    gus.post(&link, &[("password", PASSWORD)])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    gus.get(CREDENTIALS)
+        .await
+        .assert_contains("Acme Payments")
+        .assert_contains("Admin · API Credentials: Can View");
+
+    // Inviting a member again is refused at the field; a made-up role too.
+    owner.get(MEMBERS).await;
     owner
-        .add_member("new@acme.test", Role::Owner)
+        .invite("new@acme.test", Role::Owner)
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
         .assert_contains("new@acme.test is already a member of this organization.");
     owner
-        .add_member("support@keyward.test", Role::Owner)
-        .await
-        .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    owner
-        .add_new_member("x@acme.test", "X", Role::Unknown("superuser"))
+        .invite("x@acme.test", Role::Unknown("superuser"))
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
         .assert_contains("Choose a role.");
+    // Support staff can be invited (the form says nothing about accounts),
+    // but can never join.
+    let link = owner
+        .invitation_link("support@keyward.test", Role::Owner)
+        .await;
+    let mut support = app.sign_in_as(Persona::Support).await;
+    support
+        .accept_invitation(&link, &[])
+        .await
+        .assert_status(StatusCode::CONFLICT)
+        .assert_contains("Support staff see every organization already; they cannot be members.");
 
     let actions = app.audit_actions().await;
-    assert_eq!(actions.iter().filter(|a| *a == "member.added").count(), 2);
-    // The temporary password is in no audit event.
-    let pattern = format!("%{password}%");
-    assert_eq!(
-        app.sql
-            .scalar_i64(
-                "SELECT COUNT(*) FROM audit_events WHERE detail LIKE $1",
-                &[(&pattern).into()],
-            )
-            .await,
-        0
-    );
+    assert_eq!(actions.iter().filter(|a| *a == "member.invited").count(), 3);
+    assert_eq!(actions.iter().filter(|a| *a == "member.joined").count(), 2);
+    // No link is in any audit event, nor in the database.
+    let token = link.trim_start_matches("/invitations/");
+    for (column, value) in app.sql.every_stored_value().await {
+        assert!(
+            !String::from_utf8_lossy(&value).contains(token),
+            "the link's token is stored in {column}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -251,15 +310,25 @@ async fn a_role_change_applies_on_the_next_request_with_a_new_session_id() {
     );
     assert_eq!(
         app.audit_detail("member.changed").await,
-        r#"{"after":"admin-view","before":"admin-edit"}"#
+        r#"{"after":"admin-view","before":"admin-edit","cancelled_requests":[]}"#
     );
 }
 
 #[tokio::test]
-async fn a_removed_member_is_signed_out_on_their_next_request() {
+async fn a_removed_member_loses_the_organization_on_their_next_request_and_nothing_else() {
     let app = TestApp::demo().await;
+    app.upgrade_globex().await;
     let viewer_id = app.user_id("viewer@acme.test").await;
-    let mut viewer = app.sign_in_as(Persona::Viewer).await;
+    // Vera also belongs to Globex.
+    let mut globex = app.sign_in_as(Persona::GlobexOwner).await;
+    let link = globex
+        .invitation_link("viewer@acme.test", Role::CanView)
+        .await;
+    let mut viewer = app.client();
+    viewer
+        .accept_invitation(&link, &[("password", PASSWORD)])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
     viewer.get(CREDENTIALS).await.assert_status(StatusCode::OK);
 
     let mut owner = app.sign_in_as(Persona::Owner).await;
@@ -277,14 +346,14 @@ async fn a_removed_member_is_signed_out_on_their_next_request() {
         .assert_contains("Removed viewer@acme.test from Acme Payments.")
         .assert_lacks("Vera Viewer");
 
-    assert_eq!(viewer.get(CREDENTIALS).await.location(), LOGIN);
-    // Signing in again works, but they belong to no organization now.
-    let mut again = app.sign_in_as(Persona::Viewer).await;
-    again
-        .get(CREDENTIALS)
+    // Her session goes on, in the organization she still belongs to.
+    let page = viewer.get(CREDENTIALS).await;
+    page.assert_status(StatusCode::OK).assert_contains("Globex");
+    let acme = app.org_id("Acme Payments").await;
+    viewer
+        .switch_org(&acme.to_string(), None)
         .await
-        .assert_status(StatusCode::FORBIDDEN)
-        .assert_contains("You are not a member of any organization.");
+        .assert_status(StatusCode::NOT_FOUND);
     assert!(
         app.audit_actions()
             .await
@@ -332,42 +401,48 @@ async fn owners_change_the_organization_name_and_approval_setting() {
 }
 
 #[tokio::test]
-async fn two_organizations_adding_the_same_new_email_at_once_make_one_account() {
+async fn two_invitations_accepted_at_once_for_one_new_email_make_one_account() {
     let app = TestApp::demo().await;
+    app.upgrade_globex().await;
     let mut acme = app.sign_in_as(Persona::Owner).await;
     let mut globex = app.sign_in_as(Persona::GlobexOwner).await;
-    acme.get(MEMBERS).await;
-    globex.get(MEMBERS).await;
+    let to_acme = acme.invitation_link("shared@new.test", Role::CanView).await;
+    let to_globex = globex
+        .invitation_link("shared@new.test", Role::CanView)
+        .await;
+    let mut first = app.client();
+    let mut second = app.client();
+    first.get(&to_acme).await;
+    second.get(&to_globex).await;
+    let fields = [
+        ("display_name", "Sam Shared"),
+        ("password", "sam's own password"),
+        ("password_confirm", "sam's own password"),
+    ];
     // Each organization's lock holds back only its own writers, so on
     // PostgreSQL the two inserts of the user can really meet.
     let (a, b) = futures::join!(
-        acme.add_new_member("shared@new.test", "Sam Shared", Role::CanView),
-        globex.add_new_member("shared@new.test", "Sam Shared", Role::CanView)
+        first.post(&to_acme, &fields),
+        second.post(&to_globex, &fields)
     );
-    for response in [&a, &b] {
-        assert!(
-            [StatusCode::OK, StatusCode::CONFLICT].contains(&response.status),
-            "got {}",
-            response.status
-        );
-    }
-    // Both checked the email before either created the account: one creates
-    // it and shows its temporary password; the other is asked to submit again
-    // (which then adds the existing account), never shown a password that
-    // is not the account's.
     let mut statuses = [a.status, b.status];
     statuses.sort();
-    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
+    assert_eq!(statuses, [StatusCode::SEE_OTHER, StatusCode::CONFLICT]);
     let refused = if a.status == StatusCode::CONFLICT {
         &a
     } else {
         &b
     };
-    refused
-        .assert_contains("This account changed meanwhile. Submit the form again.")
-        .assert_lacks("Temporary password");
+    refused.assert_contains(
+        "An account with this email exists already: sign in to accept the invitation.",
+    );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM users WHERE email = 'shared@new.test'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM memberships m JOIN users u ON u.id = m.user_id WHERE u.email = 'shared@new.test'")
             .await,
         1
     );

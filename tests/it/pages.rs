@@ -174,3 +174,51 @@ async fn the_health_check_answers_without_a_session() {
     response.assert_status(StatusCode::OK).assert_contains("ok");
     assert!(response.session_cookie().is_none());
 }
+
+#[tokio::test]
+async fn nul_and_control_characters_are_refused_at_their_field_never_with_a_500() {
+    let app = TestApp::demo().await;
+    // Sign-in: an email with NUL is an unknown account like any other.
+    app.client()
+        .sign_in("owner\0@acme.test", PASSWORD)
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED)
+        .assert_contains("Incorrect email or password.");
+
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner
+        .get("/audit-log?actor=owner%00%40acme.test&credential=%01")
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("The actor cannot contain control characters.")
+        .assert_contains("The credential cannot contain control characters.");
+    owner.get(MEMBERS).await;
+    owner
+        .invite("new\0hire@acme.test", Role::CanView)
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Enter an email address like name@example.com.");
+    owner.get(CREDENTIALS).await;
+    owner
+        .post("/settings/credentials/requests/kwreq_%00/approve", &[])
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+
+    owner.save_organization("Acme Payments", true).await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    admin.get(NEW_CREDENTIAL).await;
+    admin
+        .request_credential("Payout batcher", "Because\u{0}the nightly job needs it.")
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("The justification cannot contain control characters.");
+    // Line breaks in an explanation are fine.
+    admin
+        .request_credential("Payout batcher", "Line one of why.\r\nLine two of why.")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM credential_requests").await,
+        1
+    );
+}

@@ -94,9 +94,26 @@ pub async fn delete(State(state): State<AppState>, on: Acting<ClientId>) -> AppR
 
 pub async fn approve(State(state): State<AppState>, on: Acting<RequestId>) -> AppResult<Response> {
     let decided = requests::approve(&state, &on.actor, &on.target).await?;
+    if decided.applied {
+        return on
+            .done(format!(
+                "Approved the change to “{}” requested by {}: it applies now.",
+                decided.name, decided.requested_by
+            ))
+            .await;
+    }
     on.done(format!(
         "Approved “{}”. {} can now generate its key.",
         decided.name, decided.requested_by
+    ))
+    .await
+}
+
+pub async fn cancel(State(state): State<AppState>, on: Acting<RequestId>) -> AppResult<Response> {
+    let decided = requests::cancel(&state, &on.actor, &on.target).await?;
+    on.done(format!(
+        "Cancelled the request for “{}”: its place is free again.",
+        decided.name
     ))
     .await
 }

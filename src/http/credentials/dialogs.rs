@@ -17,7 +17,7 @@ use crate::http::form::Form;
 use crate::http::htmx::{HxEvent, trigger};
 use crate::http::session::OrgContext;
 use crate::http::views::{Layout, Nav};
-use crate::service::credentials::{self as credentials, CreateOutcome};
+use crate::service::credentials::{self as credentials, CreateOutcome, Updated};
 use crate::service::{self, Error};
 use crate::state::AppState;
 
@@ -222,7 +222,9 @@ pub async fn edit(
 ) -> AppResult<Response> {
     // A 404 when the credential is gone, rather than a form for nothing.
     credentials::editable(&state, &on.actor, on.ctx.org.plan, &on.target).await?;
-    let mut fields = Fields::new(form, &state, edit_path(&on.target), false);
+    // The justification field is there once a change turned out to need approval.
+    let explained = !form.justification.trim().is_empty();
+    let mut fields = Fields::new(form, &state, edit_path(&on.target), explained);
     let again = |fields: Fields, status| dialog_or_page!(on.hx, status, edit_page(&on, fields));
     if fields.apply_op() {
         return Ok(again(fields, StatusCode::OK));
@@ -230,11 +232,25 @@ pub async fn edit(
     let Some(parsed) = fields.validate() else {
         return Ok(again(fields, StatusCode::UNPROCESSABLE_ENTITY));
     };
-    match credentials::update(&state, &on.actor, &on.target, &parsed.draft).await {
-        Ok(()) => {
-            let name = parsed.draft.name.as_str();
+    let justification = parsed.justification.as_ref();
+    let name = parsed.draft.name.as_str();
+    match credentials::update(&state, &on.actor, &on.target, &parsed.draft, justification).await {
+        Ok(Updated::Saved) => {
             on.done(format!("Saved “{name}”.{}", parsed.notes_text()))
                 .await
+        }
+        Ok(Updated::Requested { .. }) => {
+            on.done(format!(
+                "Your change to “{name}” was sent to the organization's owners for approval. It applies once approved.{}",
+                parsed.notes_text()
+            ))
+            .await
+        }
+        Err(error @ Error::WideningNeedsApproval) => {
+            fields.needs_justification = true;
+            fields.errors.push(FieldError::new("justification", error.to_string()));
+            fields.focus = "first-error";
+            Ok(again(fields, StatusCode::UNPROCESSABLE_ENTITY))
         }
         Err(Error::NameTaken) => {
             fields.errors.push(name_taken());

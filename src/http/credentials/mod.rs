@@ -64,6 +64,7 @@ pub fn router() -> Router<AppState> {
         .route(&id("expire-previous"), post(actions::expire_previous))
         .route(&request("approve"), post(actions::approve))
         .route(&request("reject"), post(actions::reject))
+        .route(&request("cancel"), post(actions::cancel))
         .route(&request("generate"), post(actions::generate))
 }
 
@@ -96,7 +97,7 @@ impl Target for ClientId {
 impl Target for RequestId {
     const IN_PATH: bool = true;
     fn from_path(raw: &str) -> Option<Self> {
-        Some(RequestId::from_path(raw))
+        RequestId::parse(raw)
     }
 }
 

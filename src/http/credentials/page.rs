@@ -95,14 +95,19 @@ pub struct RequestView {
     pub justification: String,
     pub permissions: String,
     pub ips: String,
-    pub is_pending: bool,
-    pub is_approved: bool,
-    pub is_rejected: bool,
+    /// A change to an existing credential rather than a new one.
+    pub is_change: bool,
+    /// The badge's class and text.
+    pub badge: (&'static str, &'static str),
+    /// "Approved by", "Rejected by", "Cancelled by".
+    pub decided_label: &'static str,
     pub decided_by: String,
     /// An owner other than the requester, while pending.
     pub can_decide: bool,
     /// The requester, once approved.
     pub can_generate: bool,
+    /// Owners, while it is pending or approved.
+    pub can_cancel: bool,
 }
 
 impl RequestView {
@@ -111,11 +116,24 @@ impl RequestView {
         RequestView {
             can_decide: r.status == RequestStatus::Pending && ctx.access.is_owner() && !mine,
             can_generate: r.status == RequestStatus::Approved
+                && r.credential_id.is_none()
                 && mine
                 && ctx.access.can_edit_credentials(),
-            is_pending: r.status == RequestStatus::Pending,
-            is_approved: r.status == RequestStatus::Approved,
-            is_rejected: r.status == RequestStatus::Rejected,
+            can_cancel: r.status.is_active() && ctx.access.is_owner(),
+            is_change: r.credential_id.is_some(),
+            badge: match r.status {
+                RequestStatus::Pending => ("warning", "Pending approval"),
+                RequestStatus::Approved => ("success", "Approved"),
+                RequestStatus::Rejected => ("danger", "Rejected"),
+                RequestStatus::Cancelled => ("danger", "Cancelled"),
+                RequestStatus::Expired => ("danger", "Approval expired"),
+                RequestStatus::Completed => ("success", "Done"),
+            },
+            decided_label: match r.status {
+                RequestStatus::Rejected => "Rejected by",
+                RequestStatus::Cancelled => "Cancelled by",
+                _ => "Approved by",
+            },
             permissions: format!("{}: {}", r.permission_set.label(), r.permissions.summary()),
             ips: r.ip_allowlist.summary(),
             request_id: r.request_id.to_string(),

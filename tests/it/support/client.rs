@@ -16,7 +16,9 @@ use oauth2::reqwest;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use super::forms::{client_id_in, credential_fields, csrf_in, form_body, pages, secret_in, with};
+use super::forms::{
+    client_id_in, credential_fields, csrf_in, form_body, invitation_path_in, pages, secret_in, with,
+};
 
 /// Where a client's requests go.
 #[derive(Clone)]
@@ -561,8 +563,8 @@ impl Client {
 
 /// Settings > Members.
 impl Client {
-    /// Adds someone who has an account already.
-    pub async fn add_member(&mut self, email: &str, role: Role) -> TestResponse {
+    /// Invites `email` with `role`; the response shows the link once.
+    pub async fn invite(&mut self, email: &str, role: Role) -> TestResponse {
         self.post(
             pages::MEMBERS,
             &[("email", email), ("access", role.as_str())],
@@ -570,17 +572,19 @@ impl Client {
         .await
     }
 
-    /// Adds someone, creating their account when they have none.
-    pub async fn add_new_member(&mut self, email: &str, name: &str, role: Role) -> TestResponse {
-        self.post(
-            pages::MEMBERS,
-            &[
-                ("email", email),
-                ("display_name", name),
-                ("access", role.as_str()),
-            ],
-        )
-        .await
+    /// Invites `email` and returns the link's path (`/invitations/kwinv_…`).
+    pub async fn invitation_link(&mut self, email: &str, role: Role) -> String {
+        self.get(pages::MEMBERS).await;
+        let invited = self.invite(email, role).await;
+        invited.assert_status(StatusCode::OK);
+        invitation_path_in(&invited.body).expect("the invitation link is shown")
+    }
+
+    /// Opens an invitation link, then sends its form with `fields` (the
+    /// page's CSRF token added).
+    pub async fn accept_invitation(&mut self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+        self.get(path).await.assert_status(StatusCode::OK);
+        self.post(path, fields).await
     }
 
     pub async fn change_role(&mut self, user_id: i64, role: Role) -> TestResponse {

@@ -57,11 +57,13 @@ pub fn client_id_in(body: &str) -> Option<String> {
     Some(body[start..start + 27].to_owned())
 }
 
-/// The temporary password shown once for a new member.
-pub fn temporary_password_in(body: &str) -> Option<String> {
-    let marker = "<code id=\"temp-password\">";
+/// The path of the invitation link shown once on the Members page.
+pub fn invitation_path_in(body: &str) -> Option<String> {
+    let marker = "<code id=\"invite-link\">";
     let start = body.find(marker)? + marker.len();
-    Some(body[start..start + 20].to_owned())
+    let link = &body[start..];
+    let link = &link[..link.find('<')?];
+    Some(link[link.find("/invitations/")?..].to_owned())
 }
 
 /// How many permission rows a form shows.
