@@ -11,12 +11,12 @@ use axum::routing::get;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::domain::{FieldError, FieldErrors, Password};
+use crate::domain::{AuditAction, FieldError, FieldErrors, Password};
 use crate::http::error::AppResult;
 use crate::http::form::Form;
 use crate::http::meta::RequestMeta;
 use crate::http::session::{self, OrgContext};
-use crate::http::views::{Layout, Nav};
+use crate::http::views::{Layout, Nav, When};
 use crate::service::{self, Error};
 use crate::state::AppState;
 
@@ -32,6 +32,36 @@ struct AccountPage {
     layout: Layout,
     errors: FieldErrors,
     notice: String,
+    activity: Vec<ActivityView>,
+}
+
+/// One of the user's own recent events.
+pub struct ActivityView {
+    pub when: When,
+    pub what: &'static str,
+    pub ip: String,
+    pub browser: String,
+}
+
+/// The user's last sign-ins, failed ones and password changes.
+async fn activity(state: &AppState, ctx: &OrgContext) -> AppResult<Vec<ActivityView>> {
+    let now = state.now();
+    Ok(service::audit::personal(state, ctx.user.id, 20)
+        .await?
+        .into_iter()
+        .map(|e| ActivityView {
+            when: When::at(e.created_at, now),
+            what: match e.action {
+                AuditAction::SignIn => "Signed in",
+                AuditAction::SignInFailed => "Failed sign-in (wrong password)",
+                AuditAction::PasswordChanged => "Password changed",
+                AuditAction::PasswordCheckFailed => "Wrong current password on this page",
+                _ => "Account event",
+            },
+            ip: e.ip.unwrap_or_default(),
+            browser: e.user_agent.unwrap_or_default(),
+        })
+        .collect())
 }
 
 #[derive(Deserialize)]
@@ -43,12 +73,13 @@ struct PasswordForm {
     password_confirm: String,
 }
 
-async fn show(ctx: OrgContext) -> AppResult<Response> {
+async fn show(State(state): State<AppState>, ctx: OrgContext) -> AppResult<Response> {
     let notice = crate::http::session::take_flash(&ctx.session, FLASH_KEY).await?;
     Ok(AccountPage {
         layout: ctx.layout("Account", Nav::Account),
         errors: FieldErrors::default(),
         notice,
+        activity: activity(&state, &ctx).await?,
     }
     .into_response())
 }
@@ -87,10 +118,10 @@ async fn change_password(
     };
     let user = match changed {
         Ok(user) if errors.is_empty() => user,
-        Ok(_) => return again(&ctx, errors),
+        Ok(_) => return again(&state, &ctx, errors).await,
         Err(e @ Error::WrongPassword) => {
             errors.push(FieldError::new("current_password", e.to_string()));
-            return again(&ctx, errors);
+            return again(&state, &ctx, errors).await;
         }
         Err(Error::SignInThrottled { retry_after }) => {
             let minutes = (retry_after + 59) / 60;
@@ -99,7 +130,7 @@ async fn change_password(
                 if minutes == 1 { "" } else { "s" }
             );
             errors.push(FieldError::new("current_password", message));
-            let mut response = again(&ctx, errors)?;
+            let mut response = again(&state, &ctx, errors).await?;
             *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
             response
                 .headers_mut()
@@ -119,11 +150,12 @@ async fn change_password(
     Ok(Redirect::to("/account").into_response())
 }
 
-fn again(ctx: &OrgContext, errors: FieldErrors) -> AppResult<Response> {
+async fn again(state: &AppState, ctx: &OrgContext, errors: FieldErrors) -> AppResult<Response> {
     let page = AccountPage {
         layout: ctx.layout("Account", Nav::Account),
         errors,
         notice: String::new(),
+        activity: activity(state, ctx).await?,
     };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }

@@ -117,6 +117,23 @@ fn plural(n: i64, unit: &str) -> String {
     }
 }
 
+/// A point in time as the page shows it: relative, with the absolute time on hover.
+pub struct When {
+    pub relative: String,
+    pub iso: String,
+    pub absolute: String,
+}
+
+impl When {
+    pub fn at(unix: i64, now: i64) -> When {
+        When {
+            relative: relative_time(unix, now),
+            iso: iso_time(unix),
+            absolute: absolute_time(unix),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,4 +13,5 @@ mod pages;
 mod properties;
 mod requests;
 mod sessions;
+mod tenancy;
 mod use_cases;

@@ -12,28 +12,11 @@ use crate::domain::credential::{LIMIT_MESSAGE, MAX_CREDENTIALS};
 use crate::http::error::AppResult;
 use crate::http::htmx::html;
 use crate::http::session::OrgContext;
-use crate::http::views::{Layout, Nav, absolute_time, iso_time, relative_time};
+use crate::http::views::{Layout, Nav, When};
 use crate::service::{self, Error};
 use crate::state::AppState;
 use crate::storage::credentials::Credential;
 use crate::storage::requests::Request;
-
-/// A point in time as the page shows it: relative, with the absolute time on hover.
-pub struct When {
-    pub relative: String,
-    pub iso: String,
-    pub absolute: String,
-}
-
-impl When {
-    pub fn at(unix: i64, now: i64) -> When {
-        When {
-            relative: relative_time(unix, now),
-            iso: iso_time(unix),
-            absolute: absolute_time(unix),
-        }
-    }
-}
 
 pub struct CredentialView {
     pub client_id: String,

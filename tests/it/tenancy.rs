@@ -1,0 +1,452 @@
+//! One organization cannot reach into another, nor into its people's
+//! accounts: each of the defects an attacker with an organization of their
+//! own found, reproduced the way they did it, and shown closed.
+
+use axum::http::StatusCode;
+
+use crate::support::pages::*;
+use crate::support::*;
+
+/// The Members page's answer to an invitation (its message and the link's
+/// box), with what differs by design (the email and the link) masked.
+fn masked(body: &str, email: &str) -> String {
+    let link = invitation_path_in(body).unwrap();
+    let start = body.find("<p class=\"alert success\"").unwrap();
+    let end = body[start..].find("</section>").unwrap() + start;
+    body[start..end]
+        .replace(&link, "[link]")
+        .replace(email, "[email]")
+}
+
+#[tokio::test]
+async fn another_organizations_owner_cannot_pre_hijack_an_account_acme_later_invites() {
+    let app = TestApp::demo().await;
+    // Globex's owner invites an Acme address and, holding the link, makes the
+    // account themselves with a password they know.
+    let mut gus = app.sign_in_as(Persona::GlobexOwner).await;
+    let link = gus
+        .invitation_link("newhire@acme.test", Role::CanEdit)
+        .await;
+    let mut attacker = app.client();
+    attacker
+        .accept_invitation(
+            &link,
+            &[
+                ("display_name", "New Hire"),
+                ("password", "globex knows this one"),
+                ("password_confirm", "globex knows this one"),
+            ],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+
+    // Later Acme's owner invites the same address: nothing is attached.
+    let mut olivia = app.sign_in_as(Persona::Owner).await;
+    let acme_link = olivia
+        .invitation_link("newhire@acme.test", Role::CanEdit)
+        .await;
+    let acme = app.org_id("Acme Payments").await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM memberships m JOIN users u ON u.id = m.user_id WHERE u.email = 'newhire@acme.test' AND m.organization_id = {acme}"
+        ))
+        .await,
+        0
+    );
+    // The attacker, signed in as newhire@acme.test, cannot reach Acme: no
+    // page offers Acme's invitation, and choosing Acme is refused.
+    let mut hijacker = app.client();
+    hijacker
+        .sign_in("newhire@acme.test", "globex knows this one")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    hijacker
+        .get(CREDENTIALS)
+        .await
+        .assert_lacks("Acme Payments");
+    hijacker
+        .switch_org(&acme.to_string(), None)
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    hijacker
+        .post(
+            NEW_CREDENTIAL.trim_end_matches("/new"),
+            &credential_fields("Acme theft"),
+        )
+        .await
+        .assert_lacks("Save your secret now");
+    assert_eq!(app.client_ids("Acme Payments").await.len(), 1);
+    // Only Acme's link joins Acme, and it went to Acme's owner.
+    assert!(acme_link.starts_with("/invitations/kwinv_"));
+    assert_ne!(acme_link, link);
+}
+
+#[tokio::test]
+async fn another_organization_cannot_attach_an_account_nor_learn_whether_it_exists() {
+    let app = TestApp::demo().await;
+    let mut gus = app.sign_in_as(Persona::GlobexOwner).await;
+    gus.get(MEMBERS).await;
+    let existing = gus.invite("viewer@acme.test", Role::CanView).await;
+    gus.get(MEMBERS).await;
+    let unknown = gus.invite("nobody-yet@acme.test", Role::CanView).await;
+    existing.assert_status(StatusCode::OK);
+    unknown.assert_status(StatusCode::OK);
+    // The same answer whether or not an account exists.
+    assert_eq!(
+        masked(&existing.body, "viewer@acme.test").replace("nobody-yet@acme.test", "[email]"),
+        masked(&unknown.body, "nobody-yet@acme.test").replace("viewer@acme.test", "[email]"),
+    );
+    // No membership exists until the link is used.
+    let globex = app.org_id("Globex").await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM memberships WHERE organization_id = {globex}"
+        ))
+        .await,
+        1
+    );
+    // The victim's sign-ins, failed or not, reach no organization's log.
+    let mut vera = app.client();
+    vera.sign_in("viewer@acme.test", "a wrong password").await;
+    vera.sign_in("viewer@acme.test", PASSWORD)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM audit_events WHERE action IN ('sign_in', 'sign_in.failed') AND organization_id IS NOT NULL"
+        )
+        .await,
+        0
+    );
+    // They are hers to see, on her Account page.
+    vera.get(ACCOUNT)
+        .await
+        .assert_contains("Recent sign-ins")
+        .assert_contains("Failed sign-in (wrong password)")
+        .assert_contains("Signed in")
+        .assert_contains("192.0.2.10");
+}
+
+#[tokio::test]
+async fn expired_revoked_and_reused_links_get_a_clear_page() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let fields = [
+        ("display_name", "Late Comer"),
+        ("password", "a password of mine"),
+        ("password_confirm", "a password of mine"),
+    ];
+
+    let expired = owner.invitation_link("late@acme.test", Role::CanView).await;
+    // Opened in time, sent too late.
+    let mut late = app.client();
+    late.get(&expired).await.assert_status(StatusCode::OK);
+    app.clock.advance(7 * 24 * 3600 + 1);
+    late.post(&expired, &fields)
+        .await
+        .assert_status(StatusCode::GONE)
+        .assert_contains("This invitation has expired.");
+    late.get(&expired)
+        .await
+        .assert_status(StatusCode::GONE)
+        .assert_contains("This invitation has expired.")
+        .assert_lacks("Create account");
+
+    // Sent again: a new link; the old one stays dead.
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(MEMBERS).await.assert_contains("Expired");
+    let id = app
+        .sql
+        .scalar_i64(
+            "SELECT id FROM invitations WHERE email = 'late@acme.test'",
+            &[],
+        )
+        .await;
+    let again = owner
+        .post(&format!("/settings/members/invitations/{id}/resend"), &[])
+        .await;
+    again.assert_status(StatusCode::OK);
+    let fresh = invitation_path_in(&again.body).unwrap();
+    assert_ne!(fresh, expired);
+    // The replaced link names nothing any more.
+    app.client()
+        .get(&expired)
+        .await
+        .assert_status(StatusCode::NOT_FOUND)
+        .assert_contains("This invitation link is not valid.");
+
+    // Revoked.
+    owner.get(MEMBERS).await;
+    owner
+        .post(&format!("/settings/members/invitations/{id}/revoke"), &[])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    app.client()
+        .get(&fresh)
+        .await
+        .assert_status(StatusCode::GONE)
+        .assert_contains("This invitation was withdrawn.");
+
+    // Used, then reused.
+    let used = owner.invitation_link("once@acme.test", Role::CanView).await;
+    let mut first = app.client();
+    first
+        .accept_invitation(&used, &fields)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let mut second = app.client();
+    second
+        .get(&used)
+        .await
+        .assert_status(StatusCode::GONE)
+        .assert_contains("This invitation has been used already.");
+
+    // Made up.
+    app.client()
+        .get("/invitations/kwinv_0000000000000000000000000000000000000000000")
+        .await
+        .assert_status(StatusCode::NOT_FOUND)
+        .assert_contains("This invitation link is not valid.");
+    let actions = app.audit_actions().await;
+    for action in [
+        "member.invited",
+        "member.invitation_resent",
+        "member.invitation_revoked",
+        "member.joined",
+    ] {
+        assert!(actions.contains(&action.to_owned()), "{action}");
+    }
+}
+
+#[tokio::test]
+async fn a_removed_or_demoted_requester_frees_the_place_their_approved_request_held() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(ORGANIZATION).await;
+    owner
+        .save_organization("Acme Payments", true)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    admin.get(NEW_CREDENTIAL).await;
+    for name in ["Payout batcher", "Refund worker"] {
+        admin
+            .request_credential(name, "The nightly jobs need their own credentials.")
+            .await
+            .assert_status(StatusCode::SEE_OTHER);
+    }
+    let ids = app
+        .sql
+        .strings(
+            "SELECT request_id FROM credential_requests ORDER BY id",
+            &[],
+        )
+        .await;
+    owner.get(CREDENTIALS).await;
+    owner
+        .approve(&ids[0])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    // 1 credential + 2 requests: the organization is full.
+    owner
+        .get(CREDENTIALS)
+        .await
+        .assert_contains("maximum of 3 API credentials");
+
+    // The requester loses Can Edit: both requests are cancelled.
+    let admin_id = app.user_id("admin@acme.test").await;
+    owner.get(MEMBERS).await;
+    owner
+        .change_role(admin_id, Role::CanView)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM credential_requests WHERE status = 'cancelled'")
+            .await,
+        2
+    );
+    let page = owner.get(CREDENTIALS).await;
+    page.assert_lacks("maximum of 3 API credentials");
+    page.assert_contains("Cancelled");
+    owner.create_credential("Owner's own").await;
+
+    // An owner cancels an approved request; an approval unused for a week expires.
+    owner.get(MEMBERS).await;
+    owner
+        .change_role(admin_id, Role::CanEdit)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    admin.get(NEW_CREDENTIAL).await;
+    admin
+        .request_credential("Ledger sync", "Ledger reconciliation runs hourly.")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let ledger = app
+        .sql
+        .string(
+            "SELECT request_id FROM credential_requests WHERE name = 'Ledger sync'",
+            &[],
+        )
+        .await;
+    owner.get(CREDENTIALS).await;
+    owner
+        .approve(&ledger)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    app.clock.advance(7 * 24 * 3600 + 1);
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    admin
+        .get(CREDENTIALS)
+        .await
+        .assert_contains("Approval expired")
+        .assert_lacks("Generate key");
+    admin
+        .generate(&ledger)
+        .await
+        .assert_status(StatusCode::FORBIDDEN)
+        .assert_contains("This request is expired, not approved.");
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(CREDENTIALS).await;
+    owner
+        .post(
+            &format!("/settings/credentials/requests/{ledger}/cancel"),
+            &[],
+        )
+        .await
+        .assert_status(StatusCode::FORBIDDEN)
+        .assert_contains(
+            "Only a pending or approved request can be cancelled; this one is expired.",
+        );
+    admin.get(NEW_CREDENTIAL).await;
+    admin
+        .request_credential("Ledger sync", "Ledger reconciliation runs hourly.")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let again = app
+        .sql
+        .string(
+            "SELECT request_id FROM credential_requests WHERE name = 'Ledger sync' AND status = 'pending'",
+            &[],
+        )
+        .await;
+    owner.get(CREDENTIALS).await;
+    owner
+        .approve(&again)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    owner
+        .post(
+            &format!("/settings/credentials/requests/{again}/cancel"),
+            &[],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&"credential.request_cancelled".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn with_approval_required_an_edit_that_widens_a_credential_is_a_request() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (client_id, _) = owner.create_credential("Monitoring agent").await;
+    owner.get(ORGANIZATION).await;
+    owner
+        .save_organization("Acme Payments", true)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+
+    let mut wider = credential_fields("Monitoring agent");
+    wider.extend([
+        ("perm_type", "webhooks"),
+        ("perm_action", "delete"),
+        ("perm_scope", "org"),
+        ("perm_resource", ""),
+    ]);
+    admin.get(&credential(&client_id, "edit")).await;
+    admin
+        .edit_credential(&client_id, &wider)
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("This change widens the credential")
+        .assert_contains("so an owner must approve it");
+    let mut explained = wider.clone();
+    explained.push(("justification", "Webhook cleanup needs delete."));
+    admin
+        .edit_credential(&client_id, &explained)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let scopes = "SELECT permissions FROM credentials WHERE client_id = $1";
+    let stored = app.sql.string(scopes, &[(&client_id).into()]).await;
+    assert!(!stored.contains("webhooks:delete:org"), "{stored}");
+    // An owner approves: the change applies then.
+    let request = app
+        .sql
+        .string(
+            "SELECT request_id FROM credential_requests WHERE credential_id IS NOT NULL",
+            &[],
+        )
+        .await;
+    owner
+        .get(CREDENTIALS)
+        .await
+        .assert_contains("Change to Monitoring agent");
+    owner
+        .approve(&request)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let stored = app.sql.string(scopes, &[(&client_id).into()]).await;
+    assert!(stored.contains("webhooks:delete:org"), "{stored}");
+
+    // Narrowing (and renaming) applies at once.
+    let narrower = credential_fields("Monitoring agent v2");
+    admin.get(&credential(&client_id, "edit")).await;
+    admin
+        .edit_credential(&client_id, &narrower)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let name = app
+        .sql
+        .string(
+            "SELECT name FROM credentials WHERE client_id = $1",
+            &[(&client_id).into()],
+        )
+        .await;
+    assert_eq!(name, "Monitoring agent v2");
+}
+
+#[tokio::test]
+async fn over_https_the_cookies_carry_the_host_prefix_and_secure() {
+    let app =
+        TestApp::demo_with(|config| config.public_url = "https://keyward.example".to_owned()).await;
+    let login = app.client().get(LOGIN).await;
+    let csrf = login.header("set-cookie");
+    assert!(csrf.starts_with("__Host-keyward_csrf="), "{csrf}");
+    assert!(
+        csrf.contains("Secure") && csrf.contains("Path=/") && !csrf.contains("Domain"),
+        "{csrf}"
+    );
+    let mut browser = app.client();
+    browser.get(LOGIN).await;
+    let signed_in = browser
+        .post(
+            LOGIN,
+            &[("email", "owner@acme.test"), ("password", PASSWORD)],
+        )
+        .await;
+    signed_in.assert_status(StatusCode::SEE_OTHER);
+    let session = signed_in
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.contains("keyward_session"))
+        .unwrap();
+    assert!(session.starts_with("__Host-keyward_session="), "{session}");
+    assert!(session.contains("Secure"), "{session}");
+}
