@@ -450,3 +450,106 @@ async fn over_https_the_cookies_carry_the_host_prefix_and_secure() {
     assert!(session.starts_with("__Host-keyward_session="), "{session}");
     assert!(session.contains("Secure"), "{session}");
 }
+
+#[tokio::test]
+async fn the_invitation_is_emailed_through_a_real_smtp_server_and_its_link_joins() {
+    let smtp = Smtp::start().await;
+    let url = smtp.url();
+    let app = TestApp::demo_with(|config| {
+        config.smtp_url = Some(url);
+        config.smtp_from = "Keyward <keyward@acme.test>".to_owned();
+        config.public_url = "http://127.0.0.1:8080".to_owned();
+    })
+    .await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(MEMBERS).await;
+    let invited = owner.invite("mia@acme.test", Role::CanEdit).await;
+    invited
+        .assert_status(StatusCode::OK)
+        .assert_contains("We emailed it to mia@acme.test.");
+    let shown = invitation_path_in(&invited.body).unwrap();
+
+    let messages = smtp.messages_to("mia@acme.test").await;
+    assert_eq!(messages.len(), 1, "one email");
+    let email = &messages[0];
+    assert!(
+        email.contains("Subject: Olivia Owner invited you to Acme Payments on Keyward"),
+        "{email}"
+    );
+    assert!(
+        email.contains("From: Keyward <keyward@acme.test>"),
+        "{email}"
+    );
+    let start = email
+        .find("http://127.0.0.1:8080/invitations/")
+        .expect("the link is in the email");
+    let link = email[start..].split_whitespace().next().unwrap();
+    let path = link.trim_start_matches("http://127.0.0.1:8080");
+    assert_eq!(path, shown, "the email carries the link the owner saw");
+
+    // Sent again: a second email with a new link; the first one is dead.
+    let id = app
+        .sql
+        .scalar_i64(
+            "SELECT id FROM invitations WHERE email = 'mia@acme.test'",
+            &[],
+        )
+        .await;
+    owner.get(MEMBERS).await;
+    owner
+        .post(&format!("/settings/members/invitations/{id}/resend"), &[])
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("We emailed it to mia@acme.test.");
+    let mut messages = smtp.messages_to("mia@acme.test").await;
+    for _ in 0..100 {
+        if messages.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        messages = smtp.messages_to("mia@acme.test").await;
+    }
+    assert_eq!(messages.len(), 2, "a second email");
+    let start = messages[1].find("/invitations/").unwrap();
+    let second = messages[1][start..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_ne!(second, path);
+    app.client()
+        .get(path)
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    let path = second.as_str();
+
+    let mut mia = app.client();
+    mia.accept_invitation(
+        path,
+        &[
+            ("display_name", "Mia Mail"),
+            ("password", "mia's very own password"),
+            ("password_confirm", "mia's very own password"),
+        ],
+    )
+    .await
+    .assert_status(StatusCode::SEE_OTHER);
+    mia.get(CREDENTIALS)
+        .await
+        .assert_contains("Mia Mail")
+        .assert_contains("Admin · API Credentials: Can Edit");
+
+    // Sending again emails a new link.
+    let id = app
+        .sql
+        .scalar_i64(
+            "SELECT id FROM invitations WHERE email = 'mia@acme.test'",
+            &[],
+        )
+        .await;
+    owner.get(MEMBERS).await;
+    owner
+        .post(&format!("/settings/members/invitations/{id}/resend"), &[])
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+}

@@ -7,9 +7,11 @@ mod client;
 mod clock;
 mod db;
 mod forms;
+mod smtp;
 pub mod testdb;
 
 pub use app::{PASSWORD, Persona, TestApp};
 pub use client::{Auth, Client, Grace, Role, Route, TestResponse};
 pub use db::Sql;
 pub use forms::*;
+pub use smtp::Smtp;
