@@ -131,10 +131,10 @@ export function secretIn(text) {
  * A fresh Keyward (demo data, its own database) for the test file, and with
  * `browser` one browser on it; both are stopped after the file's tests.
  */
-export function useKeyward({ browser = false } = {}) {
+export function useKeyward({ browser = false, env = () => ({}) } = {}) {
   const setup = {};
   before(async () => {
-    setup.server = await startKeyward();
+    setup.server = await startKeyward(await env());
     if (browser) setup.browser = await openBrowser(setup.server.base);
   });
   after(async () => {

@@ -21,7 +21,8 @@ function freePort() {
   });
 }
 
-export async function startKeyward() {
+/** `env`: more environment for the server (KEYWARD_SMTP_URL, say). */
+export async function startKeyward(env = {}) {
   const dir = mkdtempSync(join(tmpdir(), "keyward-browser-"));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -33,6 +34,7 @@ export async function startKeyward() {
       KEYWARD_ADDR: `127.0.0.1:${port}`,
       KEYWARD_DEMO_PASSWORD: PASSWORD,
       RUST_LOG: "warn",
+      ...env,
     },
     stdio: ["ignore", "ignore", "inherit"],
   });
@@ -50,6 +52,7 @@ export async function startKeyward() {
   }
   return {
     base,
+    database: join(dir, "keyward.db"),
     async stop() {
       if (exited === null) {
         const gone = new Promise((r) => child.once("exit", r));
