@@ -58,7 +58,7 @@ test("an invited person creates their own account from the emailed link and join
     await p.getByLabel("Password", { exact: true }).fill("short");
     await p.getByLabel("Confirm password").fill("short");
     await p.getByRole("button", { name: "Create account and join" }).click();
-    await p.getByText("at least 12 characters").waitFor();
+    await p.getByText("Use a password of at least 12 characters.").waitFor();
     assert.equal(await p.evaluate(() => document.activeElement?.id), "password");
     await assertAccessible(p, "invitation page with an error");
     await p.getByLabel("Password", { exact: true }).fill("nina's own password");
