@@ -11,16 +11,8 @@ cd "$(dirname "$0")/.."
 
 export KEYWARD_TEST_POSTGRES_URL=${KEYWARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 
-# The invitation tests read mail from a real SMTP server on loopback, Python's
-# aiosmtpd: make sure the interpreter the tests run has it.
-export KEYWARD_TEST_PYTHON=${KEYWARD_TEST_PYTHON:-python3}
-if ! "$KEYWARD_TEST_PYTHON" -c 'import aiosmtpd' 2>/dev/null; then
-  echo "== installing aiosmtpd for $KEYWARD_TEST_PYTHON"
-  "$KEYWARD_TEST_PYTHON" -m pip install --quiet aiosmtpd 2>/dev/null \
-    || "$KEYWARD_TEST_PYTHON" -m pip install --quiet --break-system-packages aiosmtpd 2>/dev/null \
-    || { apt-get update -qq && apt-get install -y -qq python3-aiosmtpd && KEYWARD_TEST_PYTHON=/usr/bin/python3; }
-  "$KEYWARD_TEST_PYTHON" -c 'import aiosmtpd'
-fi
+# shellcheck source=install-aiosmtpd.sh (the working directory is the repository root)
+. tests/install-aiosmtpd.sh
 
 echo "== tests on SQLite"
 KEYWARD_TEST_DATABASE=sqlite cargo test "$@"

@@ -92,6 +92,19 @@ fn refused(error: Error, csrf: FormToken) -> AppResult<Response> {
     Ok(csrf.attach((status, page).into_response()))
 }
 
+/// [`refused`], with the form token of whoever asked.
+async fn refused_to(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+    error: Error,
+) -> AppResult<Response> {
+    refused(
+        error,
+        FormToken::for_visitor(state, session, headers).await?,
+    )
+}
+
 struct Shown {
     status: StatusCode,
     problem: String,
@@ -161,10 +174,7 @@ async fn show(
 ) -> AppResult<Response> {
     match service::invitations::open_link(&state, &token).await {
         Ok(opened) => render(&state, &session, &headers, &token, opened, Shown::ok()).await,
-        Err(error) => refused(
-            error,
-            FormToken::for_visitor(&state, &session, &headers).await?,
-        ),
+        Err(error) => refused_to(&state, &session, &headers, error).await,
     }
 }
 
@@ -179,10 +189,7 @@ async fn accept(
     let opened = match service::invitations::open_link(&state, &token).await {
         Ok(opened) => opened,
         Err(error) => {
-            return refused(
-                error,
-                FormToken::for_visitor(&state, &session, &headers).await?,
-            );
+            return refused_to(&state, &session, &headers, error).await;
         }
     };
     let origin = meta.origin();
@@ -257,10 +264,7 @@ async fn accept(
             let opened = match service::invitations::open_link(&state, &token).await {
                 Ok(opened) => opened,
                 Err(error) => {
-                    return refused(
-                        error,
-                        FormToken::for_visitor(&state, &session, &headers).await?,
-                    );
+                    return refused_to(&state, &session, &headers, error).await;
                 }
             };
             render(&state, &session, &headers, &token, opened, shown).await
@@ -270,10 +274,7 @@ async fn accept(
             | Error::InvitationExpired
             | Error::InvitationRevoked
             | Error::InvitationUsed),
-        ) => refused(
-            error,
-            FormToken::for_visitor(&state, &session, &headers).await?,
-        ),
+        ) => refused_to(&state, &session, &headers, error).await,
         Err(error) => Err(error.into()),
     }
 }

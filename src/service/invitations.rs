@@ -9,7 +9,7 @@
 use serde_json::json;
 
 use super::audit::{EventExt, by_user};
-use super::{Actor, Error, Origin, Result, lock};
+use super::{Actor, Error, Locked, Origin, Result, lock};
 use crate::domain::{Access, AuditAction, DisplayName, Email, OrgId, Password};
 use crate::mail::Mail;
 use crate::random;
@@ -132,10 +132,7 @@ pub async fn resend(app: &AppState, actor: &Actor, id: InvitationId) -> Result<I
     let (token, digest) = new_token(app);
     let mut locked = lock(app, actor).await?;
     locked.must_own()?;
-    let invitation = repo::find(&mut locked.tx, actor.org, id)
-        .await?
-        .filter(|i| i.accepted_at.is_none() && i.revoked_at.is_none())
-        .ok_or(Error::NotFound)?;
+    let invitation = find_open(&mut locked, actor, id).await?;
     let expires_at = locked.now + VALID_FOR_SECS;
     repo::renew(&mut locked.tx, id, &digest, expires_at).await?;
     let event = actor
@@ -160,10 +157,7 @@ pub async fn revoke(app: &AppState, actor: &Actor, id: InvitationId) -> Result<S
     owners_only(actor)?;
     let mut locked = lock(app, actor).await?;
     locked.must_own()?;
-    let invitation = repo::find(&mut locked.tx, actor.org, id)
-        .await?
-        .filter(|i| i.accepted_at.is_none() && i.revoked_at.is_none())
-        .ok_or(Error::NotFound)?;
+    let invitation = find_open(&mut locked, actor, id).await?;
     repo::revoke(&mut locked.tx, id, locked.now).await?;
     let event = actor
         .event(AuditAction::InvitationRevoked)
@@ -171,6 +165,14 @@ pub async fn revoke(app: &AppState, actor: &Actor, id: InvitationId) -> Result<S
         .detail(json!({ "role": invitation.access.choice() }));
     locked.commit(&event).await?;
     Ok(invitation.email)
+}
+
+/// One of the organization's invitations that is neither accepted nor revoked.
+async fn find_open(locked: &mut Locked, actor: &Actor, id: InvitationId) -> Result<Invitation> {
+    repo::find(&mut locked.tx, actor.org, id)
+        .await?
+        .filter(|i| i.accepted_at.is_none() && i.revoked_at.is_none())
+        .ok_or(Error::NotFound)
 }
 
 /// The link, and the email that carries it when SMTP is configured.

@@ -24,13 +24,8 @@ if ! command -v sqlite3 >/dev/null 2>&1; then
   echo "== installing sqlite3 (a journey moves an invitation past its expiry)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3 >/dev/null
 fi
-export KEYWARD_TEST_PYTHON=${KEYWARD_TEST_PYTHON:-python3}
-if ! "$KEYWARD_TEST_PYTHON" -c 'import aiosmtpd' 2>/dev/null; then
-  echo "== installing aiosmtpd (the loopback SMTP server the invitation journey reads)"
-  "$KEYWARD_TEST_PYTHON" -m pip install --quiet aiosmtpd 2>/dev/null \
-    || "$KEYWARD_TEST_PYTHON" -m pip install --quiet --break-system-packages aiosmtpd 2>/dev/null \
-    || { apt-get update -qq && apt-get install -y -qq python3-aiosmtpd && KEYWARD_TEST_PYTHON=/usr/bin/python3; }
-fi
+# shellcheck source=../install-aiosmtpd.sh
+. ../install-aiosmtpd.sh
 if ! cmp -s package-lock.json node_modules/.installed-lock.json 2>/dev/null; then
   echo "== npm ci"
   npm ci --no-audit --no-fund --loglevel=error

@@ -204,7 +204,7 @@ async fn nul_and_control_characters_are_refused_at_their_field_never_with_a_500(
         .await
         .assert_status(StatusCode::NOT_FOUND);
 
-    owner.save_organization("Acme Payments", true).await;
+    owner.require_approval().await;
     let mut admin = app.sign_in_as(Persona::Admin).await;
     admin.get(NEW_CREDENTIAL).await;
     admin

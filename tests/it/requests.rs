@@ -7,11 +7,6 @@ use crate::support::pages::*;
 use crate::support::*;
 
 /// The owner turns on "Require approval for new credentials".
-async fn require_approval(owner: &mut Client) {
-    owner.get(ORGANIZATION).await;
-    owner.save_organization("Acme Payments", true).await;
-}
-
 /// The ids of every credential request, oldest first.
 async fn request_ids(app: &TestApp) -> Vec<String> {
     app.sql
@@ -27,7 +22,7 @@ async fn with_approval_required_an_admin_requests_an_owner_approves_and_the_requ
  {
     let app = TestApp::demo().await;
     let mut owner = app.sign_in_as(Persona::Owner).await;
-    require_approval(&mut owner).await;
+    owner.require_approval().await;
 
     let mut admin = app.sign_in_as(Persona::Admin).await;
     admin
@@ -140,7 +135,7 @@ async fn with_approval_required_an_admin_requests_an_owner_approves_and_the_requ
 async fn an_owner_cannot_approve_their_own_request_and_rejected_requests_free_their_place() {
     let app = TestApp::demo().await;
     let mut owner = app.sign_in_as(Persona::Owner).await;
-    require_approval(&mut owner).await;
+    owner.require_approval().await;
     let mut admin = app.sign_in_as(Persona::Admin).await;
     admin.get(NEW_CREDENTIAL).await;
     admin

@@ -222,11 +222,7 @@ async fn expired_revoked_and_reused_links_get_a_clear_page() {
 async fn a_removed_or_demoted_requester_frees_the_place_their_approved_request_held() {
     let app = TestApp::demo().await;
     let mut owner = app.sign_in_as(Persona::Owner).await;
-    owner.get(ORGANIZATION).await;
-    owner
-        .save_organization("Acme Payments", true)
-        .await
-        .assert_status(StatusCode::SEE_OTHER);
+    owner.require_approval().await;
     let mut admin = app.sign_in_as(Persona::Admin).await;
     admin.get(NEW_CREDENTIAL).await;
     for name in ["Payout batcher", "Refund worker"] {
@@ -354,11 +350,7 @@ async fn with_approval_required_an_edit_that_widens_a_credential_is_a_request() 
     let app = TestApp::demo().await;
     let mut owner = app.sign_in_as(Persona::Owner).await;
     let (client_id, _) = owner.create_credential("Monitoring agent").await;
-    owner.get(ORGANIZATION).await;
-    owner
-        .save_organization("Acme Payments", true)
-        .await
-        .assert_status(StatusCode::SEE_OTHER);
+    owner.require_approval().await;
     let mut admin = app.sign_in_as(Persona::Admin).await;
 
     let mut wider = credential_fields("Monitoring agent");

@@ -10,7 +10,8 @@ export const PASSWORD = "browser-password-123";
 const ROOT = resolve(import.meta.dirname, "../../..");
 const BINARY = process.env.KEYWARD_BIN ?? join(ROOT, "target/release/keyward");
 
-function freePort() {
+/** A loopback port nothing listens on (for a server about to start). */
+export function freePort() {
   return new Promise((done, fail) => {
     const server = createServer();
     server.once("error", fail);

@@ -563,6 +563,14 @@ impl Client {
 
 /// Settings > Members.
 impl Client {
+    /// An owner turns on *Require approval for new credentials* for Acme Payments.
+    pub async fn require_approval(&mut self) {
+        self.get(pages::ORGANIZATION).await;
+        self.save_organization("Acme Payments", true)
+            .await
+            .assert_status(StatusCode::SEE_OTHER);
+    }
+
     /// Invites `email` with `role`; the response shows the link once.
     pub async fn invite(&mut self, email: &str, role: Role) -> TestResponse {
         self.post(
