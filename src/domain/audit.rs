@@ -4,7 +4,7 @@
 
 /// Declares the enum with its stored key, and the list of all of them.
 macro_rules! actions {
-    ($($variant:ident => $key:literal,)*) => {
+    ($($variant:ident => $key:literal, $label:literal,)*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum AuditAction {
             $($variant,)*
@@ -21,6 +21,13 @@ macro_rules! actions {
                 }
             }
 
+            /// What people read in the Audit log's filter.
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(AuditAction::$variant => $label,)*
+                }
+            }
+
             pub fn parse(raw: &str) -> Option<AuditAction> {
                 match raw {
                     $($key => Some(AuditAction::$variant),)*
@@ -32,35 +39,35 @@ macro_rules! actions {
 }
 
 actions! {
-    CredentialCreated => "credential.created",
-    CredentialUpdated => "credential.updated",
-    CredentialRotated => "credential.rotated",
-    CredentialMadePrimary => "credential.made_primary",
-    CredentialDisabled => "credential.disabled",
-    CredentialEnabled => "credential.enabled",
-    CredentialDeleted => "credential.deleted",
-    PreviousSecretExpired => "credential.previous_secret_expired",
-    CredentialRequested => "credential.requested",
-    RequestApproved => "credential.request_approved",
-    RequestRejected => "credential.request_rejected",
-    RequestCancelled => "credential.request_cancelled",
-    ChangeRequested => "credential.change_requested",
-    MemberInvited => "member.invited",
-    InvitationResent => "member.invitation_resent",
-    InvitationRevoked => "member.invitation_revoked",
-    MemberJoined => "member.joined",
-    MemberAdded => "member.added",
-    MemberChanged => "member.changed",
-    MemberRemoved => "member.removed",
-    OrganizationCreated => "organization.created",
-    OrganizationUpdated => "organization.updated",
-    PasswordChanged => "password.changed",
-    PasswordCheckFailed => "password.check_failed",
-    SignIn => "sign_in",
-    SignInFailed => "sign_in.failed",
-    SupportViewed => "support.viewed",
-    TokenAuthFailed => "token.auth_failed",
-    TokenThrottled => "token.throttled",
+    CredentialCreated => "credential.created", "Credential created",
+    CredentialUpdated => "credential.updated", "Credential edited",
+    CredentialRotated => "credential.rotated", "Credential rotated",
+    CredentialMadePrimary => "credential.made_primary", "Credential made primary",
+    CredentialDisabled => "credential.disabled", "Credential disabled",
+    CredentialEnabled => "credential.enabled", "Credential enabled",
+    CredentialDeleted => "credential.deleted", "Credential deleted",
+    PreviousSecretExpired => "credential.previous_secret_expired", "Previous secret expired",
+    CredentialRequested => "credential.requested", "Credential requested",
+    RequestApproved => "credential.request_approved", "Request approved",
+    RequestRejected => "credential.request_rejected", "Request rejected",
+    RequestCancelled => "credential.request_cancelled", "Request cancelled",
+    ChangeRequested => "credential.change_requested", "Change requested",
+    MemberInvited => "member.invited", "Member invited",
+    InvitationResent => "member.invitation_resent", "Invitation sent again",
+    InvitationRevoked => "member.invitation_revoked", "Invitation revoked",
+    MemberJoined => "member.joined", "Member joined",
+    MemberAdded => "member.added", "Member added",
+    MemberChanged => "member.changed", "Member's role changed",
+    MemberRemoved => "member.removed", "Member removed",
+    OrganizationCreated => "organization.created", "Organization created",
+    OrganizationUpdated => "organization.updated", "Organization settings changed",
+    PasswordChanged => "password.changed", "Password changed",
+    PasswordCheckFailed => "password.check_failed", "Wrong current password",
+    SignIn => "sign_in", "Signed in",
+    SignInFailed => "sign_in.failed", "Failed sign-in",
+    SupportViewed => "support.viewed", "Viewed by support",
+    TokenAuthFailed => "token.auth_failed", "Token request refused",
+    TokenThrottled => "token.throttled", "Token requests throttled",
 }
 
 impl std::fmt::Display for AuditAction {

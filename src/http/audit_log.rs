@@ -17,10 +17,11 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
 use crate::domain::{AuditAction, EventId, FieldError, FieldErrors};
+use crate::http::audit_text::{self, Reading};
 use crate::http::error::AppResult;
 use crate::http::meta::RequestMeta;
 use crate::http::session::OrgContext;
-use crate::http::views::{Layout, Nav, absolute_time, iso_time, relative_time};
+use crate::http::views::{Layout, Nav, When, iso_time};
 use crate::service;
 use crate::state::AppState;
 use crate::storage::audit::{Event, Filter};
@@ -35,14 +36,10 @@ const PAGE_SIZE: i64 = 50;
 const EXPORT_CHUNK: i64 = 1000;
 
 pub struct EventView {
-    pub when: String,
-    pub when_iso: String,
-    pub when_absolute: String,
-    pub actor: String,
-    pub action: String,
-    pub target: String,
+    pub when: When,
+    pub action: &'static str,
+    pub reading: Reading,
     pub ip: String,
-    pub detail: String,
 }
 
 pub struct CredentialChoice {
@@ -58,7 +55,8 @@ struct AuditLogPage {
     params: Params,
     errors: FieldErrors,
     credentials: Vec<CredentialChoice>,
-    actions: Vec<&'static str>,
+    /// The filter's choices: key and label.
+    actions: Vec<(&'static str, &'static str)>,
     /// The query string of the current filters, for links.
     query: String,
     next_before: Option<EventId>,
@@ -164,18 +162,10 @@ async fn show(
         .into_iter()
         .take(PAGE_SIZE as usize)
         .map(|e| EventView {
-            when: relative_time(e.created_at, now),
-            when_iso: iso_time(e.created_at),
-            when_absolute: absolute_time(e.created_at),
-            actor: e.actor,
-            action: e.action.key().to_owned(),
-            target: e.target.unwrap_or_default(),
+            when: When::at(e.created_at, now),
+            action: e.action.label(),
+            reading: audit_text::read(&e),
             ip: e.ip.unwrap_or_default(),
-            detail: if e.detail == "{}" {
-                String::new()
-            } else {
-                e.detail
-            },
         })
         .collect();
     let credentials = service::credentials::overview(&state, &actor)
@@ -199,7 +189,10 @@ async fn show(
         params,
         errors,
         credentials,
-        actions: AuditAction::ALL.iter().map(|a| a.key()).collect(),
+        actions: AuditAction::ALL
+            .iter()
+            .map(|a| (a.key(), a.label()))
+            .collect(),
         next_before,
     };
     Ok((status, page).into_response())

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod assets;
 pub mod audit_log;
+pub mod audit_text;
 pub mod credentials;
 pub mod csrf;
 pub mod error;

@@ -31,6 +31,9 @@ pub struct Event {
     pub user_agent: Option<String>,
     pub detail: String,
     pub created_at: i64,
+    /// The acting user's display name, when the actor is a user who still exists.
+    #[sqlx(default)]
+    pub actor_name: Option<String>,
 }
 
 pub async fn insert(conn: &mut Conn, event: &NewEvent, now: i64) -> anyhow::Result<()> {
@@ -95,23 +98,34 @@ pub async fn list(
     // The builder is written once and expanded per backend by `on!`.
     on!(conn, |e| {
             let mut query = sqlx::QueryBuilder::new(
-                "SELECT id, actor, action, target, ip, user_agent, detail, created_at FROM audit_events WHERE organization_id = ",
+                "SELECT e.id, e.actor, e.action, e.target, e.ip, e.user_agent, e.detail, e.created_at,
+                        u.display_name AS actor_name
+                 FROM audit_events e LEFT JOIN users u ON u.id = e.actor_user_id
+                 WHERE e.organization_id = ",
             );
             query.push_bind(org_id);
             if let Some(target) = &filter.target {
-                query.push(" AND target = ").push_bind(target.clone());
+                query.push(" AND e.target = ").push_bind(target.clone());
             }
             if let Some(actor) = &filter.actor {
-                query.push(" AND actor = ").push_bind(actor.clone());
+                // Part of an address matches: "olivia" finds olivia@acme.test.
+                let pattern = format!(
+                    "%{}%",
+                    actor.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+                );
+                query
+                    .push(" AND e.actor LIKE ")
+                    .push_bind(pattern)
+                    .push(" ESCAPE '\\'");
             }
             if let Some(action) = &filter.action {
-                query.push(" AND action = ").push_bind(*action);
+                query.push(" AND e.action = ").push_bind(*action);
             }
             if let Some(from) = filter.from {
                 query
-                    .push(" AND created_at >= ")
+                    .push(" AND e.created_at >= ")
                     .push_bind(from)
-                    .push(" AND id >= (SELECT COALESCE(MIN(id), 0) FROM audit_events WHERE organization_id = ")
+                    .push(" AND e.id >= (SELECT COALESCE(MIN(id), 0) FROM audit_events WHERE organization_id = ")
                     .push_bind(org_id)
                     .push(" AND created_at >= ")
                     .push_bind(from)
@@ -119,18 +133,18 @@ pub async fn list(
             }
             if let Some(until) = filter.until {
                 query
-                    .push(" AND created_at < ")
+                    .push(" AND e.created_at < ")
                     .push_bind(until)
-                    .push(" AND id <= (SELECT COALESCE(MAX(id), 0) FROM audit_events WHERE organization_id = ")
+                    .push(" AND e.id <= (SELECT COALESCE(MAX(id), 0) FROM audit_events WHERE organization_id = ")
                     .push_bind(org_id)
                     .push(" AND created_at < ")
                     .push_bind(until)
                     .push(")");
             }
             if let Some(before) = before_id {
-                query.push(" AND id < ").push_bind(before);
+                query.push(" AND e.id < ").push_bind(before);
             }
-            query.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+            query.push(" ORDER BY e.id DESC LIMIT ").push_bind(limit);
             query.build_query_as().fetch_all(e).await
         })
             .context("listing audit events")
