@@ -34,7 +34,7 @@ export async function openBrowser(base, options = {}) {
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: FLAGS,
     headless: true,
-    viewport: { width: 1280, height: 900 },
+    viewport: options.viewport ?? { width: 1280, height: 900 },
     colorScheme: options.colorScheme ?? "light",
     javaScriptEnabled: options.javaScriptEnabled ?? true,
     permissions: options.javaScriptEnabled === false ? [] : ["clipboard-read", "clipboard-write"],
