@@ -119,7 +119,10 @@ async fn the_htmx_flow_uses_dialog_fragments_and_refreshes_the_list() {
     reveal
         .assert_status(StatusCode::OK)
         .assert_lacks("<html")
-        .assert_contains("data-secret");
+        .assert_contains("data-secret")
+        // The page's message is replaced with what just happened.
+        .assert_contains("<div id=\"flash\" data-hx-swap-oob=\"innerHTML\">")
+        .assert_contains("Created “Payout worker”: its secret is shown once, below.");
     assert_eq!(reveal.header("hx-trigger"), "credentials-changed");
     assert_eq!(reveal.header("cache-control"), "no-store");
     let secret = secret_in(&reveal.body).unwrap();

@@ -243,11 +243,12 @@ async fn a_removed_or_demoted_requester_frees_the_place_their_approved_request_h
         .approve(&ids[0])
         .await
         .assert_status(StatusCode::SEE_OTHER);
-    // 1 credential + 2 requests: the organization is full.
+    // 1 credential + 2 requests: the organization is full, and the count adds up.
     owner
         .get(CREDENTIALS)
         .await
-        .assert_contains("maximum of 3 API credentials");
+        .assert_contains("maximum of 3 API credentials")
+        .assert_contains("1 credential + 2 requests = 3 of 3");
 
     // The requester loses Can Edit: both requests are cancelled.
     let admin_id = app.user_id("admin@acme.test").await;

@@ -8,13 +8,13 @@ use axum::response::Response;
 
 use super::form::{CredentialForm, Fields};
 use super::page::CredentialView;
-use super::{Acting, LIST, dialog_or_page};
+use super::{Acting, FlashFragment, LIST, dialog_or_page};
 use crate::domain::credential::{LIMIT_MESSAGE, Secret};
 use crate::domain::permission::SetType;
 use crate::domain::{ClientId, FieldError, Grace};
 use crate::http::error::AppResult;
 use crate::http::form::Form;
-use crate::http::htmx::{HxEvent, trigger};
+use crate::http::htmx::{HxEvent, html, trigger};
 use crate::http::session::OrgContext;
 use crate::http::views::{Layout, Nav};
 use crate::service::credentials::{self as credentials, CreateOutcome, Updated};
@@ -91,12 +91,23 @@ impl Reveal {
             notes: self.notes,
             grace: self.grace,
         };
-        let response = dialog_or_page!(hx, StatusCode::OK, page);
-        if hx {
-            trigger(response, HxEvent::CredentialsChanged)
-        } else {
-            response
+        if !hx {
+            return dialog_or_page!(hx, StatusCode::OK, page);
         }
+        // The page's message says what just happened, replacing the last one.
+        let message = if page.rotated {
+            format!(
+                "Rotated “{}”: its new secret is shown once, below.",
+                page.name
+            )
+        } else {
+            format!("Created “{}”: its secret is shown once, below.", page.name)
+        };
+        let body = page
+            .as_dialog()
+            .render()
+            .and_then(|dialog| Ok(dialog + &FlashFragment { message }.render()?));
+        trigger(html(StatusCode::OK, body), HxEvent::CredentialsChanged)
     }
 }
 

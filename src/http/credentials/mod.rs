@@ -166,6 +166,6 @@ pub(crate) use dialog_or_page;
 /// The message after a change, swapped out of band into the page's `#flash`.
 #[derive(Template)]
 #[template(path = "settings/credentials/flash.html")]
-struct FlashFragment {
-    message: String,
+pub(crate) struct FlashFragment {
+    pub message: String,
 }

@@ -8,7 +8,7 @@ use axum::response::Response;
 
 use super::{Acting, FLASH_KEY};
 use crate::domain::RequestStatus;
-use crate::domain::credential::{LIMIT_MESSAGE, MAX_CREDENTIALS};
+use crate::domain::credential::{LIMIT_MESSAGE, MAX_CREDENTIALS, Places};
 use crate::http::error::AppResult;
 use crate::http::htmx::html;
 use crate::http::session::OrgContext;
@@ -138,11 +138,26 @@ struct CredentialsPage {
     credentials: Vec<CredentialView>,
     can_edit: bool,
     at_limit: bool,
-    max_credentials: i64,
+    /// "2 credentials + 1 pending request = 3 of 3".
+    count: String,
     limit_message: &'static str,
     trial_message: String,
     primary_message: String,
     requests: Vec<RequestView>,
+}
+
+/// How many places of the limit are taken, adding up.
+fn count(places: Places) -> String {
+    let plural = |n: i64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let credentials = plural(places.credentials, "credential", "credentials");
+    if places.active_requests == 0 {
+        return format!("{credentials} of {MAX_CREDENTIALS}");
+    }
+    format!(
+        "{credentials} + {} = {} of {MAX_CREDENTIALS}",
+        plural(places.active_requests, "request", "requests"),
+        places.taken()
+    )
 }
 
 pub async fn show(State(state): State<AppState>, on: Acting<()>) -> AppResult<Response> {
@@ -160,13 +175,13 @@ pub async fn show(State(state): State<AppState>, on: Acting<()>) -> AppResult<Re
         layout: ctx.layout("Credentials", Nav::Credentials),
         flash,
         at_limit: overview.places.is_full(),
+        count: count(overview.places),
         credentials: overview
             .credentials
             .into_iter()
             .map(|c| CredentialView::new(c, now))
             .collect(),
         can_edit: ctx.access.can_edit_credentials(),
-        max_credentials: MAX_CREDENTIALS,
         limit_message: LIMIT_MESSAGE,
         trial_message: Error::TrialPlan.to_string(),
         primary_message: Error::PrimaryCannotBeDeleted.to_string(),
