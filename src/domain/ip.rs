@@ -31,6 +31,17 @@ impl IpEntry {
         if let Ok(ip) = text.parse::<IpAddr>() {
             return Ok((IpEntry(IpNet::from(ip)), None));
         }
+        if let Some((address, prefix)) = text.split_once('/')
+            && let Ok(ip) = address.parse::<IpAddr>()
+        {
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            if prefix.parse::<u8>().map_or(true, |p| p > max) {
+                return Err(format!(
+                    "“{shown}”: the prefix length after / goes from 0 to {max} for an {} address.",
+                    if ip.is_ipv4() { "IPv4" } else { "IPv6" }
+                ));
+            }
+        }
         let net: IpNet = text
             .parse()
             .map_err(|_| format!("“{shown}” is not an IP address or CIDR range (for example 203.0.113.4 or 10.0.0.0/24)."))?;
@@ -78,10 +89,13 @@ impl IpAllowlist {
                 message: format!("Enter at most {MAX_ENTRIES} entries, one per line."),
             }]);
         }
-        let lines: Vec<&str> = text
-            .split(['\n', ','])
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
+        // Each entry with the number of the textarea line it is on, blank
+        // lines counted, so "Line 4" is the fourth line the person sees.
+        let lines: Vec<(usize, &str)> = text
+            .split('\n')
+            .enumerate()
+            .flat_map(|(i, line)| line.split(',').map(move |entry| (i + 1, entry.trim())))
+            .filter(|(_, entry)| !entry.is_empty())
             .collect();
         let mut errors = Vec::new();
         if lines.is_empty() {
@@ -93,7 +107,7 @@ impl IpAllowlist {
         }
         if lines.len() > MAX_ENTRIES {
             errors.push(IpError {
-                line: Some(MAX_ENTRIES + 1),
+                line: Some(lines[MAX_ENTRIES].0),
                 message: format!(
                     "A credential can have at most {MAX_ENTRIES} IP entries; remove {}.",
                     lines.len() - MAX_ENTRIES
@@ -102,12 +116,12 @@ impl IpAllowlist {
         }
         let mut entries: Vec<IpEntry> = Vec::new();
         let mut notes = Vec::new();
-        for (i, line) in lines.iter().enumerate().take(MAX_ENTRIES * 4) {
+        for &(number, line) in lines.iter().take(MAX_ENTRIES * 4) {
             match IpEntry::parse(line) {
                 Ok((entry, note)) => {
                     if entries.contains(&entry) {
                         errors.push(IpError {
-                            line: Some(i + 1),
+                            line: Some(number),
                             message: format!("{entry} is listed twice."),
                         });
                     } else {
@@ -116,7 +130,7 @@ impl IpAllowlist {
                     }
                 }
                 Err(message) => errors.push(IpError {
-                    line: Some(i + 1),
+                    line: Some(number),
                     message,
                 }),
             }
@@ -245,14 +259,40 @@ mod tests {
     }
 
     #[test]
+    fn errors_name_the_textarea_line_and_a_bad_prefix_length() {
+        let errors =
+            IpAllowlist::parse_limited("10.0.0.1\n\n\nnot-an-ip\n10.0.0.0/33").unwrap_err();
+        let shown: Vec<(Option<usize>, String)> =
+            errors.into_iter().map(|e| (e.line, e.message)).collect();
+        assert_eq!(shown[0].0, Some(4));
+        assert_eq!(shown[1].0, Some(5));
+        assert_eq!(
+            shown[1].1,
+            "“10.0.0.0/33”: the prefix length after / goes from 0 to 32 for an IPv4 address."
+        );
+        assert!(
+            IpAllowlist::parse_limited("2001:db8::/129").unwrap_err()[0]
+                .message
+                .contains("0 to 128 for an IPv6 address")
+        );
+    }
+
+    #[test]
     fn garbage_duplicates_and_a_seventh_entry_are_refused() {
-        for bad in ["999.1.1.1", "10.0.0.0/33", "::ffff:", "hello", "1.2.3.4/-1"] {
+        for bad in ["999.1.1.1", "::ffff:", "hello"] {
             let errors = IpAllowlist::parse_limited(bad).unwrap_err();
             assert_eq!(errors[0].line, Some(1), "{bad}");
             assert!(
                 errors[0]
                     .message
                     .contains("is not an IP address or CIDR range"),
+                "{bad}: {errors:?}"
+            );
+        }
+        for bad in ["10.0.0.0/33", "1.2.3.4/-1"] {
+            let errors = IpAllowlist::parse_limited(bad).unwrap_err();
+            assert!(
+                errors[0].message.contains("the prefix length"),
                 "{bad}: {errors:?}"
             );
         }

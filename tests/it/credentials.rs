@@ -348,7 +348,12 @@ async fn ip_entries_are_parsed_normalised_and_limited_with_a_clear_message_each(
         ),
         (
             "10.0.0.1\n10.0.0.0/33",
-            "Line 2: “10.0.0.0/33” is not an IP address or CIDR range",
+            "Line 2: “10.0.0.0/33”: the prefix length after / goes from 0 to 32 for an IPv4 address.",
+        ),
+        // Line numbers are the textarea's, blank lines counted.
+        (
+            "10.0.0.1\n\n\nhello",
+            "Line 4: “hello” is not an IP address or CIDR range",
         ),
         (
             "::ffff:",
@@ -953,4 +958,55 @@ async fn no_page_of_any_role_and_no_table_holds_a_plaintext_secret() {
             assert!(!text.contains(&secret[9..]), "{label} holds a secret");
         }
     }
+}
+
+/// The opening tag of the element with `id` in `body`.
+fn tag<'a>(body: &'a str, id: &str) -> &'a str {
+    let at = body
+        .find(&format!("id=\"{id}\""))
+        .expect("the element is there");
+    let start = body[..at].rfind('<').unwrap();
+    let end = at + body[at..].find('>').unwrap();
+    &body[start..=end]
+}
+
+#[tokio::test]
+async fn after_a_failed_submit_focus_is_on_the_first_invalid_field() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(NEW_CREDENTIAL).await;
+    // Only the IP list is wrong: it has focus, not the name.
+    let mut fields = credential_fields("Edge gateway");
+    fields.retain(|(k, _)| *k != "ip_mode");
+    fields.extend([("ip_mode", "limited"), ("ip_list", "10.0.0.1\n\nnot-an-ip")]);
+    let page = owner.htmx().submit_credential(&fields).await;
+    page.assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Line 3: “not-an-ip”");
+    assert!(
+        tag(&page.body, "ip_list").contains("autofocus"),
+        "{}",
+        tag(&page.body, "ip_list")
+    );
+    assert!(tag(&page.body, "ip_list").contains("rows=\"6\""));
+    assert!(!tag(&page.body, "name").contains("autofocus"));
+    // A bad description comes before the IP list.
+    let mut both = fields.clone();
+    both.retain(|(k, _)| *k != "description");
+    both.push(("description", "abc"));
+    let page = owner.htmx().submit_credential(&both).await;
+    assert!(tag(&page.body, "description").contains("autofocus"));
+    assert!(!tag(&page.body, "ip_list").contains("autofocus"));
+    // A bad permission row: its invalid input (the first row's scope).
+    let mut row = credential_fields("Edge gateway");
+    let first_scope = row.iter().position(|(k, _)| *k == "perm_scope").unwrap();
+    row[first_scope] = ("perm_scope", "galaxy");
+    let page = owner.htmx().submit_credential(&row).await;
+    page.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    let scope = page.body.find("name=\"perm_scope\"").unwrap();
+    let scope_tag = &page.body
+        [page.body[..scope].rfind('<').unwrap()..scope + page.body[scope..].find('>').unwrap()];
+    assert!(
+        scope_tag.contains("autofocus") && scope_tag.contains("aria-invalid"),
+        "{scope_tag}"
+    );
 }

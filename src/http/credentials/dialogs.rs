@@ -185,7 +185,7 @@ pub async fn create(
         Err(error @ Error::JustificationRequired) => {
             fields.needs_justification = true;
             fields.errors.push(FieldError::new("justification", error.to_string()));
-            fields.focus = "first-error";
+            fields.focus = "justification";
             Ok(again(fields, false, StatusCode::UNPROCESSABLE_ENTITY))
         }
         Err(error) => Err(error.into()),
@@ -260,7 +260,7 @@ pub async fn edit(
         Err(error @ Error::WideningNeedsApproval) => {
             fields.needs_justification = true;
             fields.errors.push(FieldError::new("justification", error.to_string()));
-            fields.focus = "first-error";
+            fields.focus = "justification";
             Ok(again(fields, StatusCode::UNPROCESSABLE_ENTITY))
         }
         Err(Error::NameTaken) => {

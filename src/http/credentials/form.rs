@@ -166,6 +166,35 @@ impl Fields {
         }
     }
 
+    /// The field that gets focus after a failed submit: the first invalid
+    /// one in the order of the form.
+    pub fn first_error(&self) -> &'static str {
+        for field in ["name", "description", "justification", "permission_set"] {
+            if self.errors.has(field) {
+                return field;
+            }
+        }
+        if self.rows.iter().any(|r| !r.error.is_empty()) {
+            return "first-bad-row";
+        }
+        if self.errors.has("permissions") {
+            return "add";
+        }
+        if self.errors.has("ip_mode") {
+            return "ip_mode";
+        }
+        if !self.ip_errors.is_empty() {
+            return "ip_list";
+        }
+        "name"
+    }
+
+    /// Whether `row` (0-based) holds the first row error: its invalid input gets focus.
+    pub fn is_first_bad_row(&self, row: &usize) -> bool {
+        self.focus == "first-bad-row"
+            && self.rows.iter().position(|r| !r.error.is_empty()) == Some(*row)
+    }
+
     /// Checks everything; on failure the messages are recorded at their fields.
     pub fn validate(&mut self) -> Option<Parsed> {
         let name = self.errors.check(CredentialName::parse(&self.form.name));
@@ -228,7 +257,7 @@ impl Fields {
             None
         };
         if !self.errors.is_empty() || !self.ip_errors.is_empty() || !rows_ok {
-            self.focus = "first-error";
+            self.focus = self.first_error();
             return None;
         }
         Some(Parsed {
