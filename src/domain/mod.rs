@@ -71,6 +71,14 @@ impl FieldErrors {
     pub fn has(&self, field: &str) -> bool {
         self.0.iter().any(|e| e.field == field)
     }
+
+    /// The first of `order` (a form's fields, top to bottom) that has a
+    /// message: the form puts focus there.
+    pub fn first_in(&self, order: &[&str]) -> Option<&'static str> {
+        order
+            .iter()
+            .find_map(|f| self.0.iter().find(|e| e.field == *f).map(|e| e.field))
+    }
 }
 
 /// Refuses text with control characters (NUL among them, which PostgreSQL

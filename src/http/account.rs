@@ -30,6 +30,8 @@ const FLASH_KEY: &str = "account.flash";
 #[template(path = "account.html")]
 struct AccountPage {
     layout: Layout,
+    /// The first invalid field, which gets focus.
+    focus: &'static str,
     errors: FieldErrors,
     notice: String,
     activity: Vec<ActivityView>,
@@ -77,6 +79,7 @@ async fn show(State(state): State<AppState>, ctx: OrgContext) -> AppResult<Respo
     let notice = crate::http::session::take_flash(&ctx.session, FLASH_KEY).await?;
     Ok(AccountPage {
         layout: ctx.layout("Account", Nav::Account),
+        focus: "",
         errors: FieldErrors::default(),
         notice,
         activity: activity(&state, &ctx).await?,
@@ -153,6 +156,9 @@ async fn change_password(
 async fn again(state: &AppState, ctx: &OrgContext, errors: FieldErrors) -> AppResult<Response> {
     let page = AccountPage {
         layout: ctx.layout("Account", Nav::Account),
+        focus: errors
+            .first_in(&["current_password", "password", "password_confirm"])
+            .unwrap_or(""),
         errors,
         notice: String::new(),
         activity: activity(state, ctx).await?,

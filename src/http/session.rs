@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 use tower_sessions::cookie::time::Duration;
 
-use crate::domain::{Access, OrgId, Plan, UserId};
+use crate::domain::{Access, CredentialsPermission, OrgId, Plan, UserId};
 use crate::http::csrf;
 use crate::http::error::AppError;
 use crate::http::meta::RequestMeta;
@@ -232,6 +232,15 @@ impl OrgContext {
             nav,
             is_owner: self.access.is_owner(),
             is_trial: self.org.plan == Plan::Trial,
+            banner: match self.access {
+                Access::Support => {
+                    "You are looking at this organization as support staff: everything is read-only, and each page you open is recorded in its audit log."
+                }
+                Access::Admin(CredentialsPermission::View) => {
+                    "You have view-only access (API Credentials: Can View): you can see the credentials and the audit log, not change them. An owner can give you Can Edit."
+                }
+                _ => "",
+            },
         }
     }
 

@@ -34,6 +34,8 @@ pub struct Layout {
     pub nav: Nav,
     pub is_owner: bool,
     pub is_trial: bool,
+    /// A banner above every page for those who can change nothing here.
+    pub banner: &'static str,
 }
 
 impl Layout {

@@ -222,3 +222,31 @@ async fn nul_and_control_characters_are_refused_at_their_field_never_with_a_500(
         1
     );
 }
+
+#[tokio::test]
+async fn those_who_can_change_nothing_are_told_so_by_a_banner() {
+    let app = TestApp::demo().await;
+    let mut viewer = app.sign_in_as(Persona::Viewer).await;
+    viewer
+        .get(CREDENTIALS)
+        .await
+        .assert_contains("You have view-only access (API Credentials: Can View)");
+    let mut support = app.sign_in_as(Persona::Support).await;
+    support
+        .get(AUDIT_LOG)
+        .await
+        .assert_contains("You are looking at this organization as support staff");
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner
+        .get(CREDENTIALS)
+        .await
+        .assert_lacks("class=\"alert info banner\"");
+    // On the Account page too, focus goes to the first field with a message.
+    owner.get(ACCOUNT).await;
+    let page = owner.change_password("not my password", "short").await;
+    page.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    let current = page.body.find("id=\"current_password\"").unwrap();
+    let tag_end = current + page.body[current..].find('>').unwrap();
+    assert!(page.body[current..tag_end].contains("autofocus"));
+    assert_eq!(page.body.matches(" autofocus").count(), 1);
+}
