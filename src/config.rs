@@ -26,9 +26,19 @@ pub struct Config {
     /// nothing is sent and the console shows links to copy.
     pub smtp_url: Option<String>,
     pub smtp_from: String,
+    /// Who a trial organization asks to upgrade: an address, a URL, a team.
+    pub upgrade_contact: String,
 }
 
 impl Config {
+    /// What a trial organization is told about upgrading.
+    pub fn upgrade_text(&self) -> String {
+        format!(
+            "To upgrade to the Standard plan, contact {}.",
+            self.upgrade_contact
+        )
+    }
+
     /// A configuration for tests and tools: everything local, nothing secure.
     pub fn for_database(database_url: impl Into<String>) -> Self {
         Config {
@@ -43,6 +53,7 @@ impl Config {
             token_rate_per_ip: 50,
             smtp_url: None,
             smtp_from: "Keyward <keyward@localhost>".to_owned(),
+            upgrade_contact: "the people who run this Keyward server".to_owned(),
         }
     }
 
@@ -79,6 +90,7 @@ impl std::fmt::Debug for Config {
             .field("token_rate_per_ip", &self.token_rate_per_ip)
             .field("smtp_url", &self.smtp_url.as_deref().map(redacted_url))
             .field("smtp_from", &self.smtp_from)
+            .field("upgrade_contact", &self.upgrade_contact)
             .finish()
     }
 }

@@ -101,6 +101,14 @@ struct Settings {
         global = true
     )]
     smtp_from: String,
+    /// Who trial organizations contact to upgrade (an address, a URL, a team).
+    #[arg(
+        long,
+        env = "KEYWARD_UPGRADE_CONTACT",
+        default_value = "the people who run this Keyward server",
+        global = true
+    )]
+    upgrade_contact: String,
 }
 
 #[derive(Subcommand)]
@@ -162,6 +170,7 @@ impl Settings {
             token_rate_per_ip: self.token_rate_per_ip,
             smtp_url: self.smtp_url.clone().filter(|url| !url.is_empty()),
             smtp_from: self.smtp_from.clone(),
+            upgrade_contact: self.upgrade_contact.clone(),
         })
     }
 }

@@ -32,6 +32,7 @@ struct OrganizationPage {
     name: String,
     plan: &'static str,
     require_approval: bool,
+    upgrade: String,
     errors: FieldErrors,
     notice: String,
 }
@@ -45,7 +46,7 @@ struct OrganizationForm {
     require_approval: Option<String>,
 }
 
-async fn show(ctx: OrgContext) -> AppResult<Response> {
+async fn show(State(state): State<AppState>, ctx: OrgContext) -> AppResult<Response> {
     if !ctx.access.is_owner() {
         return Err(Error::OwnersOnly.into());
     }
@@ -55,6 +56,7 @@ async fn show(ctx: OrgContext) -> AppResult<Response> {
         name: ctx.org.name.clone(),
         plan: ctx.org.plan.label(),
         require_approval: ctx.org.require_approval,
+        upgrade: state.config.upgrade_text(),
         errors: FieldErrors::default(),
         notice,
     }
@@ -78,6 +80,7 @@ async fn save(
             name: form.org_name,
             plan: ctx.org.plan.label(),
             require_approval,
+            upgrade: state.config.upgrade_text(),
             errors,
             notice: String::new(),
         };

@@ -250,3 +250,27 @@ async fn those_who_can_change_nothing_are_told_so_by_a_banner() {
     assert!(page.body[current..tag_end].contains("autofocus"));
     assert_eq!(page.body.matches(" autofocus").count(), 1);
 }
+
+#[tokio::test]
+async fn a_trial_organization_is_told_whom_to_ask_and_not_shown_settings_that_do_nothing() {
+    let app =
+        TestApp::demo_with(|config| config.upgrade_contact = "sales@keyward.example".to_owned())
+            .await;
+    let mut gus = app.sign_in_as(Persona::GlobexOwner).await;
+    gus.get(CREDENTIALS)
+        .await
+        .assert_contains("To upgrade to the Standard plan, contact sales@keyward.example.");
+    let page = gus.get(ORGANIZATION).await;
+    page.assert_contains("contact sales@keyward.example")
+        .assert_lacks("Require approval for new credentials");
+    gus.save_organization("Globex Corp", false)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM organizations WHERE name = 'Globex Corp' AND plan = 'trial'"
+        )
+        .await,
+        1
+    );
+}

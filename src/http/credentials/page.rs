@@ -142,6 +142,7 @@ struct CredentialsPage {
     count: String,
     limit_message: &'static str,
     trial_message: String,
+    upgrade: String,
     primary_message: String,
     requests: Vec<RequestView>,
 }
@@ -184,6 +185,7 @@ pub async fn show(State(state): State<AppState>, on: Acting<()>) -> AppResult<Re
         can_edit: ctx.access.can_edit_credentials(),
         limit_message: LIMIT_MESSAGE,
         trial_message: Error::TrialPlan.to_string(),
+        upgrade: state.config.upgrade_text(),
         primary_message: Error::PrimaryCannotBeDeleted.to_string(),
         requests: overview
             .requests
