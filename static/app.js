@@ -96,9 +96,22 @@
     var source = document.querySelector(button.getAttribute("data-copy"));
     if (!source || !navigator.clipboard) return;
     navigator.clipboard.writeText(source.textContent.trim()).then(function () {
-      var label = button.textContent;
+      // The button's own label is kept once, so a second click never makes
+      // "Copied" its label; a live region says it to screen readers.
+      if (!button.dataset.label) button.dataset.label = button.innerHTML;
       button.textContent = "Copied";
-      setTimeout(function () { button.textContent = label; }, 1500);
+      clearTimeout(button.copyTimer);
+      button.copyTimer = setTimeout(function () { button.innerHTML = button.dataset.label; }, 1500);
+      var status = document.getElementById("copy-status");
+      if (!status) {
+        status = document.createElement("p");
+        status.id = "copy-status";
+        status.className = "visually-hidden";
+        status.setAttribute("role", "status");
+        document.body.appendChild(status);
+      }
+      status.textContent = "";
+      setTimeout(function () { status.textContent = "Copied to the clipboard."; }, 50);
     });
   });
 

@@ -33,8 +33,20 @@ test("1. Owner: Settings > Credentials > New Credential > name > Save & Generate
   await assertAccessible(page, "reveal dialog");
   await shoot(page, "reveal.png");
 
-  await reveal.getByRole("button", { name: "Copy Secret" }).click();
+  const copy = reveal.getByRole("button", { name: "Copy Secret" });
+  const label = await copy.innerText();
+  await copy.click();
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
+  // Copied is said to screen readers, and a second click does not make
+  // "Copied" the button's label for good.
+  await page.getByRole("status").filter({ hasText: "Copied to the clipboard." }).waitFor();
+  assert.equal(await copy.innerText(), "Copied");
+  await copy.click();
+  await page.waitForFunction(
+    ([selector, text]) => document.querySelector(selector)?.innerText === text,
+    ['dialog [data-copy="#reveal-secret"]', label],
+    { timeout: 4000 },
+  );
 
   await reveal.getByRole("link", { name: "Close" }).click();
   await reveal.waitFor({ state: "detached" });
