@@ -375,6 +375,21 @@ impl Credential {
     }
 }
 
+/// Records `action` on `credential`, its name in the detail, and commits:
+/// the ending of the one-step changes.
+async fn named_event(
+    locked: Locked,
+    actor: &Actor,
+    action: AuditAction,
+    credential: &Credential,
+) -> Result<()> {
+    let event = actor
+        .event(action)
+        .target(&credential.client_id)
+        .detail(json!({ "name": credential.name }));
+    locked.commit(&event).await
+}
+
 /// Rotate Credential: a new secret, same client ID. With a grace window the
 /// previous secret keeps working until it ends; without one it stops at once.
 pub async fn rotate(
@@ -415,11 +430,13 @@ pub async fn expire_previous(
 ) -> Result<String> {
     let (mut locked, credential) = lock_credential(app, actor, client_id).await?;
     if repo::expire_previous(&mut locked.tx, credential.id).await? {
-        let event = actor
-            .event(AuditAction::PreviousSecretExpired)
-            .target(client_id)
-            .detail(json!({ "name": credential.name }));
-        locked.commit(&event).await?;
+        named_event(
+            locked,
+            actor,
+            AuditAction::PreviousSecretExpired,
+            &credential,
+        )
+        .await?;
     }
     Ok(credential.name)
 }
@@ -440,11 +457,7 @@ pub async fn set_status(
             CredentialStatus::Enabled => AuditAction::CredentialEnabled,
             CredentialStatus::Disabled => AuditAction::CredentialDisabled,
         };
-        let event = actor
-            .event(action)
-            .target(client_id)
-            .detail(json!({ "name": credential.name }));
-        locked.commit(&event).await?;
+        named_event(locked, actor, action, &credential).await?;
     }
     Ok(credential.name)
 }
@@ -454,11 +467,13 @@ pub async fn make_primary(app: &AppState, actor: &Actor, client_id: &ClientId) -
     let (mut locked, credential) = lock_credential(app, actor, client_id).await?;
     if !credential.is_primary {
         repo::make_primary(&mut locked.tx, actor.org, credential.id, locked.now).await?;
-        let event = actor
-            .event(AuditAction::CredentialMadePrimary)
-            .target(client_id)
-            .detail(json!({ "name": credential.name }));
-        locked.commit(&event).await?;
+        named_event(
+            locked,
+            actor,
+            AuditAction::CredentialMadePrimary,
+            &credential,
+        )
+        .await?;
     }
     Ok(credential.name)
 }
@@ -471,10 +486,6 @@ pub async fn delete(app: &AppState, actor: &Actor, client_id: &ClientId) -> Resu
         return Err(Error::PrimaryCannotBeDeleted);
     }
     repo::delete(&mut locked.tx, credential.id).await?;
-    let event = actor
-        .event(AuditAction::CredentialDeleted)
-        .target(client_id)
-        .detail(json!({ "name": credential.name }));
-    locked.commit(&event).await?;
+    named_event(locked, actor, AuditAction::CredentialDeleted, &credential).await?;
     Ok(credential.name)
 }
