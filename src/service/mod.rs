@@ -107,6 +107,8 @@ pub enum Error {
     NotApproved(RequestStatus),
     #[error("Only a pending or approved request can be cancelled; this one is {0}.")]
     NotCancellable(RequestStatus),
+    #[error("Only an owner or the person who asked can cancel a request.")]
+    NotYoursToCancel,
     #[error("An organization must keep at least one owner. Make another member an owner first.")]
     LastOwner,
     #[error("Support staff see every organization already; they cannot be members.")]

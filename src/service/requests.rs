@@ -115,12 +115,15 @@ async fn apply_change(
     Ok(())
 }
 
-/// An owner withdraws a pending or approved request: its place and name are free again.
+/// An owner cancels a pending or approved request, or its requester
+/// withdraws it: its place and name are free again.
 pub async fn cancel(app: &AppState, actor: &Actor, request_id: &RequestId) -> Result<Decided> {
     let mut locked = lock(app, actor).await?;
-    locked.must_own()?;
     repo::expire_stale_approvals(&mut locked.tx, actor.org, locked.now).await?;
     let request = find(&mut locked, actor, request_id).await?;
+    if !locked.access.is_owner() && request.requested_by != actor.user {
+        return Err(Error::NotYoursToCancel);
+    }
     if !request.status.is_active() {
         return Err(Error::NotCancellable(request.status));
     }

@@ -174,3 +174,43 @@ async fn an_owner_cannot_approve_their_own_request_and_rejected_requests_free_th
     // Owners create directly, and the rejected request no longer holds a place.
     owner.create_credential("Owner direct").await;
 }
+
+#[tokio::test]
+async fn the_requester_withdraws_their_request_and_nobody_else_but_an_owner_can() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.require_approval().await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    admin.get(NEW_CREDENTIAL).await;
+    admin
+        .request_credential(
+            "Payout batcher",
+            "The nightly job needs its own credential.",
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let id = request_ids(&app).await.remove(0);
+    admin.get(CREDENTIALS).await.assert_contains("Withdraw");
+    // A view-only administrator cannot, whatever they post.
+    let mut viewer = app.sign_in_as(Persona::Viewer).await;
+    viewer.get(CREDENTIALS).await.assert_lacks("Withdraw");
+    viewer
+        .post(&request(&id, "cancel"), &[])
+        .await
+        .assert_status(StatusCode::FORBIDDEN)
+        .assert_contains("Only an owner or the person who asked can cancel a request.");
+    admin
+        .post(&request(&id, "cancel"), &[])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    admin
+        .get(CREDENTIALS)
+        .await
+        .assert_contains("Withdrew the request for “Payout batcher”: its place is free again.")
+        .assert_contains("Cancelled");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM credential_requests WHERE status = 'cancelled'")
+            .await,
+        1
+    );
+}

@@ -111,8 +111,13 @@ pub async fn approve(State(state): State<AppState>, on: Acting<RequestId>) -> Ap
 
 pub async fn cancel(State(state): State<AppState>, on: Acting<RequestId>) -> AppResult<Response> {
     let decided = requests::cancel(&state, &on.actor, &on.target).await?;
+    let verb = if on.actor.access.is_owner() {
+        "Cancelled"
+    } else {
+        "Withdrew"
+    };
     on.done(format!(
-        "Cancelled the request for “{}”: its place is free again.",
+        "{verb} the request for “{}”: its place is free again.",
         decided.name
     ))
     .await

@@ -91,6 +91,8 @@ pub struct RequestView {
     pub can_generate: bool,
     /// Owners, while it is pending or approved.
     pub can_cancel: bool,
+    /// The requester, while it is pending or approved (and no owner).
+    pub can_withdraw: bool,
 }
 
 impl RequestView {
@@ -103,6 +105,7 @@ impl RequestView {
                 && mine
                 && ctx.access.can_edit_credentials(),
             can_cancel: r.status.is_active() && ctx.access.is_owner(),
+            can_withdraw: r.status.is_active() && mine && !ctx.access.is_owner(),
             is_change: r.credential_id.is_some(),
             badge: match r.status {
                 RequestStatus::Pending => ("warning", "Pending approval"),

@@ -76,6 +76,9 @@ for (const [device, viewport] of SIZES) {
           await assertAccessible(page, `New Credential dialog (${device}, ${colorScheme})`);
           await shoot(page, `new-credential-phone-${colorScheme}.png`);
         }
+        // Every dialog has a × that closes it.
+        await dialog.getByRole("button", { name: "Dismiss" }).click();
+        await dialog.waitFor({ state: "detached" });
       } finally {
         await browser.close();
       }
