@@ -12,7 +12,8 @@ use crate::domain::ip::IpAllowlist;
 use crate::domain::permission::{Permissions, SetType};
 use crate::domain::request::APPROVAL_VALID_SECS;
 use crate::domain::{
-    AuditAction, ClientId, CredentialStatus, Grace, Justification, Plan, RequestId, RequestStatus,
+    AuditAction, ClientId, CredentialId, CredentialStatus, Grace, Justification, Plan, RequestId,
+    RequestStatus,
 };
 use crate::state::AppState;
 use crate::storage::credentials::{self as repo, Changes, Credential, NewCredential};
@@ -34,6 +35,29 @@ pub struct Draft {
 }
 
 impl Draft {
+    /// The request for this draft: a new credential, or a change to `credential`.
+    fn request<'a>(
+        &'a self,
+        actor: &'a Actor,
+        request_id: &'a RequestId,
+        credential: Option<CredentialId>,
+        justification: &'a Justification,
+    ) -> NewRequest<'a> {
+        NewRequest {
+            org: actor.org,
+            request_id,
+            credential_id: credential,
+            name: self.name.as_str(),
+            description: self.description.as_deref(),
+            permission_set: self.set,
+            permissions: &self.permissions,
+            ip_allowlist: &self.ips,
+            justification: justification.as_str(),
+            requested_by: actor.user,
+            requested_by_email: &actor.email,
+        }
+    }
+
     /// The audit log's view of the draft: everything but the justification.
     pub(crate) fn detail(&self) -> Value {
         json!({
@@ -237,19 +261,7 @@ async fn request(
         return Err(Error::NameTaken);
     }
     let request_id = RequestId::generate();
-    let new = NewRequest {
-        org: actor.org,
-        request_id: &request_id,
-        credential_id: None,
-        name,
-        description: draft.description.as_deref(),
-        permission_set: draft.set,
-        permissions: &draft.permissions,
-        ip_allowlist: &draft.ips,
-        justification: justification.as_str(),
-        requested_by: actor.user,
-        requested_by_email: &actor.email,
-    };
+    let new = draft.request(actor, &request_id, None, justification);
     if !requests::insert(&mut locked.tx, &new, locked.now).await? {
         return Err(Error::NameTaken);
     }
@@ -311,19 +323,7 @@ pub async fn update(
     if widens && needs_approval(&locked.org, locked.access) {
         let justification = justification.ok_or(Error::WideningNeedsApproval)?;
         let request_id = RequestId::generate();
-        let new = NewRequest {
-            org: actor.org,
-            request_id: &request_id,
-            credential_id: Some(before.id),
-            name,
-            description: draft.description.as_deref(),
-            permission_set: draft.set,
-            permissions: &draft.permissions,
-            ip_allowlist: &draft.ips,
-            justification: justification.as_str(),
-            requested_by: actor.user,
-            requested_by_email: &actor.email,
-        };
+        let new = draft.request(actor, &request_id, Some(before.id), justification);
         requests::insert(&mut locked.tx, &new, locked.now).await?;
         let event = actor
             .event(AuditAction::ChangeRequested)
