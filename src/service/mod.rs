@@ -195,13 +195,7 @@ pub(crate) async fn lock(app: &AppState, actor: &Actor) -> Result<Locked> {
 impl Locked {
     /// Owners and Can Edit administrators of a Standard organization.
     pub fn may_edit_credentials(&self) -> Result<()> {
-        if !self.access.can_edit_credentials() {
-            return Err(Error::NeedsEditPermission);
-        }
-        if self.org.plan == Plan::Trial {
-            return Err(Error::TrialPlan);
-        }
-        Ok(())
+        edit_refusal(self.access, self.org.plan)
     }
 
     pub fn must_own(&self) -> Result<()> {
@@ -225,7 +219,12 @@ impl Locked {
 /// the permission is refused before any form is read. The use case asks
 /// again under the lock.
 pub fn may_edit_credentials(actor: &Actor, plan: Plan) -> Result<()> {
-    if !actor.access.can_edit_credentials() {
+    edit_refusal(actor.access, plan)
+}
+
+/// The one rule of who may change credentials, asked before and under the lock.
+fn edit_refusal(access: Access, plan: Plan) -> Result<()> {
+    if !access.can_edit_credentials() {
         return Err(Error::NeedsEditPermission);
     }
     if plan == Plan::Trial {
