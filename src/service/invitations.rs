@@ -9,7 +9,7 @@
 use serde_json::json;
 
 use super::audit::{EventExt, by_user};
-use super::{Actor, Error, Locked, Origin, Result, lock};
+use super::{Actor, Error, Locked, Origin, Result, lock, owners_only};
 use crate::domain::{Access, AuditAction, DisplayName, Email, OrgId, Password};
 use crate::mail::Mail;
 use crate::random;
@@ -55,14 +55,6 @@ fn new_token(app: &AppState) -> (String, String) {
     let token = format!("kwinv_{}", random::token(43));
     let digest = app.keys.secret_digest(&token);
     (token, digest)
-}
-
-fn owners_only(actor: &Actor) -> Result<()> {
-    if actor.access.is_owner() {
-        Ok(())
-    } else {
-        Err(Error::OwnersOnly)
-    }
 }
 
 /// The organization's invitations that are neither accepted nor revoked

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::audit::EventExt;
-use super::{Actor, Error, Result, lock};
+use super::{Actor, Error, Result, lock, owners_only};
 use crate::domain::{Access, AuditAction, UserId};
 use crate::state::AppState;
 use crate::storage::members::{self as repo, Member};
@@ -13,18 +13,14 @@ use crate::storage::requests;
 
 /// The organization's members, owners first; owners only.
 pub async fn list(app: &AppState, actor: &Actor) -> Result<Vec<Member>> {
-    if !actor.access.is_owner() {
-        return Err(Error::OwnersOnly);
-    }
+    owners_only(actor)?;
     let mut conn = app.db.acquire().await?;
     Ok(repo::list(&mut conn, actor.org).await?)
 }
 
 /// One member, for the removal confirmation; owners only.
 pub async fn find(app: &AppState, actor: &Actor, user: UserId) -> Result<Member> {
-    if !actor.access.is_owner() {
-        return Err(Error::OwnersOnly);
-    }
+    owners_only(actor)?;
     let mut conn = app.db.acquire().await?;
     repo::find(&mut conn, actor.org, user)
         .await?

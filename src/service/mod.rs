@@ -222,6 +222,16 @@ pub fn may_edit_credentials(actor: &Actor, plan: Plan) -> Result<()> {
     edit_refusal(actor.access, plan)
 }
 
+/// Owners only, decided on the access the request began with; changes ask
+/// again under the lock (`Locked::must_own`).
+pub(crate) fn owners_only(actor: &Actor) -> Result<()> {
+    if actor.access.is_owner() {
+        Ok(())
+    } else {
+        Err(Error::OwnersOnly)
+    }
+}
+
 /// The one rule of who may change credentials, asked before and under the lock.
 fn edit_refusal(access: Access, plan: Plan) -> Result<()> {
     if !access.can_edit_credentials() {
