@@ -90,7 +90,7 @@ pub async fn seed(state: &AppState, password: &str) -> anyhow::Result<()> {
         .await?
         .ok_or_else(|| anyhow::anyhow!("demo organization vanished"))?;
     if credentials::places(&mut tx, acme.id, now).await?.taken() == 0 {
-        let (_secret, digest) = new_secret(state);
+        let (_secret, stored) = new_secret(state);
         let permissions =
             Permissions::parse("balances:read:org transactions:create:org transactions:read:org")
                 .map_err(|e| anyhow::anyhow!(e.message))?;
@@ -101,7 +101,7 @@ pub async fn seed(state: &AppState, password: &str) -> anyhow::Result<()> {
             client_id: &ClientId::generate(),
             name: "Payments backend",
             description: Some("Nightly payout batches"),
-            digest: &digest,
+            secret: &stored,
             created_by: "owner@acme.test",
             is_primary: true,
             permission_set: SetType::Transactions,

@@ -219,6 +219,14 @@ impl Secret {
         self.0.expose_secret()
     }
 
+    /// The last four characters, which the card shows so a person can tell
+    /// secrets apart (as Stripe does). They fall in the checksum: at most
+    /// 24 bits about a body of more than 256 random bits.
+    pub fn hint(&self) -> &str {
+        let text = self.expose();
+        &text[text.len() - 4..]
+    }
+
     /// Whether `candidate` has the shape and checksum of a Keyward secret.
     pub fn is_well_formed(candidate: &str) -> bool {
         let Some(rest) = candidate

@@ -184,6 +184,11 @@ impl Permissions {
             .join(" ")
     }
 
+    /// The permissions grouped for people: see [`grants`].
+    pub fn grants(&self) -> Vec<Grant> {
+        grants(self.0.iter())
+    }
+
     /// "4 read permissions, org scope", "6 permissions, org and vault scopes".
     pub fn summary(&self) -> String {
         let actions: BTreeSet<&str> = self.0.iter().map(|p| p.action).collect();
@@ -207,6 +212,220 @@ impl Permissions {
         };
         format!("{what}, {scope_text}")
     }
+}
+
+/// A resource type in plain language, for the permission picker and the card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub about: &'static str,
+    /// Only reading makes sense (balances, the audit log): the picker offers
+    /// No access and Read, though a stored scope with another action is kept.
+    pub read_only: bool,
+}
+
+/// Every type of [`TYPES`], in the same order.
+pub const KINDS: &[Kind] = &[
+    Kind {
+        key: "balances",
+        label: "Balances",
+        about: "See the balances of wallets and vaults.",
+        read_only: true,
+    },
+    Kind {
+        key: "key",
+        label: "Keys",
+        about: "The signing keys that hold assets in a vault.",
+        read_only: false,
+    },
+    Kind {
+        key: "vault",
+        label: "Vaults",
+        about: "Vaults and their settings.",
+        read_only: false,
+    },
+    Kind {
+        key: "transactions",
+        label: "Transactions",
+        about: "Create, sign and list transactions.",
+        read_only: false,
+    },
+    Kind {
+        key: "policies",
+        label: "Policies",
+        about: "Rules that approve or block transactions.",
+        read_only: false,
+    },
+    Kind {
+        key: "addresses",
+        label: "Addresses",
+        about: "The address book of allowed destinations.",
+        read_only: false,
+    },
+    Kind {
+        key: "webhooks",
+        label: "Webhooks",
+        about: "Endpoints that receive event notifications.",
+        read_only: false,
+    },
+    Kind {
+        key: "audit",
+        label: "Audit log",
+        about: "Read the organization's audit log.",
+        read_only: true,
+    },
+];
+
+pub fn kind(key: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.key == key)
+}
+
+/// The access levels the picker offers, each a set of actions in [`ACTIONS`] order.
+pub const LEVELS: &[(&str, &[&str])] = &[
+    ("No access", &[]),
+    ("Read", &["read"]),
+    ("Read and create", &["create", "read"]),
+    ("Read, create and update", &["create", "read", "update"]),
+    ("Full access", &["create", "read", "update", "delete"]),
+];
+
+/// The levels offered for `kind`: all of them, or No access and Read.
+pub fn levels_for(kind: &Kind) -> &'static [(&'static str, &'static [&'static str])] {
+    if kind.read_only { &LEVELS[..2] } else { LEVELS }
+}
+
+/// Actions as a form value, "create,read", in [`ACTIONS`] order.
+pub fn actions_value(actions: &[&str]) -> String {
+    let ordered: Vec<&str> = ACTIONS
+        .iter()
+        .copied()
+        .filter(|a| actions.contains(a))
+        .collect();
+    ordered.join(",")
+}
+
+/// Reads a form value made by [`actions_value`]; empty means no access.
+pub fn parse_actions(value: &str) -> Result<Vec<&'static str>, String> {
+    let mut actions = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let action = known(ACTIONS, part)
+            .ok_or_else(|| format!("Choose an access level: “{}” is not one.", truncate(part)))?;
+        if !actions.contains(&action) {
+            actions.push(action);
+        }
+    }
+    Ok(ACTIONS
+        .iter()
+        .copied()
+        .filter(|a| actions.contains(a))
+        .collect())
+}
+
+/// "Read", "Full access", or the actions themselves for a set no level
+/// names ("Create and delete").
+pub fn level_label(actions: &[&str]) -> String {
+    let value = actions_value(actions);
+    if let Some((label, _)) = LEVELS.iter().find(|(_, a)| actions_value(a) == value) {
+        return (*label).to_owned();
+    }
+    let mut words: Vec<&str> = ACTIONS
+        .iter()
+        .copied()
+        .filter(|a| actions.contains(a))
+        .collect();
+    let last = words.pop().unwrap_or_default();
+    let text = if words.is_empty() {
+        last.to_owned()
+    } else {
+        format!("{} and {last}", words.join(", "))
+    };
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// The actions a credential has on one type, organization-wide or in one
+/// scope and resource: how the picker and the card group permissions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub kind: &'static str,
+    pub scope: &'static str,
+    pub resource: Option<String>,
+    pub actions: Vec<&'static str>,
+}
+
+impl Grant {
+    pub fn is_org_wide(&self) -> bool {
+        self.scope == "org" && self.resource.is_none()
+    }
+
+    /// "Transactions: Read and create"; "Vaults in vault v-123: Update".
+    pub fn label(&self) -> String {
+        let kind = kind(self.kind).map_or(self.kind, |k| k.label);
+        let level = level_label(&self.actions);
+        match (self.scope, &self.resource) {
+            ("org", None) => format!("{kind}: {level}"),
+            (scope, Some(resource)) => format!("{kind} in {scope} {resource}: {level}"),
+            (scope, None) => format!("{kind}, any {scope}: {level}"),
+        }
+    }
+
+    /// The scope strings this grant stands for, space-separated.
+    pub fn scopes(&self) -> String {
+        self.actions
+            .iter()
+            .map(|action| {
+                Permission {
+                    kind: self.kind,
+                    action,
+                    scope: self.scope,
+                    resource: self.resource.clone(),
+                }
+                .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Groups permissions into grants: the organization-wide ones in
+/// [`TYPES`] order, then those limited to a vault or key.
+pub fn grants<'a>(permissions: impl IntoIterator<Item = &'a Permission>) -> Vec<Grant> {
+    let mut grants: Vec<Grant> = Vec::new();
+    for p in permissions {
+        match grants
+            .iter_mut()
+            .find(|g| g.kind == p.kind && g.scope == p.scope && g.resource == p.resource)
+        {
+            Some(g) => g.actions.push(p.action),
+            None => grants.push(Grant {
+                kind: p.kind,
+                scope: p.scope,
+                resource: p.resource.clone(),
+                actions: vec![p.action],
+            }),
+        }
+    }
+    for g in &mut grants {
+        g.actions = ACTIONS
+            .iter()
+            .copied()
+            .filter(|a| g.actions.contains(a))
+            .collect();
+    }
+    let position = |k: &str| TYPES.iter().position(|t| *t == k).unwrap_or(usize::MAX);
+    grants.sort_by(|a, b| {
+        (!a.is_org_wide(), position(a.kind), a.scope, &a.resource).cmp(&(
+            !b.is_org_wide(),
+            position(b.kind),
+            b.scope,
+            &b.resource,
+        ))
+    });
+    grants
 }
 
 /// The permission set types of the New Credential dialog.
@@ -361,6 +580,37 @@ mod tests {
                 .0,
             Part::Resource
         );
+    }
+
+    #[test]
+    fn grants_read_in_plain_language() {
+        let p = Permissions::parse(
+            "transactions:read:org transactions:create:org balances:read:org vault:update:vault:v-1 policies:delete:org policies:create:org",
+        )
+        .unwrap();
+        let labels: Vec<String> = p.grants().iter().map(Grant::label).collect();
+        assert_eq!(
+            labels,
+            [
+                "Balances: Read",
+                "Transactions: Read and create",
+                "Policies: Create and delete",
+                "Vaults in vault v-1: Update",
+            ]
+        );
+        let full = Permissions::new(SetType::Controls.defaults()).unwrap();
+        assert_eq!(full.grants()[0].label(), "Policies: Full access");
+        assert_eq!(
+            full.grants()[0].scopes(),
+            "policies:create:org policies:read:org policies:update:org policies:delete:org"
+        );
+        assert_eq!(
+            parse_actions("read, create,read").unwrap(),
+            ["create", "read"]
+        );
+        assert!(parse_actions("read,steal").unwrap_err().contains("steal"));
+        assert_eq!(parse_actions("").unwrap(), Vec::<&str>::new());
+        assert_eq!(KINDS.iter().map(|k| k.key).collect::<Vec<_>>(), TYPES);
     }
 
     #[test]

@@ -103,6 +103,33 @@ pub fn relative_time(unix: i64, now: i64) -> String {
     }
 }
 
+/// Exactly how long until `until`: "24 h", "23 h 59 min", "14 min",
+/// "3 d 2 h"; the script keeps it current (`data-until`).
+pub fn countdown(until: i64, now: i64) -> String {
+    let minutes = (until - now + 59).max(0) / 60;
+    if minutes == 0 {
+        return "ending now".to_owned();
+    }
+    let (days, hours, mins) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
+    let text = if minutes >= 2880 {
+        if hours == 0 {
+            format!("{days} d")
+        } else {
+            format!("{days} d {hours} h")
+        }
+    } else if minutes >= 60 {
+        let hours = minutes / 60;
+        if mins == 0 {
+            format!("{hours} h")
+        } else {
+            format!("{hours} h {mins} min")
+        }
+    } else {
+        format!("{mins} min")
+    };
+    format!("{text} left")
+}
+
 fn in_units(n: i64, unit: &str) -> String {
     if n == 1 {
         format!("in 1 {unit}")
@@ -139,6 +166,17 @@ impl When {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn countdowns_are_exact() {
+        let now = 1_000_000;
+        assert_eq!(countdown(now + 86_400, now), "24 h left");
+        assert_eq!(countdown(now + 86_400 - 61, now), "23 h 59 min left");
+        assert_eq!(countdown(now + 7 * 86_400, now), "7 d left");
+        assert_eq!(countdown(now + 3 * 86_400 + 7_200, now), "3 d 2 h left");
+        assert_eq!(countdown(now + 30, now), "1 min left");
+        assert_eq!(countdown(now - 5, now), "ending now");
+    }
 
     #[test]
     fn relative_times_read_naturally() {

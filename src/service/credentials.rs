@@ -16,7 +16,7 @@ use crate::domain::{
     RequestStatus,
 };
 use crate::state::AppState;
-use crate::storage::credentials::{self as repo, Changes, Credential, NewCredential};
+use crate::storage::credentials::{self as repo, Changes, Credential, NewCredential, StoredSecret};
 use crate::storage::orgs;
 use crate::storage::requests::{self, NewRequest, Request};
 
@@ -99,11 +99,15 @@ pub struct Rotated {
     pub previous_valid_until: Option<i64>,
 }
 
-/// A new secret and its digest, the only thing storage ever keeps of it.
-pub(crate) fn new_secret(app: &AppState) -> (Secret, String) {
+/// A new secret, and its digest and last four characters: all storage
+/// ever keeps of it.
+pub(crate) fn new_secret(app: &AppState) -> (Secret, StoredSecret) {
     let secret = Secret::generate(app.config.environment);
-    let digest = app.keys.secret_digest(secret.expose());
-    (secret, digest)
+    let stored = StoredSecret {
+        digest: app.keys.secret_digest(secret.expose()),
+        hint: secret.hint().to_owned(),
+    };
+    (secret, stored)
 }
 
 /// The Credentials page: the credentials, the requests it shows, and whether
@@ -200,7 +204,7 @@ pub async fn create(
     draft: &Draft,
     justification: Option<&Justification>,
 ) -> Result<CreateOutcome> {
-    let (client_id, (secret, digest)) = (ClientId::generate(), new_secret(app));
+    let (client_id, (secret, stored)) = (ClientId::generate(), new_secret(app));
     let mut locked = lock(app, actor).await?;
     locked.may_edit_credentials()?;
     requests::expire_stale_approvals(&mut locked.tx, actor.org, locked.now).await?;
@@ -222,7 +226,7 @@ pub async fn create(
         client_id: &client_id,
         name,
         description: draft.description.as_deref(),
-        digest: &digest,
+        secret: &stored,
         created_by: &actor.email,
         is_primary,
         permission_set: draft.set,
@@ -398,13 +402,13 @@ pub async fn rotate(
     client_id: &ClientId,
     grace: Grace,
 ) -> Result<Rotated> {
-    let (secret, digest) = new_secret(app);
+    let (secret, stored) = new_secret(app);
     let (mut locked, credential) = lock_credential(app, actor, client_id).await?;
     let previous_valid_until = grace.seconds().map(|window| locked.now + window);
     repo::rotate(
         &mut locked.tx,
         credential.id,
-        &digest,
+        &stored,
         previous_valid_until,
         locked.now,
     )

@@ -150,7 +150,7 @@ pub async fn cancel(app: &AppState, actor: &Actor, request_id: &RequestId) -> Re
 /// The requester turns their approved request into a credential. The request
 /// already holds a place and the name, which the credential takes over.
 pub async fn generate(app: &AppState, actor: &Actor, request_id: &RequestId) -> Result<Created> {
-    let (client_id, (secret, digest)) = (ClientId::generate(), new_secret(app));
+    let (client_id, (secret, stored)) = (ClientId::generate(), new_secret(app));
     let mut locked = lock(app, actor).await?;
     locked.may_edit_credentials()?;
     repo::expire_stale_approvals(&mut locked.tx, actor.org, locked.now).await?;
@@ -176,7 +176,7 @@ pub async fn generate(app: &AppState, actor: &Actor, request_id: &RequestId) -> 
         client_id: &client_id,
         name: &request.name,
         description: request.description.as_deref(),
-        digest: &digest,
+        secret: &stored,
         created_by: &request.requested_by_email,
         is_primary,
         permission_set: request.permission_set,

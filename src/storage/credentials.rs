@@ -31,6 +31,8 @@ pub struct Credential {
     /// The newest use of any of its current secrets.
     pub last_used_at: Option<i64>,
     pub last_used_ip: Option<String>,
+    /// The last four characters of the current secret.
+    pub secret_hint: Option<String>,
     /// How many requests the Credentials page shows (filled by [`list`]
     /// only), so the page asks for them only when there are any.
     #[sqlx(default)]
@@ -43,22 +45,33 @@ pub struct Credential {
     pub previous_last_used_at: Option<i64>,
     #[sqlx(default)]
     pub previous_last_used_ip: Option<String>,
+    #[sqlx(default)]
+    pub previous_hint: Option<String>,
+}
+
+/// What storage keeps of a secret: its keyed digest and its last four
+/// characters, never more.
+pub struct StoredSecret {
+    pub digest: String,
+    pub hint: String,
 }
 
 const SELECT: &str = "SELECT c.id, c.client_id, c.name, c.description, c.is_primary, c.status, c.created_at,
         c.created_by, c.last_rotated_at, c.permission_set, c.permissions, c.ip_allowlist,
         (SELECT MAX(s.last_used_at) FROM credential_secrets s WHERE s.credential_id = c.id AND s.expires_at IS NULL) AS last_used_at,
         (SELECT s.last_used_ip FROM credential_secrets s WHERE s.credential_id = c.id AND s.expires_at IS NULL
-          AND s.last_used_at IS NOT NULL ORDER BY s.last_used_at DESC LIMIT 1) AS last_used_ip
+          AND s.last_used_at IS NOT NULL ORDER BY s.last_used_at DESC LIMIT 1) AS last_used_ip,
+        (SELECT s.hint FROM credential_secrets s WHERE s.credential_id = c.id AND s.expires_at IS NULL
+          ORDER BY s.created_at DESC, s.id DESC LIMIT 1) AS secret_hint
      FROM credentials c";
 
-/// A credential to insert, with the digest of its first secret.
+/// A credential to insert, with what is kept of its first secret.
 pub struct NewCredential<'a> {
     pub org: OrgId,
     pub client_id: &'a ClientId,
     pub name: &'a str,
     pub description: Option<&'a str>,
-    pub digest: &'a str,
+    pub secret: &'a StoredSecret,
     pub created_by: &'a str,
     pub is_primary: bool,
     pub permission_set: SetType,
@@ -91,7 +104,9 @@ pub async fn list(
            (SELECT p.last_used_at FROM credential_secrets p WHERE p.credential_id = c.id AND p.expires_at > $3
              ORDER BY p.expires_at DESC LIMIT 1) AS previous_last_used_at,
            (SELECT p.last_used_ip FROM credential_secrets p WHERE p.credential_id = c.id AND p.expires_at > $3
-             ORDER BY p.expires_at DESC LIMIT 1) AS previous_last_used_ip
+             ORDER BY p.expires_at DESC LIMIT 1) AS previous_last_used_ip,
+           (SELECT p.hint FROM credential_secrets p WHERE p.credential_id = c.id AND p.expires_at > $3
+             ORDER BY p.expires_at DESC LIMIT 1) AS previous_hint
          FROM credentials c",
         1,
     );
@@ -225,21 +240,22 @@ pub async fn insert(
         Err(e) if is_unique_violation(&e) => return Ok(None),
         Err(e) => return Err(e).context("creating a credential"),
     };
-    insert_secret(conn, id, new.digest, now).await?;
+    insert_secret(conn, id, new.secret, now).await?;
     Ok(Some(id))
 }
 
 async fn insert_secret(
     conn: &mut Conn,
     credential: CredentialId,
-    digest: &str,
+    secret: &StoredSecret,
     now: i64,
 ) -> anyhow::Result<()> {
     on!(conn, |e| sqlx::query(
-        "INSERT INTO credential_secrets (credential_id, digest, created_at) VALUES ($1, $2, $3)",
+        "INSERT INTO credential_secrets (credential_id, digest, hint, created_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(credential)
-    .bind(digest)
+    .bind(&secret.digest)
+    .bind(&secret.hint)
     .bind(now)
     .execute(e)
     .await
@@ -288,7 +304,7 @@ pub async fn update(
 pub async fn rotate(
     conn: &mut Conn,
     id: CredentialId,
-    digest: &str,
+    secret: &StoredSecret,
     previous_until: Option<i64>,
     now: i64,
 ) -> anyhow::Result<()> {
@@ -313,7 +329,7 @@ pub async fn rotate(
             .map(|r| r.rows_affected()))
             .context("starting a grace window")?;
     }
-    insert_secret(conn, id, digest, now).await?;
+    insert_secret(conn, id, secret, now).await?;
     on!(conn, |e| sqlx::query(
         "UPDATE credentials SET last_rotated_at = $1, updated_at = $1 WHERE id = $2"
     )

@@ -180,13 +180,26 @@ async fn bad_names_and_descriptions_are_shown_at_their_fields_in_both_forms() {
 }
 
 #[tokio::test]
-async fn a_permission_set_type_prepopulates_the_rows_with_and_without_javascript() {
+async fn a_permission_set_type_sets_the_access_levels_with_and_without_javascript() {
     let app = TestApp::demo().await;
     let mut owner = app.sign_in_as(Persona::Owner).await;
     let new = owner.get(NEW_CREDENTIAL).await;
     new.assert_contains(">Permission set type</label>")
-        .assert_contains("Monitoring: Webhooks and auditing");
-    assert_eq!(rows_in(&new.body), 4);
+        .assert_contains("Monitoring: Webhooks and auditing")
+        // One row per type of resource, in plain language.
+        .assert_contains("<span class=\"grant-name\">Policies</span>")
+        .assert_contains("Rules that approve or block transactions.")
+        .assert_contains(">Read, create and update</option>");
+    assert_eq!(
+        granted(&new.body),
+        [
+            "balances:read",
+            "transactions:read",
+            "webhooks:read",
+            "audit:read"
+        ]
+    );
+    assert_eq!(rows_in(&new.body), 0);
 
     let form = with(
         credential_fields("Preset test"),
@@ -196,33 +209,48 @@ async fn a_permission_set_type_prepopulates_the_rows_with_and_without_javascript
     page.assert_status(StatusCode::OK)
         .assert_contains("<html")
         .assert_contains("value=\"Preset test\"");
-    assert_eq!(rows_in(&page.body), 8);
+    assert_eq!(
+        granted(&page.body),
+        [
+            "policies:create,read,update,delete",
+            "addresses:create,read,update,delete"
+        ]
+    );
     let fragment = owner
         .htmx()
         .submit_credential(&with(form.clone(), &[("permission_set", "wallets")]))
         .await;
     fragment.assert_status(StatusCode::OK).assert_lacks("<html");
-    assert_eq!(rows_in(&fragment.body), 6);
+    assert_eq!(
+        granted(&fragment.body),
+        [
+            "balances:read",
+            "key:create,read",
+            "vault:create,read,update"
+        ]
+    );
     assert!(
         fragment.body.contains("id=\"permission_set\"") && fragment.body.contains(" autofocus")
     );
-    // Changing rows creates nothing.
+    // Changing the picker creates nothing.
     assert_eq!(app.client_ids("Acme Payments").await.len(), 1);
 }
 
 #[tokio::test]
-async fn rows_are_added_and_removed_in_place_with_and_without_javascript() {
+async fn rows_limited_to_a_vault_or_key_are_added_and_removed_in_place() {
     let app = TestApp::demo().await;
     let mut admin = app.sign_in_as(Persona::Admin).await;
     admin.get(NEW_CREDENTIAL).await;
-    let base = credential_fields("Row editing");
+    let mut base = credential_fields("Row editing");
+    base.extend(limited_row("vault", "create,read,update", "vault", "v-1"));
     let added = admin
         .submit_credential(&with(base.clone(), &[("op", "add")]))
         .await;
     added
         .assert_status(StatusCode::OK)
-        .assert_contains("aria-label=\"Type of permission 5\" autofocus");
-    assert_eq!(rows_in(&added.body), 5);
+        .assert_contains("id=\"res-2-type\" name=\"res_type\" autofocus")
+        .assert_contains("<label for=\"res-2-resource\">ID</label>");
+    assert_eq!(rows_in(&added.body), 2);
     let removed = admin
         .htmx()
         .submit_credential(&with(base.clone(), &[("op", "remove-0")]))
@@ -231,41 +259,43 @@ async fn rows_are_added_and_removed_in_place_with_and_without_javascript() {
         .assert_status(StatusCode::OK)
         .assert_lacks("<html")
         .assert_contains("value=\"Row editing\"");
-    assert_eq!(rows_in(&removed.body), 3);
-    // The first row (audit:read:org) is the one that went.
-    assert!(!removed.body.contains("<option value=\"audit\" selected>"));
+    assert_eq!(rows_in(&removed.body), 0);
+    assert_eq!(granted(&removed.body).len(), 4);
     assert_eq!(app.client_ids("Acme Payments").await.len(), 1);
 }
 
 #[tokio::test]
-async fn unknown_types_actions_and_scopes_are_refused_at_their_row_and_duplicates_collapse() {
+async fn unknown_types_levels_and_scopes_are_refused_at_their_row_and_duplicates_collapse() {
     let app = TestApp::demo().await;
     let mut owner = app.sign_in_as(Persona::Owner).await;
     owner.get(NEW_CREDENTIAL).await;
-    let row = |kind, action, scope, resource| {
-        vec![
-            ("perm_type", kind),
-            ("perm_action", action),
-            ("perm_scope", scope),
-            ("perm_resource", resource),
-        ]
-    };
     let base = vec![
         ("name", "Row checks"),
         ("description", ""),
         ("permission_set", "monitoring"),
         ("ip_mode", "all"),
+        ("grant", "audit:read"),
     ];
     for (bad, message) in [
-        (row("money", "read", "org", ""), "Choose a type:"),
-        (row("vault", "steal", "org", ""), "Choose an action:"),
-        (row("vault", "read", "galaxy", ""), "Choose a scope:"),
         (
-            row("vault", "read", "org", "v-1"),
-            "Leave Resource blank for org scope",
+            limited_row("money", "read", "vault", ""),
+            "Choose a type of resource.",
         ),
         (
-            row("vault", "read", "vault", "v 1"),
+            limited_row("vault", "steal", "vault", ""),
+            "Choose an access level",
+        ),
+        (limited_row("vault", "", "vault", ""), "or remove the row"),
+        (
+            limited_row("vault", "read", "galaxy", ""),
+            "Choose a vault or a key.",
+        ),
+        (
+            limited_row("vault", "read", "org", ""),
+            "Choose a vault or a key.",
+        ),
+        (
+            limited_row("vault", "read", "vault", "v 1"),
             "A resource is a vault or wallet id",
         ),
     ] {
@@ -280,12 +310,23 @@ async fn unknown_types_actions_and_scopes_are_refused_at_their_row_and_duplicate
                 .await
                 .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
                 .assert_contains(message)
-                .assert_contains("aria-describedby=\"perm-1-error\"")
-                .assert_contains("id=\"perm-1-error\"");
+                .assert_contains("aria-describedby=\"res-1-error\"")
+                .assert_contains("id=\"res-1-error\"");
         }
     }
-    let mut none = base.clone();
-    none.truncate(4);
+    // A forged organization-wide value is refused at the picker.
+    for (forged, message) in [
+        ("money:read", "“money” is not a type of resource."),
+        ("audit:steal", "Choose an access level: “steal” is not one."),
+    ] {
+        owner
+            .submit_credential(&with_grant(base.clone(), forged))
+            .await
+            .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+            .assert_contains(message)
+            .assert_contains("id=\"permissions-error\"");
+    }
+    let none = with_grant(base.clone(), "audit:");
     owner
         .submit_credential(&none)
         .await
@@ -293,9 +334,9 @@ async fn unknown_types_actions_and_scopes_are_refused_at_their_row_and_duplicate
         .assert_contains("Add at least one permission.");
 
     let mut dup = base.clone();
-    dup.extend(row("vault", "update", "vault", "v-123"));
-    dup.extend(row("vault", "update", "vault", "v-123"));
-    dup.extend(row("audit", "read", "org", ""));
+    dup.extend(limited_row("vault", "update", "vault", "v-123"));
+    dup.extend(limited_row("vault", "update", "vault", "v-123"));
+    dup.push(("grant", "audit:read,read"));
     owner
         .submit_credential(&dup)
         .await
@@ -308,21 +349,52 @@ async fn unknown_types_actions_and_scopes_are_refused_at_their_row_and_duplicate
     owner
         .get(CREDENTIALS)
         .await
-        .assert_contains("Monitoring: 2 permissions, org and vault scopes");
+        .assert_contains("<li class=\"chip\" title=\"audit:read:org\">Audit log: Read</li>")
+        .assert_contains(
+            "<li class=\"chip\" title=\"vault:update:vault:v-123\">Vaults in vault v-123: Update</li>",
+        );
 }
 
 #[tokio::test]
-async fn the_card_summarises_permissions_and_addresses() {
+async fn the_card_lists_permissions_as_readable_chips_and_summarises_addresses() {
     let app = TestApp::demo().await;
     let mut owner = app.sign_in_as(Persona::Owner).await;
     owner.create_credential("Summary test").await;
-    owner
-        .get(CREDENTIALS)
-        .await
-        .assert_contains("Monitoring: 4 read permissions, org scope")
+    let page = owner.get(CREDENTIALS).await;
+    page.assert_contains(">Webhooks: Read</li>")
         .assert_contains("All IP addresses")
-        .assert_contains("Transactions: 3 permissions, org scope")
-        .assert_contains("2 IP addresses: 203.0.113.0/24, 198.51.100.7");
+        // The demo credential: transactions create and read, balances read.
+        .assert_contains(">Transactions: Read and create</li>")
+        .assert_contains(">Balances: Read</li>")
+        .assert_contains("2 IP addresses: 203.0.113.0/24, 198.51.100.7")
+        .assert_lacks("permissions, org scope");
+}
+
+#[tokio::test]
+async fn an_edit_keeps_access_no_level_names() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (client_id, _) = owner.create_credential("Odd access").await;
+    let odd = with_grant(credential_fields("Odd access"), "policies:create,delete");
+    owner
+        .edit_credential(&client_id, &odd)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let form = owner.get(&credential(&client_id, "edit")).await;
+    form.assert_contains(
+        "<option value=\"policies:create,delete\" selected>Create and delete</option>",
+    );
+    // Saving the form unchanged keeps it.
+    let (_, before, _) = stored(&app, "Odd access").await;
+    owner
+        .edit_credential(&client_id, &odd)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(stored(&app, "Odd access").await.1, before);
+    assert!(
+        before.contains("policies:create:org policies:delete:org"),
+        "{before}"
+    );
 }
 
 #[tokio::test]
@@ -528,7 +600,7 @@ async fn rotating_keeps_the_client_id_and_replaces_the_secret_at_once() {
     assert_eq!(digests, vec![app.keys.secret_digest(&new)]);
     let page = admin.get(CREDENTIALS).await;
     let card = &page.body[page.body.find("Rotation target").unwrap()..];
-    let rotated = &card[card.find("Last rotated").unwrap()..];
+    let rotated = &card[card.find("Rotated</dt>").unwrap()..];
     assert!(rotated[..200].contains("just now"), "{}", &rotated[..200]);
     assert!(
         app.audit_actions()
@@ -562,10 +634,22 @@ async fn a_rotation_grace_window_keeps_the_old_secret_until_it_ends_or_is_expire
     m.get_token(&id, &old).await;
     m.get_token(&id, &new).await;
     let page = owner.get(CREDENTIALS).await;
-    page.assert_contains("Previous secret</dt>")
-        .assert_contains("in 1 hour</time>")
+    page.assert_contains("Previous secret</span>")
+        .assert_contains("Rotating · previous secret until")
+        // An exact countdown and the window chosen.
+        .assert_contains(">1 h left</span> of a 1 hour window)")
         .assert_contains("New secret last used")
         .assert_contains(">Expire now");
+    // Each secret is told apart by its last four characters, and no more.
+    page.assert_contains(&format!(
+        "ending in </span>{}</code>",
+        &new[new.len() - 4..]
+    ))
+    .assert_contains(&format!(
+        "ending in </span>{}</code>",
+        &old[old.len() - 4..]
+    ))
+    .assert_lacks(&new[new.len() - 8..]);
 
     // After the window the old secret fails.
     app.clock.advance(3601);
@@ -579,6 +663,15 @@ async fn a_rotation_grace_window_keeps_the_old_secret_until_it_ends_or_is_expire
     let reveal = owner.rotate(&id, Grace::Days(7)).await;
     let newest = secret_in(&reveal.body).unwrap();
     m.get_token(&id, &new).await;
+    // Used in the last hour: Expire now asks first.
+    owner.get(CREDENTIALS).await.assert_contains(&format!(
+        "href=\"/settings/credentials/{id}/expire-previous\""
+    ));
+    owner
+        .get(&credential(&id, "expire-previous"))
+        .await
+        .assert_contains("Expire the previous secret</h2>")
+        .assert_contains("It was used in the last hour.");
     owner
         .expire_previous(&id)
         .await
@@ -586,7 +679,7 @@ async fn a_rotation_grace_window_keeps_the_old_secret_until_it_ends_or_is_expire
     owner
         .get(CREDENTIALS)
         .await
-        .assert_lacks("Previous secret</dt>")
+        .assert_lacks("Previous secret</span>")
         .assert_contains("no longer works");
     m.client_credentials(&id, &new)
         .await
@@ -656,7 +749,7 @@ async fn edit_changes_permissions_and_addresses_with_before_and_after_in_the_aud
     let mut admin = app.sign_in_as(Persona::Admin).await;
     let (client_id, _) = admin.create_credential("Editable one").await;
     let form = admin.get(&credential(&client_id, "edit")).await;
-    assert_eq!(rows_in(&form.body), 4);
+    assert_eq!(granted(&form.body).len(), 4);
     let changed = with(
         credential_fields("Editable one"),
         &[
@@ -725,8 +818,8 @@ async fn disable_and_enable_follow_the_roles_and_say_what_happens_to_tokens() {
     owner
         .get(CREDENTIALS)
         .await
-        .assert_contains("<span class=\"badge danger\">Disabled</span>")
-        .assert_contains("Disabled.</span> This credential gets no new tokens")
+        .assert_contains("<span class=\"badge\">Disabled</span>")
+        .assert_contains("Gets no new tokens until enabled again.")
         .assert_contains(">Enable</button>");
     let mut admin = app.sign_in_as(Persona::Admin).await;
     admin.get(CREDENTIALS).await;
@@ -737,7 +830,8 @@ async fn disable_and_enable_follow_the_roles_and_say_what_happens_to_tokens() {
     admin
         .get(CREDENTIALS)
         .await
-        .assert_contains("<span class=\"badge success\">Enabled</span>")
+        .assert_lacks("<span class=\"badge\">Disabled</span>")
+        .assert_lacks("card credential disabled")
         .assert_contains("can get new tokens again");
     let actions = app.audit_actions().await;
     assert!(
@@ -996,13 +1090,12 @@ async fn after_a_failed_submit_focus_is_on_the_first_invalid_field() {
     let page = owner.htmx().submit_credential(&both).await;
     assert!(tag(&page.body, "description").contains("autofocus"));
     assert!(!tag(&page.body, "ip_list").contains("autofocus"));
-    // A bad permission row: its invalid input (the first row's scope).
+    // A bad limited row: its invalid input (the first row's scope).
     let mut row = credential_fields("Edge gateway");
-    let first_scope = row.iter().position(|(k, _)| *k == "perm_scope").unwrap();
-    row[first_scope] = ("perm_scope", "galaxy");
+    row.extend(limited_row("vault", "read", "galaxy", ""));
     let page = owner.htmx().submit_credential(&row).await;
     page.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    let scope = page.body.find("name=\"perm_scope\"").unwrap();
+    let scope = page.body.find("name=\"res_scope\"").unwrap();
     let scope_tag = &page.body
         [page.body[..scope].rfind('<').unwrap()..scope + page.body[scope..].find('>').unwrap()];
     assert!(

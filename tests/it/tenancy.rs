@@ -354,13 +354,10 @@ async fn with_approval_required_an_edit_that_widens_a_credential_is_a_request() 
     owner.require_approval().await;
     let mut admin = app.sign_in_as(Persona::Admin).await;
 
-    let mut wider = credential_fields("Monitoring agent");
-    wider.extend([
-        ("perm_type", "webhooks"),
-        ("perm_action", "delete"),
-        ("perm_scope", "org"),
-        ("perm_resource", ""),
-    ]);
+    let wider = with_grant(
+        credential_fields("Monitoring agent"),
+        "webhooks:read,delete",
+    );
     admin.get(&credential(&client_id, "edit")).await;
     admin
         .edit_credential(&client_id, &wider)

@@ -277,6 +277,7 @@ enum Confirm {
     Rotate,
     Delete,
     Disable,
+    ExpirePrevious,
 }
 
 async fn confirm(state: &AppState, on: &Acting<ClientId>, kind: Confirm) -> AppResult<Response> {
@@ -288,6 +289,7 @@ async fn confirm(state: &AppState, on: &Acting<ClientId>, kind: Confirm) -> AppR
         }
         Confirm::Delete => ("delete", "Delete credential"),
         Confirm::Disable => ("disable", "Disable credential"),
+        Confirm::ExpirePrevious => ("expire", "Expire the previous secret"),
     };
     let page = ConfirmPage {
         layout: on.ctx.layout(title, Nav::Credentials),
@@ -314,6 +316,15 @@ pub async fn confirm_delete(
     on: Acting<ClientId>,
 ) -> AppResult<Response> {
     confirm(&state, &on, Confirm::Delete).await
+}
+
+/// Asked when the previous secret was used in the last hour (the card links
+/// here then; otherwise Expire now posts at once).
+pub async fn confirm_expire_previous(
+    State(state): State<AppState>,
+    on: Acting<ClientId>,
+) -> AppResult<Response> {
+    confirm(&state, &on, Confirm::ExpirePrevious).await
 }
 
 pub async fn confirm_disable(

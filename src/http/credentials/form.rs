@@ -1,46 +1,85 @@
-//! The New Credential and Edit form: its fields as submitted, the editable
-//! permission rows (Add another permission, Remove, a permission set's
-//! defaults) and the checks that turn it into a [`Draft`], each message at
-//! its field.
+//! The New Credential and Edit form: its fields as submitted, the
+//! permission picker (one access level per type of resource, optional rows
+//! limited to one vault or key, a permission set type's defaults) and the
+//! checks that turn it into a [`Draft`], each message at its field.
 
 use serde::Deserialize;
 
 use crate::domain::credential::{CredentialName, Description, Environment};
 use crate::domain::ip::IpAllowlist;
 use crate::domain::permission::{
-    self, MAX_PERMISSIONS, Part, Permission, Permissions, SET_TYPES, SetType,
+    self, KINDS, MAX_PERMISSIONS, Part, Permission, Permissions, SET_TYPES, SetType,
 };
 use crate::domain::{FieldError, FieldErrors, Justification};
 use crate::service::credentials::Draft;
 use crate::state::AppState;
 
-/// The fields of the New Credential and Edit dialogs, as submitted. The four
-/// `perm_*` lists are the columns of the permission rows; `op` is the
-/// button that sent the form when it was not the main one.
+/// The fields of the New Credential and Edit dialogs, as submitted.
+/// `grant` holds one `type:actions` value per type of resource
+/// (`transactions:create,read`; `vault:` for no access). The four `res_*`
+/// lists are the columns of the rows limited to one vault or key; `op` is
+/// the button that sent the form when it was not the main one.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct CredentialForm {
     pub name: String,
     pub description: String,
     pub permission_set: String,
-    pub perm_type: Vec<String>,
-    pub perm_action: Vec<String>,
-    pub perm_scope: Vec<String>,
-    pub perm_resource: Vec<String>,
+    pub grant: Vec<String>,
+    pub res_type: Vec<String>,
+    pub res_access: Vec<String>,
+    pub res_scope: Vec<String>,
+    pub res_resource: Vec<String>,
     pub ip_mode: String,
     pub ip_list: String,
     pub justification: String,
     pub op: String,
 }
 
+/// One type of resource in the picker, with its access level.
+pub struct GrantRow {
+    pub kind: &'static permission::Kind,
+    /// The chosen actions as an option value (`create,read`).
+    pub value: String,
+    /// Each option: its value and its label.
+    pub options: Vec<(String, String)>,
+}
+
+/// The options of an access select: the levels, and the current value when
+/// no level names it (a stored `create,delete`), so nothing is lost.
+fn access_options(
+    levels: &[(&'static str, &'static [&'static str])],
+    value: &str,
+) -> Vec<(String, String)> {
+    let mut options: Vec<(String, String)> = levels
+        .iter()
+        .map(|(label, actions)| (permission::actions_value(actions), (*label).to_owned()))
+        .collect();
+    if !options.iter().any(|(v, _)| v == value) {
+        let label = match permission::parse_actions(value) {
+            Ok(actions) => permission::level_label(&actions),
+            Err(_) => value.chars().take(40).collect(),
+        };
+        options.push((value.to_owned(), label));
+    }
+    options
+}
+
+/// A row limited to one vault or key.
 pub struct RowView {
     pub kind: String,
-    pub action: String,
+    pub access: String,
     pub scope: String,
     pub resource: String,
-    /// Which input the message is about: "type", "action", "scope", "resource".
+    /// Which input the message is about: "type", "access", "scope", "resource".
     pub error_part: &'static str,
     pub error: String,
+}
+
+impl RowView {
+    pub fn access_options(&self) -> Vec<(String, String)> {
+        access_options(&permission::LEVELS[1..], &self.access)
+    }
 }
 
 /// Everything the shared form fields need.
@@ -55,10 +94,12 @@ pub struct Fields {
     pub focus: &'static str,
     pub post_to: String,
     pub set_types: &'static [SetType],
-    pub types: &'static [&'static str],
-    pub actions: &'static [&'static str],
-    pub scopes: &'static [&'static str],
+    pub kinds: &'static [permission::Kind],
+    pub scopes: &'static [(&'static str, &'static str)],
 }
+
+/// The scopes a limited row offers, with their labels.
+const LIMITED_SCOPES: &[(&str, &str)] = &[("vault", "Vault"), ("key", "Key")];
 
 impl Fields {
     pub fn new(
@@ -67,14 +108,14 @@ impl Fields {
         post_to: String,
         needs_justification: bool,
     ) -> Fields {
-        let rows = (0..form.perm_type.len().min(MAX_PERMISSIONS + 1))
+        let rows = (0..form.res_type.len().min(MAX_PERMISSIONS + 1))
             .map(|i| {
                 let at = |list: &Vec<String>| list.get(i).cloned().unwrap_or_default();
                 RowView {
-                    kind: at(&form.perm_type),
-                    action: at(&form.perm_action),
-                    scope: at(&form.perm_scope),
-                    resource: at(&form.perm_resource),
+                    kind: at(&form.res_type),
+                    access: normalized(&at(&form.res_access)),
+                    scope: at(&form.res_scope),
+                    resource: at(&form.res_resource),
                     error_part: "",
                     error: String::new(),
                 }
@@ -90,31 +131,58 @@ impl Fields {
             focus: "name",
             post_to,
             set_types: SET_TYPES,
-            types: permission::TYPES,
-            actions: permission::ACTIONS,
-            scopes: permission::SCOPES,
+            kinds: KINDS,
+            scopes: LIMITED_SCOPES,
         }
     }
 
-    /// Whether `value` is one of the choices of a row's select (else the
-    /// submitted value is kept as an extra option, so the error shows it).
-    pub fn is_choice(&self, list: &str, value: &str) -> bool {
-        let choices = match list {
-            "type" => self.types,
-            "action" => self.actions,
-            _ => self.scopes,
-        };
-        choices.contains(&value)
+    /// One row per type of resource, with the access the form holds for it.
+    pub fn grant_rows(&self) -> Vec<GrantRow> {
+        KINDS
+            .iter()
+            .map(|kind| {
+                let value = self
+                    .form
+                    .grant
+                    .iter()
+                    .filter_map(|g| g.split_once(':'))
+                    .find(|(k, _)| *k == kind.key)
+                    .map(|(_, actions)| normalized(actions))
+                    .unwrap_or_default();
+                GrantRow {
+                    kind,
+                    options: access_options(permission::levels_for(kind), &value),
+                    value,
+                }
+            })
+            .collect()
     }
 
+    /// Whether a limited row's select offers `value` (else the submitted
+    /// value is kept as an extra option, so the error shows it).
+    pub fn is_choice(&self, list: &str, value: &str) -> bool {
+        match list {
+            "type" => KINDS.iter().any(|k| k.key == value),
+            _ => LIMITED_SCOPES.iter().any(|(s, _)| *s == value),
+        }
+    }
+
+    /// Fills the picker with `permissions`.
     pub fn set_rows(&mut self, permissions: &[Permission]) {
-        self.rows = permissions
+        let grants = permission::grants(permissions);
+        self.form.grant = grants
             .iter()
-            .map(|p| RowView {
-                kind: p.kind.to_owned(),
-                action: p.action.to_owned(),
-                scope: p.scope.to_owned(),
-                resource: p.resource.clone().unwrap_or_default(),
+            .filter(|g| g.is_org_wide())
+            .map(|g| format!("{}:{}", g.kind, permission::actions_value(&g.actions)))
+            .collect();
+        self.rows = grants
+            .into_iter()
+            .filter(|g| !g.is_org_wide())
+            .map(|g| RowView {
+                kind: g.kind.to_owned(),
+                access: permission::actions_value(&g.actions),
+                scope: g.scope.to_owned(),
+                resource: g.resource.unwrap_or_default(),
                 error_part: "",
                 error: String::new(),
             })
@@ -127,9 +195,9 @@ impl Fields {
         if op == "add" {
             if self.rows.len() < MAX_PERMISSIONS {
                 self.rows.push(RowView {
-                    kind: "balances".to_owned(),
-                    action: "read".to_owned(),
-                    scope: "org".to_owned(),
+                    kind: "vault".to_owned(),
+                    access: "read".to_owned(),
+                    scope: "vault".to_owned(),
                     resource: String::new(),
                     error_part: "",
                     error: String::new(),
@@ -174,11 +242,11 @@ impl Fields {
                 return field;
             }
         }
+        if self.errors.has("permissions") {
+            return "grants";
+        }
         if self.rows.iter().any(|r| !r.error.is_empty()) {
             return "first-bad-row";
-        }
-        if self.errors.has("permissions") {
-            return "add";
         }
         if self.errors.has("ip_mode") {
             return "ip_mode";
@@ -207,17 +275,21 @@ impl Fields {
         );
         let mut permissions = Vec::new();
         let mut rows_ok = true;
+        for value in &self.form.grant {
+            match grant_permissions(value) {
+                Ok(granted) => permissions.extend(granted),
+                Err(message) => {
+                    rows_ok = false;
+                    self.errors.push(FieldError::new("permissions", message));
+                }
+            }
+        }
         for row in &mut self.rows {
-            match Permission::from_parts(&row.kind, &row.action, &row.scope, &row.resource) {
-                Ok(p) => permissions.push(p),
+            match row_permissions(row) {
+                Ok(granted) => permissions.extend(granted),
                 Err((part, message)) => {
                     rows_ok = false;
-                    row.error_part = match part {
-                        Part::Type => "type",
-                        Part::Action => "action",
-                        Part::Scope => "scope",
-                        Part::Resource => "resource",
-                    };
+                    row.error_part = part;
                     row.error = message;
                 }
             }
@@ -272,6 +344,69 @@ impl Fields {
             justification,
         })
     }
+}
+
+/// `vault:create,read` as read from the form, never empty of meaning: an
+/// unknown type or action is a message.
+fn grant_permissions(value: &str) -> Result<Vec<Permission>, String> {
+    let (kind, actions) = value.split_once(':').unwrap_or((value, ""));
+    let known = permission::kind(kind.trim()).ok_or_else(|| {
+        format!(
+            "“{}” is not a type of resource. Choose the access for each type listed.",
+            kind.chars().take(40).collect::<String>()
+        )
+    })?;
+    let actions = permission::parse_actions(actions)?;
+    Ok(actions
+        .into_iter()
+        .map(|action| Permission {
+            kind: known.key,
+            action,
+            scope: "org",
+            resource: None,
+        })
+        .collect())
+}
+
+/// The permissions of a row limited to one vault or key; a message names
+/// the input it is about.
+fn row_permissions(row: &RowView) -> Result<Vec<Permission>, (&'static str, String)> {
+    if permission::kind(row.kind.trim()).is_none() {
+        return Err(("type", "Choose a type of resource.".to_owned()));
+    }
+    let actions = permission::parse_actions(&row.access).map_err(|m| ("access", m))?;
+    if actions.is_empty() {
+        return Err((
+            "access",
+            "Choose what this credential may do there, or remove the row.".to_owned(),
+        ));
+    }
+    if !LIMITED_SCOPES.iter().any(|(s, _)| *s == row.scope.trim()) {
+        return Err(("scope", "Choose a vault or a key.".to_owned()));
+    }
+    actions
+        .into_iter()
+        .map(|action| {
+            Permission::from_parts(&row.kind, action, &row.scope, &row.resource).map_err(
+                |(part, message)| {
+                    let part = match part {
+                        Part::Type => "type",
+                        Part::Action => "access",
+                        Part::Scope => "scope",
+                        Part::Resource => "resource",
+                    };
+                    (part, message)
+                },
+            )
+        })
+        .collect()
+}
+
+/// An access value in the order the options use (`read,create` → `create,read`).
+fn normalized(value: &str) -> String {
+    permission::parse_actions(value)
+        .map(|actions| permission::actions_value(&actions))
+        .unwrap_or_else(|_| value.to_owned())
 }
 
 /// A form that passed every check.

@@ -61,7 +61,10 @@ pub fn router() -> Router<AppState> {
             get(dialogs::confirm_disable).post(actions::disable),
         )
         .route(&id("enable"), post(actions::enable))
-        .route(&id("expire-previous"), post(actions::expire_previous))
+        .route(
+            &id("expire-previous"),
+            get(dialogs::confirm_expire_previous).post(actions::expire_previous),
+        )
         .route(&request("approve"), post(actions::approve))
         .route(&request("reject"), post(actions::reject))
         .route(&request("cancel"), post(actions::cancel))

@@ -7,12 +7,14 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::{Acting, FLASH_KEY};
+use crate::domain::Grace;
 use crate::domain::RequestStatus;
 use crate::domain::credential::{LIMIT_MESSAGE, MAX_CREDENTIALS, Places};
+use crate::domain::permission::Permissions;
 use crate::http::error::AppResult;
 use crate::http::htmx::html;
 use crate::http::session::OrgContext;
-use crate::http::views::{Layout, Nav, When};
+use crate::http::views::{Layout, Nav, When, countdown};
 use crate::service::{self, Error};
 use crate::state::AppState;
 use crate::storage::credentials::Credential;
@@ -29,32 +31,73 @@ pub struct CredentialView {
     pub rotated: Option<When>,
     pub last_used: Option<When>,
     pub last_used_ip: String,
-    /// "Monitoring: 4 read permissions, org scope".
-    pub permissions: String,
-    /// Every permission, for the hover title.
-    pub scopes: String,
+    /// The last four characters of the current secret; empty for secrets
+    /// made before they were kept.
+    pub secret_hint: String,
+    /// The permissions in plain language, one chip each.
+    pub grants: Vec<GrantChip>,
     pub ips: String,
     /// The previous secret during a rotation grace window.
     pub previous: Option<PreviousSecret>,
 }
 
+/// "Transactions: Read and create", with the scopes it stands for.
+pub struct GrantChip {
+    pub label: String,
+    pub scopes: String,
+}
+
+impl GrantChip {
+    pub fn all(permissions: &Permissions) -> Vec<GrantChip> {
+        permissions
+            .grants()
+            .iter()
+            .map(|g| GrantChip {
+                label: g.label(),
+                scopes: g.scopes(),
+            })
+            .collect()
+    }
+}
+
 pub struct PreviousSecret {
     pub until: When,
+    pub until_unix: i64,
+    /// "23 h 59 min left".
+    pub countdown: String,
+    /// "24 hours", the window chosen at the rotation.
+    pub window: String,
+    pub hint: String,
     pub last_used: Option<When>,
     pub last_used_ip: String,
+    /// Used in the last hour: Expire now asks first.
+    pub recently_used: bool,
 }
 
 impl CredentialView {
     pub fn new(c: Credential, now: i64) -> CredentialView {
+        let previous = c.grace_until.map(|until| PreviousSecret {
+            until: When::at(until, now),
+            until_unix: until,
+            countdown: countdown(until, now),
+            window: c
+                .last_rotated_at
+                .and_then(|rotated| {
+                    Grace::CHOICES
+                        .iter()
+                        .find(|g| g.seconds() == Some(until - rotated))
+                })
+                .map(|g| g.label())
+                .unwrap_or_default(),
+            hint: c.previous_hint.clone().unwrap_or_default(),
+            last_used: c.previous_last_used_at.map(|t| When::at(t, now)),
+            last_used_ip: c.previous_last_used_ip.clone().unwrap_or_default(),
+            recently_used: c.previous_last_used_at.is_some_and(|t| t > now - 3600),
+        });
         CredentialView {
-            permissions: format!("{}: {}", c.permission_set.label(), c.permissions.summary()),
-            scopes: c.permissions.to_scope_string().replace(' ', ", "),
+            grants: GrantChip::all(&c.permissions),
             ips: c.ip_allowlist.summary(),
-            previous: c.grace_until.map(|until| PreviousSecret {
-                until: When::at(until, now),
-                last_used: c.previous_last_used_at.map(|t| When::at(t, now)),
-                last_used_ip: c.previous_last_used_ip.clone().unwrap_or_default(),
-            }),
+            previous,
             enabled: c.status == crate::domain::CredentialStatus::Enabled,
             client_id: c.client_id.to_string(),
             name: c.name,
@@ -65,6 +108,7 @@ impl CredentialView {
             rotated: c.last_rotated_at.map(|t| When::at(t, now)),
             last_used: c.last_used_at.map(|t| When::at(t, now)),
             last_used_ip: c.last_used_ip.unwrap_or_default(),
+            secret_hint: c.secret_hint.unwrap_or_default(),
         }
     }
 }
@@ -76,7 +120,7 @@ pub struct RequestView {
     pub requested_by: String,
     pub requested: When,
     pub justification: String,
-    pub permissions: String,
+    pub grants: Vec<GrantChip>,
     pub ips: String,
     /// A change to an existing credential rather than a new one.
     pub is_change: bool,
@@ -120,7 +164,7 @@ impl RequestView {
                 RequestStatus::Cancelled => "Cancelled by",
                 _ => "Approved by",
             },
-            permissions: format!("{}: {}", r.permission_set.label(), r.permissions.summary()),
+            grants: GrantChip::all(&r.permissions),
             ips: r.ip_allowlist.summary(),
             request_id: r.request_id.to_string(),
             name: r.name,

@@ -66,9 +66,22 @@ pub fn invitation_path_in(body: &str) -> Option<String> {
     Some(link[link.find("/invitations/")?..].to_owned())
 }
 
-/// How many permission rows a form shows.
+/// How many rows limited to one vault or key a form shows.
 pub fn rows_in(body: &str) -> usize {
-    body.matches("name=\"perm_type\"").count()
+    body.matches("name=\"res_type\"").count()
+}
+
+/// The organization-wide access a form has selected: `type:actions` for
+/// each type of resource with any access, in the picker's order.
+pub fn granted(body: &str) -> Vec<String> {
+    body.split("<option value=\"")
+        .skip(1)
+        .filter_map(|option| {
+            let (value, rest) = option.split_once('"')?;
+            let (_, actions) = value.split_once(':')?;
+            (rest.starts_with(" selected>") && !actions.is_empty()).then(|| value.to_owned())
+        })
+        .collect()
 }
 
 /// A complete New Credential / Edit form: the Monitoring permissions, all IP addresses.
@@ -79,14 +92,41 @@ pub fn credential_fields(name: &str) -> Vec<(&'static str, &str)> {
         ("permission_set", "monitoring"),
         ("ip_mode", "all"),
     ];
-    for kind in ["audit", "balances", "transactions", "webhooks"] {
-        fields.extend([
-            ("perm_type", kind),
-            ("perm_action", "read"),
-            ("perm_scope", "org"),
-            ("perm_resource", ""),
-        ]);
+    for grant in [
+        "audit:read",
+        "balances:read",
+        "transactions:read",
+        "webhooks:read",
+        "vault:",
+    ] {
+        fields.push(("grant", grant));
     }
+    fields
+}
+
+/// A row limited to one vault or key.
+pub fn limited_row<'a>(
+    kind: &'a str,
+    access: &'a str,
+    scope: &'a str,
+    resource: &'a str,
+) -> Vec<(&'static str, &'a str)> {
+    vec![
+        ("res_type", kind),
+        ("res_access", access),
+        ("res_scope", scope),
+        ("res_resource", resource),
+    ]
+}
+
+/// `fields` with the access to one type of resource set (`"webhooks:read,delete"`).
+pub fn with_grant<'a>(
+    mut fields: Vec<(&'static str, &'a str)>,
+    grant: &'a str,
+) -> Vec<(&'static str, &'a str)> {
+    let kind = grant.split(':').next().unwrap_or_default();
+    fields.retain(|(k, v)| !(*k == "grant" && v.split(':').next() == Some(kind)));
+    fields.push(("grant", grant));
     fields
 }
 
