@@ -16,7 +16,7 @@ pub use audit::AuditAction;
 pub use credential::{CredentialStatus, Environment, Grace};
 pub use ids::{ClientId, CredentialId, EventId, OrgId, RequestId, RequestRowId, SecretId, UserId};
 pub use org::{OrgName, Plan};
-pub use request::{Justification, RequestStatus};
+pub use request::{DecisionNote, Justification, RequestStatus};
 pub use user::{DisplayName, Email, Password};
 
 /// A message for one form field, shown next to it.

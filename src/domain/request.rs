@@ -62,6 +62,32 @@ impl std::fmt::Display for RequestStatus {
 #[derive(Debug, Clone)]
 pub struct Justification(String);
 
+/// The optional reason an owner gives when rejecting a request: shown to
+/// the requester. Up to 500 characters; line breaks allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionNote(String);
+
+impl DecisionNote {
+    /// `Ok(None)` for an empty reason.
+    pub fn parse(raw: &str) -> Result<Option<DecisionNote>, FieldError> {
+        let text = raw.trim();
+        let lines: String = text.chars().filter(|c| *c != '\n' && *c != '\r').collect();
+        super::no_control("reason", "reason", &lines)?;
+        match text.chars().count() {
+            0 => Ok(None),
+            1..=500 => Ok(Some(DecisionNote(text.to_owned()))),
+            _ => Err(FieldError::new(
+                "reason",
+                "Keep the reason to 500 characters.",
+            )),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 impl Justification {
     pub fn parse(raw: &str) -> Result<Justification, FieldError> {
         let text = raw.trim();

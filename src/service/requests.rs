@@ -11,7 +11,7 @@ use super::audit::EventExt;
 use super::credentials::{Created, Draft, apply, new_secret};
 use super::{Actor, Error, Locked, Result, lock};
 use crate::domain::credential::{CredentialName, Description};
-use crate::domain::{AuditAction, ClientId, RequestId, RequestStatus};
+use crate::domain::{AuditAction, ClientId, DecisionNote, RequestId, RequestStatus};
 use crate::state::AppState;
 use crate::storage::credentials::{self as credentials_repo, NewCredential};
 use crate::storage::requests::{self as repo, Request};
@@ -26,36 +26,59 @@ pub struct Decided {
 }
 
 pub async fn approve(app: &AppState, actor: &Actor, request_id: &RequestId) -> Result<Decided> {
-    decide(app, actor, request_id, RequestStatus::Approved).await
+    decide(app, actor, request_id, RequestStatus::Approved, None).await
 }
 
-pub async fn reject(app: &AppState, actor: &Actor, request_id: &RequestId) -> Result<Decided> {
-    decide(app, actor, request_id, RequestStatus::Rejected).await
-}
-
-/// Owners only, never their own request, pending requests only.
-async fn decide(
+/// Rejects a pending request, with an optional reason the requester sees.
+pub async fn reject(
     app: &AppState,
     actor: &Actor,
     request_id: &RequestId,
-    decision: RequestStatus,
+    reason: Option<&DecisionNote>,
 ) -> Result<Decided> {
+    decide(app, actor, request_id, RequestStatus::Rejected, reason).await
+}
+
+/// A request the actor may decide, for the Reject dialog.
+pub async fn decidable(app: &AppState, actor: &Actor, request_id: &RequestId) -> Result<Request> {
     let mut locked = lock(app, actor).await?;
+    decidable_under_lock(&mut locked, actor, request_id).await
+}
+
+/// Owners only, never their own request, pending requests only.
+async fn decidable_under_lock(
+    locked: &mut Locked,
+    actor: &Actor,
+    request_id: &RequestId,
+) -> Result<Request> {
     if !locked.access.is_owner() {
         return Err(Error::OwnersDecide);
     }
-    let request = find(&mut locked, actor, request_id).await?;
+    let request = find(locked, actor, request_id).await?;
     if request.requested_by == actor.user {
         return Err(Error::OwnRequest);
     }
     if request.status != RequestStatus::Pending {
         return Err(Error::AlreadyDecided(request.status));
     }
+    Ok(request)
+}
+
+async fn decide(
+    app: &AppState,
+    actor: &Actor,
+    request_id: &RequestId,
+    decision: RequestStatus,
+    reason: Option<&DecisionNote>,
+) -> Result<Decided> {
+    let mut locked = lock(app, actor).await?;
+    let request = decidable_under_lock(&mut locked, actor, request_id).await?;
     repo::decide(
         &mut locked.tx,
         request.id,
         decision,
         &actor.email,
+        reason.map(DecisionNote::as_str),
         locked.now,
     )
     .await?;
@@ -66,7 +89,10 @@ async fn decide(
     let decided = actor
         .event(action)
         .target(&request.request_id)
-        .detail(json!({ "name": request.name, "requested_by": request.requested_by_email }));
+        .detail(match reason {
+            Some(reason) => json!({ "name": request.name, "requested_by": request.requested_by_email, "reason": reason.as_str() }),
+            None => json!({ "name": request.name, "requested_by": request.requested_by_email }),
+        });
     let applied = match (decision, request.credential_id) {
         (RequestStatus::Approved, Some(credential)) => {
             apply_change(&mut locked, actor, &request, credential).await?;
@@ -132,6 +158,7 @@ pub async fn cancel(app: &AppState, actor: &Actor, request_id: &RequestId) -> Re
         request.id,
         RequestStatus::Cancelled,
         &actor.email,
+        None,
         locked.now,
     )
     .await?;

@@ -99,7 +99,7 @@ pub async fn list(
     let sql = SELECT.replacen(
         "FROM credentials c",
         ", (SELECT COUNT(*) FROM credential_requests r WHERE r.organization_id = c.organization_id
-              AND (r.status IN ('pending', 'approved') OR (r.status IN ('rejected', 'cancelled') AND r.decided_at >= $2))) AS shown_requests,
+              AND (r.status IN ('pending', 'approved') OR (r.status IN ('rejected', 'cancelled', 'expired') AND r.decided_at >= $2))) AS shown_requests,
            (SELECT MAX(p.expires_at) FROM credential_secrets p WHERE p.credential_id = c.id AND p.expires_at > $3) AS grace_until,
            (SELECT p.last_used_at FROM credential_secrets p WHERE p.credential_id = c.id AND p.expires_at > $3
              ORDER BY p.expires_at DESC LIMIT 1) AS previous_last_used_at,

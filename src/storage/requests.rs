@@ -28,6 +28,8 @@ pub struct Request {
     pub status: RequestStatus,
     pub decided_by: Option<String>,
     pub decided_at: Option<i64>,
+    /// The reason given with a rejection.
+    pub decision_note: Option<String>,
     pub created_at: i64,
 }
 
@@ -47,13 +49,13 @@ pub struct NewRequest<'a> {
 
 const COLUMNS: &str =
     "id, request_id, credential_id, name, description, permission_set, permissions, ip_allowlist, justification,
-    requested_by, requested_by_email, status, decided_by, decided_at, created_at";
+    requested_by, requested_by_email, status, decided_by, decided_at, decision_note, created_at";
 
 /// Requests the Credentials page shows: active ones, and those rejected since `shown_since`.
 pub async fn list(conn: &mut Conn, org: OrgId, shown_since: i64) -> anyhow::Result<Vec<Request>> {
     on!(conn, |e| sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM credential_requests
-         WHERE organization_id = $1 AND (status IN ('pending', 'approved') OR (status IN ('rejected', 'cancelled') AND decided_at >= $2))
+         WHERE organization_id = $1 AND (status IN ('pending', 'approved') OR (status IN ('rejected', 'cancelled', 'expired') AND decided_at >= $2))
          ORDER BY created_at, id"
     ))
     .bind(org)
@@ -118,14 +120,16 @@ pub async fn decide(
     id: RequestRowId,
     status: RequestStatus,
     decided_by: &str,
+    note: Option<&str>,
     now: i64,
 ) -> anyhow::Result<()> {
     on!(conn, |e| sqlx::query(
-        "UPDATE credential_requests SET status = $1, decided_by = $2, decided_at = $3 WHERE id = $4"
+        "UPDATE credential_requests SET status = $1, decided_by = $2, decided_at = $3, decision_note = $4 WHERE id = $5"
     )
     .bind(status)
     .bind(decided_by)
     .bind(now)
+    .bind(note)
     .bind(id)
     .execute(e)
     .await

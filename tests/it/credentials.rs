@@ -31,7 +31,7 @@ async fn an_owner_creates_a_credential_without_javascript_and_sees_its_secret_on
         .await
         .assert_status(StatusCode::OK)
         .assert_contains("<html")
-        .assert_contains("<dialog class=\"dialog wide\" aria-labelledby=\"dialog-title\" open>")
+        .assert_contains("<dialog class=\"dialog wide\" data-guard-changes aria-labelledby=\"dialog-title\" open>")
         .assert_contains(">Credential name</label>")
         .assert_contains("Save &amp; Generate Key");
     let reveal = owner
@@ -105,7 +105,9 @@ async fn the_htmx_flow_uses_dialog_fragments_and_refreshes_the_list() {
     dialog
         .assert_status(StatusCode::OK)
         .assert_lacks("<html")
-        .assert_contains("<dialog class=\"dialog wide\" aria-labelledby=\"dialog-title\">");
+        .assert_contains(
+            "<dialog class=\"dialog wide\" data-guard-changes aria-labelledby=\"dialog-title\">",
+        );
     assert!(dialog.body.trim_start().starts_with("<dialog"));
     assert!(dialog.header("vary").contains("HX-Request"));
 

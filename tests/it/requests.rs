@@ -176,6 +176,73 @@ async fn an_owner_cannot_approve_their_own_request_and_rejected_requests_free_th
 }
 
 #[tokio::test]
+async fn a_rejection_can_say_why_and_the_requester_reads_it_in_the_folded_history() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.require_approval().await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    admin.get(NEW_CREDENTIAL).await;
+    admin
+        .request_credential("Ledger export", "Finance wants a nightly export.")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let id = request_ids(&app).await.remove(0);
+
+    // The dialog asks for an optional reason; only owners get it.
+    let mut viewer = app.sign_in_as(Persona::Viewer).await;
+    viewer
+        .get(&request(&id, "reject"))
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    owner
+        .get(CREDENTIALS)
+        .await
+        .assert_contains(&format!("href=\"{}\"", request(&id, "reject")));
+    owner
+        .htmx()
+        .get(&request(&id, "reject"))
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("<label for=\"reason\">Reason <span class=\"muted\">(optional)</span>")
+        .assert_contains("admin@acme.test sees it on the request");
+    // Too long: the message at the field, the text kept, nothing decided.
+    let long = "x".repeat(501);
+    owner
+        .htmx()
+        .reject_with(&id, &long)
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("id=\"reason-error\">Keep the reason to 500 characters.")
+        .assert_contains(&format!(">{long}</textarea>"));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM credential_requests WHERE status = 'pending'")
+            .await,
+        1
+    );
+    owner
+        .reject_with(&id, "Use the existing Payments backend credential.")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+
+    // The requester sees it, folded below the credentials with the reason.
+    let page = admin.get(CREDENTIALS).await;
+    let history = &page.body[page.body.find("<details class=\"history\">").unwrap()..];
+    assert!(history.contains("<summary>Decided requests (1)</summary>"));
+    assert!(history.contains("Ledger export"));
+    assert!(
+        history.contains("<dd class=\"note\">Use the existing Payments backend credential.</dd>")
+    );
+    let section = page.body.find("id=\"credentials-section\"").unwrap();
+    let above = &page.body[section..page.body.find("<details class=\"history\">").unwrap()];
+    assert!(!above.contains("Ledger export"), "{above}");
+    assert!(
+        app.audit_detail("credential.request_rejected")
+            .await
+            .contains("\"reason\":\"Use the existing Payments backend credential.\"")
+    );
+}
+
+#[tokio::test]
 async fn the_requester_withdraws_their_request_and_nobody_else_but_an_owner_can() {
     let app = TestApp::demo().await;
     let mut owner = app.sign_in_as(Persona::Owner).await;

@@ -142,7 +142,7 @@ async fn a_request_is_decided_once_by_another_owner_and_generated_by_its_request
         .await
         .unwrap();
     assert_eq!(decided.requested_by, "admin@acme.test");
-    let again = requests::reject(&app.state, &owner, &request_id).await;
+    let again = requests::reject(&app.state, &owner, &request_id, None).await;
     assert!(
         matches!(again, Err(Error::AlreadyDecided(RequestStatus::Approved))),
         "{again:?}"

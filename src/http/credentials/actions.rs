@@ -2,19 +2,22 @@
 //! previous secret, disable, enable, make primary, delete), and the owners'
 //! and requester's steps on a credential request.
 
+use askama::Template;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::Acting;
 use super::dialogs::Reveal;
-use crate::domain::{ClientId, CredentialStatus, Grace, RequestId};
+use super::{Acting, dialog_or_page};
+use crate::domain::{ClientId, CredentialStatus, DecisionNote, FieldErrors, Grace, RequestId};
 use crate::http::error::{AppError, AppResult};
 use crate::http::form::Form;
-use crate::http::views::{absolute_time, relative_time};
+use crate::http::views::{Layout, Nav, absolute_time, relative_time};
 use crate::service::credentials::Created;
 use crate::service::{self, Error, credentials, requests};
 use crate::state::AppState;
+use crate::storage::requests::Request;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -123,8 +126,65 @@ pub async fn cancel(State(state): State<AppState>, on: Acting<RequestId>) -> App
     .await
 }
 
-pub async fn reject(State(state): State<AppState>, on: Acting<RequestId>) -> AppResult<Response> {
-    let decided = requests::reject(&state, &on.actor, &on.target).await?;
+#[derive(Template)]
+#[template(path = "settings/credentials/reject.html", blocks = ["dialog"])]
+struct RejectPage {
+    layout: Layout,
+    in_dialog: bool,
+    request_id: String,
+    name: String,
+    requested_by: String,
+    reason: String,
+    errors: FieldErrors,
+}
+
+fn reject_page(on: &Acting<RequestId>, request: Request, reason: String) -> RejectPage {
+    RejectPage {
+        layout: on.ctx.layout("Reject request", Nav::Credentials),
+        in_dialog: on.hx,
+        request_id: request.request_id.to_string(),
+        name: request.name,
+        requested_by: request.requested_by_email,
+        reason,
+        errors: FieldErrors::default(),
+    }
+}
+
+/// The Reject dialog: an optional reason for the requester.
+pub async fn confirm_reject(
+    State(state): State<AppState>,
+    on: Acting<RequestId>,
+) -> AppResult<Response> {
+    let request = requests::decidable(&state, &on.actor, &on.target).await?;
+    let page = reject_page(&on, request, String::new());
+    Ok(dialog_or_page!(on.hx, StatusCode::OK, page))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RejectForm {
+    reason: String,
+}
+
+pub async fn reject(
+    State(state): State<AppState>,
+    on: Acting<RequestId>,
+    Form(form): Form<RejectForm>,
+) -> AppResult<Response> {
+    let reason = match DecisionNote::parse(&form.reason) {
+        Ok(reason) => reason,
+        Err(error) => {
+            let request = requests::decidable(&state, &on.actor, &on.target).await?;
+            let mut page = reject_page(&on, request, form.reason);
+            page.errors.push(error);
+            return Ok(dialog_or_page!(
+                on.hx,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                page
+            ));
+        }
+    };
+    let decided = requests::reject(&state, &on.actor, &on.target, reason.as_ref()).await?;
     on.done(format!("Rejected the request for “{}”.", decided.name))
         .await
 }

@@ -66,7 +66,10 @@ pub fn router() -> Router<AppState> {
             get(dialogs::confirm_expire_previous).post(actions::expire_previous),
         )
         .route(&request("approve"), post(actions::approve))
-        .route(&request("reject"), post(actions::reject))
+        .route(
+            &request("reject"),
+            get(actions::confirm_reject).post(actions::reject),
+        )
         .route(&request("cancel"), post(actions::cancel))
         .route(&request("generate"), post(actions::generate))
 }

@@ -129,6 +129,11 @@ pub struct RequestView {
     /// "Approved by", "Rejected by", "Cancelled by".
     pub decided_label: &'static str,
     pub decided_by: String,
+    /// The reason given with a rejection, for the requester.
+    pub note: String,
+    /// Rejected, cancelled or expired: it goes in the folded history.
+    pub decided: bool,
+    decided_at: i64,
     /// An owner other than the requester, while pending.
     pub can_decide: bool,
     /// The requester, once approved.
@@ -151,6 +156,9 @@ impl RequestView {
             can_cancel: r.status.is_active() && ctx.access.is_owner(),
             can_withdraw: r.status.is_active() && mine && !ctx.access.is_owner(),
             is_change: r.credential_id.is_some(),
+            decided: !r.status.is_active(),
+            decided_at: r.decided_at.unwrap_or(r.created_at),
+            note: r.decision_note.clone().unwrap_or_default(),
             badge: match r.status {
                 RequestStatus::Pending => ("warning", "Pending approval"),
                 RequestStatus::Approved => ("success", "Approved"),
@@ -191,7 +199,10 @@ struct CredentialsPage {
     trial_message: String,
     upgrade: String,
     primary_message: String,
+    /// Pending and approved requests, above the credentials.
     requests: Vec<RequestView>,
+    /// Decided ones, newest first, folded below them.
+    history: Vec<RequestView>,
 }
 
 /// How many places of the limit are taken, adding up.
@@ -219,7 +230,7 @@ pub async fn show(State(state): State<AppState>, on: Acting<()>) -> AppResult<Re
     } else {
         crate::http::session::take_flash(&ctx.session, FLASH_KEY).await?
     };
-    let page = CredentialsPage {
+    let mut page = CredentialsPage {
         layout: ctx.layout("Credentials", Nav::Credentials),
         flash,
         at_limit: overview.places.is_full(),
@@ -234,12 +245,19 @@ pub async fn show(State(state): State<AppState>, on: Acting<()>) -> AppResult<Re
         trial_message: Error::TrialPlan.to_string(),
         upgrade: state.config.upgrade_text(),
         primary_message: Error::PrimaryCannotBeDeleted.to_string(),
-        requests: overview
-            .requests
-            .into_iter()
-            .map(|r| RequestView::new(r, &ctx, now))
-            .collect(),
+        requests: Vec::new(),
+        history: Vec::new(),
     };
+    for request in overview.requests {
+        let view = RequestView::new(request, &ctx, now);
+        if view.decided {
+            page.history.push(view);
+        } else {
+            page.requests.push(view);
+        }
+    }
+    page.history
+        .sort_by_key(|r| std::cmp::Reverse(r.decided_at));
     if hx {
         return Ok(html(StatusCode::OK, page.as_section().render()));
     }

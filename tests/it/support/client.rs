@@ -554,6 +554,12 @@ impl Client {
         self.post(&pages::request(request_id, "reject"), &[]).await
     }
 
+    /// An owner rejects a pending request, saying why.
+    pub async fn reject_with(&mut self, request_id: &str, reason: &str) -> TestResponse {
+        self.post(&pages::request(request_id, "reject"), &[("reason", reason)])
+            .await
+    }
+
     /// The requester generates the key of an approved request.
     pub async fn generate(&mut self, request_id: &str) -> TestResponse {
         self.post(&pages::request(request_id, "generate"), &[])
