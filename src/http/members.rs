@@ -13,8 +13,10 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::domain::{Access, Email, FieldError, FieldErrors, UserId};
+use crate::http::credentials::dialog_or_page;
 use crate::http::error::{AppError, AppResult};
 use crate::http::form::Form;
+use crate::http::htmx::HxRequest;
 use crate::http::meta::RequestMeta;
 use crate::http::session::OrgContext;
 use crate::http::views::{Layout, Nav, absolute_time, relative_time};
@@ -103,8 +105,9 @@ struct MembersPage {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "settings/members/remove.html")]
+#[template(path = "settings/members/remove.html", blocks = ["dialog"])]
 struct RemovePage {
+    in_dialog: bool,
     layout: Layout,
     member: MemberView,
 }
@@ -361,15 +364,17 @@ async fn confirm_remove(
     State(state): State<AppState>,
     ctx: OrgContext,
     meta: RequestMeta,
+    HxRequest(hx): HxRequest,
     Path(user_id): Path<String>,
 ) -> AppResult<Response> {
     let user_id = parse_id(&user_id)?;
     let member = service::members::find(&state, &ctx.actor(&meta), user_id).await?;
-    Ok(RemovePage {
+    let page = RemovePage {
+        in_dialog: hx,
         layout: ctx.layout("Remove member", Nav::Members),
         member: MemberView::new(member, &ctx, state.now()),
-    }
-    .into_response())
+    };
+    Ok(dialog_or_page!(hx, StatusCode::OK, page))
 }
 
 async fn remove(

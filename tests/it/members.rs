@@ -492,3 +492,37 @@ async fn support_staff_switch_between_every_organization_and_members_cannot_reac
         .assert_contains("Acme Payments")
         .assert_lacks("owner@globex.test");
 }
+
+#[tokio::test]
+async fn removing_a_member_asks_in_a_dialog_with_and_without_javascript() {
+    let app = TestApp::demo().await;
+    let viewer_id = app.user_id("viewer@acme.test").await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(MEMBERS).await.assert_contains(&format!(
+        "data-hx-get=\"{}\" data-hx-target=\"#dialog-root\"",
+        remove_member(viewer_id)
+    ));
+    owner
+        .htmx()
+        .get(&remove_member(viewer_id))
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_lacks("<html")
+        .assert_contains("<dialog class=\"dialog\" aria-labelledby=\"dialog-title\"")
+        .assert_contains("viewer@acme.test")
+        .assert_contains("data-close-dialog aria-label=\"Dismiss\">×</button>");
+    owner
+        .get(&remove_member(viewer_id))
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("<html")
+        .assert_contains("aria-describedby=\"dialog-description\" open>");
+    owner
+        .remove_member(viewer_id)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    owner
+        .get(MEMBERS)
+        .await
+        .assert_contains("Removed viewer@acme.test from Acme Payments.");
+}
