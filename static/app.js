@@ -86,13 +86,14 @@
     if (event.detail.target === root) {
       closeMenus();
       var dialog = root.querySelector("dialog");
-      if (!dialog) {
-        // The action is done: its card is highlighted once the list reloads.
+      // After a change (a post), the card it changed, or the one it made,
+      // is highlighted once the list reloads.
+      var config = event.detail.requestConfig;
+      if (config && config.verb === "post") {
         changedCard = openerCard;
         knownCards = cardIds();
-        restoreFocus();
-        return;
       }
+      if (!dialog) { restoreFocus(); return; }
       if (!dialog.open) dialog.showModal();
       // A re-rendered form (after an error or a preset) keeps the state it
       // had when it first opened, so its changes still count.

@@ -637,9 +637,9 @@ async fn a_rotation_grace_window_keeps_the_old_secret_until_it_ends_or_is_expire
     m.get_token(&id, &new).await;
     let page = owner.get(CREDENTIALS).await;
     page.assert_contains("Previous secret</span>")
-        .assert_contains("Rotating · previous secret until")
+        .assert_contains("<span class=\"badge warning\">Rotating until ")
         // An exact countdown and the window chosen.
-        .assert_contains(">1 h left</span> of a 1 hour window)")
+        .assert_contains(">1 h left</span> of a 1-hour window)")
         .assert_contains("New secret last used")
         .assert_contains(">Expire now");
     // Each secret is told apart by its last four characters, and no more.

@@ -7,10 +7,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::{Acting, FLASH_KEY};
-use crate::domain::Grace;
 use crate::domain::RequestStatus;
 use crate::domain::credential::{LIMIT_MESSAGE, MAX_CREDENTIALS, Places};
 use crate::domain::permission::Permissions;
+use crate::http::audit_text::duration;
 use crate::http::error::AppResult;
 use crate::http::htmx::html;
 use crate::http::session::OrgContext;
@@ -65,7 +65,7 @@ pub struct PreviousSecret {
     pub until_unix: i64,
     /// "23 h 59 min left".
     pub countdown: String,
-    /// "24 hours", the window chosen at the rotation.
+    /// "24-hour", the window chosen at the rotation.
     pub window: String,
     pub hint: String,
     pub last_used: Option<When>,
@@ -82,12 +82,12 @@ impl CredentialView {
             countdown: countdown(until, now),
             window: c
                 .last_rotated_at
-                .and_then(|rotated| {
-                    Grace::CHOICES
-                        .iter()
-                        .find(|g| g.seconds() == Some(until - rotated))
+                // "24 hours" → "24-hour", as in "a 24-hour window".
+                .map(|rotated| {
+                    duration(until - rotated)
+                        .trim_end_matches('s')
+                        .replacen(' ', "-", 1)
                 })
-                .map(|g| g.label())
                 .unwrap_or_default(),
             hint: c.previous_hint.clone().unwrap_or_default(),
             last_used: c.previous_last_used_at.map(|t| When::at(t, now)),

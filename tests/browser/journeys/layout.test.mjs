@@ -69,6 +69,9 @@ for (const [device, viewport] of SIZES) {
         await page.getByRole("link", { name: "New Credential" }).click();
         const dialog = page.getByRole("dialog", { name: "New Credential" });
         await dialog.waitFor();
+        // A row limited to one vault or key becomes a small labelled card.
+        await dialog.getByRole("button", { name: "Add a vault or key" }).click();
+        await dialog.getByLabel("ID", { exact: true }).waitFor();
         const [inner, outer] = await dialog.evaluate((d) => [d.scrollWidth, d.clientWidth]);
         assert.ok(inner <= outer, `the dialog's content is ${inner} px in ${outer} px (${device}, ${colorScheme})`);
         await fits(page, `the New Credential dialog (${device}, ${colorScheme})`);
@@ -76,9 +79,19 @@ for (const [device, viewport] of SIZES) {
           await assertAccessible(page, `New Credential dialog (${device}, ${colorScheme})`);
           await shoot(page, `new-credential-phone-${colorScheme}.png`);
         }
-        // Every dialog has a × that closes it.
+        // Every dialog has a × that closes it (the changed form asks first).
         await dialog.getByRole("button", { name: "Dismiss" }).click();
         await dialog.waitFor({ state: "detached" });
+        assert.deepEqual(browser.asked.splice(0), ["Discard your changes?"]);
+        // Removing a member is a dialog too.
+        await page.goto(`${setup.server.base}/settings/members`);
+        await page.getByRole("link", { name: /^Remove/ }).first().click();
+        const remove = page.getByRole("dialog", { name: "Remove member" });
+        await remove.waitFor();
+        await fits(page, `the Remove member dialog (${device}, ${colorScheme})`);
+        if (device === "phone") await assertAccessible(page, `Remove member dialog (${device}, ${colorScheme})`);
+        await remove.getByRole("button", { name: "Dismiss" }).click();
+        await remove.waitFor({ state: "detached" });
       } finally {
         await browser.close();
       }

@@ -83,7 +83,7 @@ for (const colorScheme of ["light", "dark"]) {
       // Members: the remove confirmation.
       await page.goto(`${setup.server.base}/settings/members`);
       await page.getByRole("link", { name: /^Remove/ }).first().click();
-      await page.getByRole("heading", { name: /Remove/ }).first().waitFor();
+      await page.getByRole("dialog", { name: "Remove member" }).waitFor();
       await assertAccessible(page, `remove member confirmation (${colorScheme})`);
     } finally {
       await browser.close();

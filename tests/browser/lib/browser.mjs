@@ -42,7 +42,19 @@ export async function openBrowser(base, options = {}) {
   context.setDefaultTimeout(10_000);
   captureHtml(context, base);
   const page = context.pages()[0] ?? (await context.newPage());
-  return {
+  // Closing an uncopied reveal or a changed form asks with confirm(). A
+  // journey that is not about that answers OK, and the questions asked are
+  // kept (`asked`); one that is sets `answer` to decide itself.
+  const browser = {
+    asked: [],
+    answer: null,
+  };
+  page.on("dialog", async (dialog) => {
+    browser.asked.push(dialog.message());
+    const accept = browser.answer ? browser.answer(dialog.message()) : true;
+    await (accept ? dialog.accept() : dialog.dismiss());
+  });
+  return Object.assign(browser, {
     context,
     page,
     profile,
@@ -50,7 +62,7 @@ export async function openBrowser(base, options = {}) {
       await context.close();
       rmSync(profile, { recursive: true, force: true });
     },
-  };
+  });
 }
 
 const seen = new Set();
