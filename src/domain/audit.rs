@@ -68,6 +68,8 @@ actions! {
     SupportViewed => "support.viewed", "Viewed by support",
     TokenAuthFailed => "token.auth_failed", "Token request refused",
     TokenThrottled => "token.throttled", "Token requests throttled",
+    ApiTokenCreated => "api_token.created", "Personal access token created",
+    ApiTokenRevoked => "api_token.revoked", "Personal access token revoked",
 }
 
 impl std::fmt::Display for AuditAction {

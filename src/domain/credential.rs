@@ -180,9 +180,10 @@ impl Description {
     }
 }
 
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-const BODY_LEN: usize = 43;
-const CHECK_LEN: usize = 6;
+pub(crate) const BASE62: &[u8; 62] =
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+pub(crate) const BODY_LEN: usize = 43;
+pub(crate) const CHECK_LEN: usize = 6;
 
 fn prefix(environment: Environment) -> &'static str {
     match environment {
@@ -192,7 +193,7 @@ fn prefix(environment: Environment) -> &'static str {
 }
 
 /// CRC32 of `text` as 6 base62 digits (62^6 > 2^32).
-fn checksum(text: &str) -> String {
+pub(crate) fn checksum(text: &str) -> String {
     let mut n = crc32fast::hash(text.as_bytes()) as u64;
     let mut out = [b'0'; CHECK_LEN];
     for slot in out.iter_mut().rev() {

@@ -2,6 +2,7 @@
 //! the message a person sees beside the field they typed it in.
 
 pub mod access;
+pub mod api_token;
 pub mod audit;
 pub mod credential;
 pub mod ids;

@@ -70,6 +70,7 @@ fn label(key: &str) -> String {
         "expires_at" => "Link expires".to_owned(),
         "cancelled_requests" => "Requests cancelled".to_owned(),
         "invited_by" => "Invited by".to_owned(),
+        "via_token" => "Via personal access token".to_owned(),
         other => {
             let spaced = other.replace('_', " ");
             let mut chars = spaced.chars();
@@ -219,6 +220,14 @@ pub fn read(event: &Event) -> Reading {
             String::new(),
             String::new(),
         ),
+        A::ApiTokenCreated => (
+            "created the personal access token",
+            object,
+            text(&detail, "access")
+                .map(|a| format!("{a} access"))
+                .unwrap_or_default(),
+        ),
+        A::ApiTokenRevoked => ("revoked the personal access token", object, String::new()),
     };
     let note = if on_support {
         [note, "as support staff".to_owned()]
@@ -234,6 +243,11 @@ pub fn read(event: &Event) -> Reading {
         .clone()
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| event.actor.clone());
+    // "Olivia Owner, via token “ci deploy”, rotated …"
+    let actor = match text(&detail, "via_token") {
+        Some(token) => format!("{actor}, via token “{token}”,"),
+        None => actor,
+    };
     let object_id = if object.is_empty() {
         String::new()
     } else {

@@ -112,6 +112,7 @@ fn logged_path(path: &str) -> &str {
 /// login form is never swapped into a dialog.
 pub async fn friendly_errors(request: Request, next: Next) -> Response {
     let HxRequest(htmx) = HxRequest::from_headers(request.headers());
+    let api = request.uri().path().starts_with("/api/");
     let mut response = next.run(request).await;
     let status = response.status();
     // Pages and JSON answers (the OAuth endpoints) are already meant for
@@ -120,8 +121,16 @@ pub async fn friendly_errors(request: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| {
-            v.as_bytes().starts_with(b"text/html") || v.as_bytes().starts_with(b"application/json")
+            v.as_bytes().starts_with(b"text/html")
+                || v.as_bytes().starts_with(b"application/json")
+                || v.as_bytes().starts_with(b"application/problem+json")
         });
+    // The API's own errors are problem details, those of a layer too.
+    if api && (status.is_client_error() || status.is_server_error()) && !designed {
+        let (status, title, message) = AppError::for_status(status);
+        let slug = title.to_lowercase().replace(' ', "-");
+        return crate::http::api::Problem::new(status, &slug, title, message).into_response();
+    }
     if (status.is_client_error() || status.is_server_error()) && !designed {
         let (status, title, message) = AppError::for_status(status);
         response = error_page(status, title, message);

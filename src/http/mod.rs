@@ -1,6 +1,7 @@
 //! The HTTP side: routes, extractors, layers and handlers.
 
 pub mod account;
+pub mod api;
 pub mod assets;
 pub mod audit_log;
 pub mod audit_text;
@@ -85,6 +86,7 @@ pub fn app(state: AppState, store: Sessions) -> Router {
         .route("/healthz", get(healthz))
         .merge(assets::router())
         .merge(oauth::router())
+        .merge(api::router())
         .merge(console)
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(csrf::BODY_LIMIT))

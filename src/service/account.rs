@@ -131,6 +131,15 @@ pub async fn change_password(
     let hash = app.hasher.hash(new.secret()).await?;
     let mut tx = app.db.begin().await?;
     users::set_password(&mut tx, user.id, &hash).await?;
+    // Every personal access token of theirs ends with the old password.
+    crate::storage::api_tokens::revoke_for_user(
+        &mut tx,
+        user.id,
+        crate::storage::api_tokens::Scope::Everywhere,
+        &user.email,
+        app.now(),
+    )
+    .await?;
     let user = users::find(&mut tx, user.id)
         .await?
         .ok_or(Error::NotFound)?;

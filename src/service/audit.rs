@@ -17,6 +17,9 @@ impl Actor {
         if self.access.is_support() {
             event.detail = json!({ "support": true });
         }
+        if let Some(token) = &self.token {
+            event.detail = json!({ "via_token": token.name });
+        }
         event
     }
 }

@@ -169,6 +169,14 @@ pub async fn editable(
         .ok_or(Error::NotFound)
 }
 
+/// One credential, to anyone who may see the organization (the API's read).
+pub async fn get(app: &AppState, actor: &Actor, client_id: &ClientId) -> Result<Credential> {
+    let mut conn = app.db.acquire().await?;
+    repo::find(&mut conn, actor.org, client_id)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
 /// What the New Credential form needs to know before it is filled in.
 pub struct Room {
     /// The limit is reached: the form explains and cannot be sent.

@@ -8,6 +8,7 @@ use super::audit::EventExt;
 use super::{Actor, Error, Result, lock, owners_only};
 use crate::domain::{Access, AuditAction, UserId};
 use crate::state::AppState;
+use crate::storage::api_tokens;
 use crate::storage::members::{self as repo, Member};
 use crate::storage::requests;
 
@@ -56,10 +57,19 @@ pub async fn change(
         return Err(Error::LastOwner);
     }
     repo::update(&mut locked.tx, actor.org, user, access).await?;
-    // Without the permission to make requests, their open ones go too.
+    // Without the permission to make requests, their open ones go too, and
+    // so do their write tokens.
     let cancelled = if access.can_edit_credentials() {
         Vec::new()
     } else {
+        api_tokens::revoke_for_user(
+            &mut locked.tx,
+            user,
+            api_tokens::Scope::WriteIn(actor.org),
+            &actor.email,
+            locked.now,
+        )
+        .await?;
         requests::cancel_for_member(&mut locked.tx, actor.org, user, &actor.email, locked.now)
             .await?
     };
@@ -92,6 +102,14 @@ pub async fn remove(app: &AppState, actor: &Actor, user: UserId) -> Result<Strin
         return Err(Error::LastOwner);
     }
     repo::delete(&mut locked.tx, actor.org, user).await?;
+    api_tokens::revoke_for_user(
+        &mut locked.tx,
+        user,
+        api_tokens::Scope::In(actor.org),
+        &actor.email,
+        locked.now,
+    )
+    .await?;
     let cancelled =
         requests::cancel_for_member(&mut locked.tx, actor.org, user, &actor.email, locked.now)
             .await?;

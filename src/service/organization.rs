@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::audit::EventExt;
-use super::{Actor, Result, lock};
+use super::{Actor, Error, Result, lock};
 use crate::domain::{AuditAction, OrgName};
 use crate::state::AppState;
 use crate::storage::orgs;
@@ -23,4 +23,12 @@ pub async fn update_settings(
         "after": { "name": name.as_str(), "require_approval": require_approval },
     }));
     locked.commit(&event).await
+}
+
+/// The organization itself, to anyone who may see it (the API's read).
+pub async fn get(app: &AppState, actor: &Actor) -> Result<orgs::Organization> {
+    let mut conn = app.db.acquire().await?;
+    orgs::find(&mut conn, actor.org)
+        .await?
+        .ok_or(Error::NotFound)
 }

@@ -7,6 +7,7 @@ use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Decode, Encode, Type};
 
+use crate::domain::api_token::TokenAccess;
 use crate::domain::audit::AuditAction;
 use crate::domain::ip::IpAllowlist;
 use crate::domain::permission::{Permissions, SetType};
@@ -91,4 +92,5 @@ text_values! {
     Permissions: "permission list", |s| Permissions::parse(&s).ok(), |v| v.to_scope_string();
     IpAllowlist: "IP allowlist", |s| IpAllowlist::parse_stored(&s), |v| v.to_stored();
     AuditAction: "audit action", |s| AuditAction::parse(&s), |v| v.key().to_owned();
+    TokenAccess: "token access", |s| TokenAccess::parse(&s), |v| v.as_str().to_owned();
 }

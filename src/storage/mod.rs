@@ -30,6 +30,7 @@ macro_rules! on {
     };
 }
 
+pub mod api_tokens;
 pub mod audit;
 mod codec;
 pub mod credentials;

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod api;
 mod audit_log;
 mod credentials;
 mod instances;

@@ -26,6 +26,7 @@ async fn actor(app: &TestApp, persona: Persona, access: Access) -> Actor {
             ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 44)),
             user_agent: Some("use-case test".to_owned()),
         },
+        token: None,
     }
 }
 

@@ -549,6 +549,60 @@ impl Client {
         self.post(&pages::request(request_id, "approve"), &[]).await
     }
 
+    /// Generate token on the Account page: `access` "read" or "write",
+    /// `expires` a number of days or "date" (with `on`).
+    pub async fn make_token(
+        &mut self,
+        name: &str,
+        org_id: i64,
+        access: &str,
+        expires: &str,
+        on: &str,
+    ) -> TestResponse {
+        let org = org_id.to_string();
+        self.post(
+            "/account/tokens",
+            &[
+                ("token_name", name),
+                ("token_org", &org),
+                ("token_access", access),
+                ("token_expires", expires),
+                ("token_expires_on", on),
+            ],
+        )
+        .await
+    }
+
+    /// A new personal access token for the organization, valid 30 days,
+    /// read off the page that shows it once.
+    pub async fn api_token(&mut self, name: &str, org_id: i64, access: &str) -> String {
+        self.get("/account").await;
+        let page = self.make_token(name, org_id, access, "30", "").await;
+        page.assert_status(StatusCode::OK);
+        let marker = "<code id=\"new-token\" class=\"secret-text\">";
+        let start = page.body.find(marker).expect("the new token is shown") + marker.len();
+        page.body[start..start + page.body[start..].find('<').unwrap()].to_owned()
+    }
+
+    /// A request to the JSON API with a bearer token.
+    pub async fn api(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let mut request = self
+            .request(method, path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if let Some(body) = body {
+            request = request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        self.send(request).await
+    }
+
     /// An owner rejects a pending request.
     pub async fn reject(&mut self, request_id: &str) -> TestResponse {
         self.post(&pages::request(request_id, "reject"), &[]).await

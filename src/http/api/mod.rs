@@ -1,0 +1,96 @@
+//! The management API, `/api/v1`: JSON, authenticated by a personal access
+//! token (`Authorization: Bearer kwpat_…`), built on the same use cases as
+//! the console, so the two cannot disagree about a rule. Errors are RFC 9457
+//! problem details with a stable `type` per error.
+
+mod credentials;
+mod problem;
+
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::routing::get;
+use serde::de::DeserializeOwned;
+
+pub use problem::Problem;
+
+use crate::http::meta::RequestMeta;
+use crate::service::{self, Actor};
+use crate::state::AppState;
+
+/// JSON bodies are small: a credential's fields.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/credentials",
+            get(credentials::list).post(credentials::create),
+        )
+        .route(
+            "/api/v1/credentials/{client_id}",
+            get(credentials::get).delete(credentials::delete),
+        )
+        .route(
+            "/api/v1/credentials/{client_id}/rotate",
+            axum::routing::post(credentials::rotate),
+        )
+        .route("/api/v1/organization", get(credentials::organization))
+        .fallback(|| async { Problem::not_found() })
+}
+
+/// The person a request's token stands for, in the token's organization.
+pub struct ApiActor(pub Actor);
+
+impl FromRequestParts<AppState> for ApiActor {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.split_once(' ')?;
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| token.trim().to_owned())
+            })
+            .ok_or_else(Problem::unauthorized)?;
+        let Ok(meta) = RequestMeta::from_request_parts(parts, state).await;
+        service::api_tokens::authenticate(state, &presented, meta.origin())
+            .await
+            .map(ApiActor)
+            .map_err(Problem::from)
+    }
+}
+
+/// A JSON body whose rejections are problem details: unknown fields,
+/// missing ones and wrong types name the field; other media types are 415.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                let essence = v.split(';').next().unwrap_or("").trim();
+                essence.eq_ignore_ascii_case("application/json")
+            });
+        if !is_json {
+            return Err(Problem::unsupported_media_type());
+        }
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|_| Problem::payload_too_large())?;
+        let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(deserializer)
+            .map(Json)
+            .map_err(|e| Problem::invalid_body(&e.path().to_string(), e.inner()))
+    }
+}

@@ -1,0 +1,504 @@
+//! The management API: personal access tokens made on the Account page, and
+//! `/api/v1` with the console's rules, as a script sees them.
+
+use axum::http::StatusCode;
+use futures::future::join_all;
+use serde_json::{Value, json};
+
+use crate::support::pages::*;
+use crate::support::*;
+
+const ACME: &str = "Acme Payments";
+
+fn new_credential(name: &str) -> Value {
+    json!({
+        "name": name,
+        "permission_set": "transactions",
+        "permissions": ["transactions:read:org", "balances:read:org"],
+        "ip_allowlist": ["0.0.0.0/0"],
+    })
+}
+
+/// A 401 as RFC 6750 and RFC 9457 have it.
+#[track_caller]
+fn assert_invalid_token(response: &TestResponse) {
+    response
+        .assert_status(StatusCode::UNAUTHORIZED)
+        .assert_contains("https://keyward.dev/problems/invalid-token");
+    assert!(
+        response.header("www-authenticate").starts_with("Bearer "),
+        "{}",
+        response.header("www-authenticate")
+    );
+    assert_eq!(response.header("content-type"), "application/problem+json");
+}
+
+#[tokio::test]
+async fn a_token_is_shown_once_kept_as_a_digest_and_reads_the_credentials() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id(ACME).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let token = owner.api_token("ci read", acme, "read").await;
+    assert!(token.starts_with("kwpat_") && token.len() == 55, "{token}");
+    // Stored as a digest and its last four characters, never itself.
+    let stored = app
+        .sql
+        .strings("SELECT digest || ' ' || hint FROM api_tokens", &[])
+        .await;
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].contains(&token[6..]));
+    assert!(stored[0].ends_with(&token[token.len() - 4..]));
+    // Listed on the Account page, without the token.
+    owner
+        .get("/account")
+        .await
+        .assert_contains("ci read")
+        .assert_contains(&format!(
+            "ending in </span>{}</code>",
+            &token[token.len() - 4..]
+        ))
+        .assert_lacks(&token);
+
+    let mut script = app.client();
+    let list = script.api("GET", "/api/v1/credentials", &token, None).await;
+    list.assert_status(StatusCode::OK);
+    assert_eq!(list.header("cache-control"), "no-store");
+    let body = list.json();
+    let data = body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0]["name"], "Payments backend");
+    assert_eq!(data[0]["primary"], true);
+    assert!(data[0].get("client_secret").is_none());
+    // The same read with its ETag: not modified.
+    let etag = list.header("etag").to_owned();
+    let again = script
+        .send(
+            script
+                .request("GET", "/api/v1/credentials")
+                .header("authorization", format!("Bearer {token}"))
+                .header("if-none-match", &etag),
+        )
+        .await;
+    again.assert_status(StatusCode::NOT_MODIFIED);
+    let id = data[0]["client_id"].as_str().unwrap();
+    script
+        .api("GET", &format!("/api/v1/credentials/{id}"), &token, None)
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("\"permission_set\":\"transactions\"");
+    script
+        .api("GET", "/api/v1/organization", &token, None)
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("\"name\":\"Acme Payments\"");
+    // Its use is recorded, once a minute at most.
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM api_tokens WHERE last_used_at IS NOT NULL")
+            .await,
+        1
+    );
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&"api_token.created".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn missing_malformed_unknown_expired_and_revoked_tokens_get_401() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id(ACME).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let token = owner.api_token("short lived", acme, "read").await;
+    let mut script = app.client();
+    let none = script
+        .send(script.request("GET", "/api/v1/credentials"))
+        .await;
+    assert_invalid_token(&none);
+    for bad in [
+        "kwpat_short",
+        "not-a-token",
+        // Well-formed, with a valid checksum, but never issued.
+        &keyword_token(),
+    ] {
+        assert_invalid_token(&script.api("GET", "/api/v1/credentials", bad, None).await);
+    }
+    script
+        .api("GET", "/api/v1/credentials", &token, None)
+        .await
+        .assert_status(StatusCode::OK);
+    app.clock.advance(31 * 86_400);
+    assert_invalid_token(&script.api("GET", "/api/v1/credentials", &token, None).await);
+
+    // A revoked one, at once.
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let revoked = owner.api_token("to revoke", acme, "read").await;
+    script
+        .api("GET", "/api/v1/credentials", &revoked, None)
+        .await
+        .assert_status(StatusCode::OK);
+    let token_id = app
+        .sql
+        .strings(
+            "SELECT token_id FROM api_tokens WHERE name = $1",
+            &["to revoke".into()],
+        )
+        .await
+        .remove(0);
+    owner.get("/account").await;
+    owner
+        .post(&format!("/account/tokens/{token_id}/revoke"), &[])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    owner
+        .get("/account")
+        .await
+        .assert_contains("Revoked the token “to revoke”: it no longer works.");
+    assert_invalid_token(
+        &script
+            .api("GET", "/api/v1/credentials", &revoked, None)
+            .await,
+    );
+    // Nobody else can revoke someone's token.
+    let mut viewer = app.sign_in_as(Persona::Viewer).await;
+    viewer.get("/account").await;
+    viewer
+        .post(&format!("/account/tokens/{token_id}/revoke"), &[])
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+}
+
+/// A token with a valid shape and checksum that was never issued.
+fn keyword_token() -> String {
+    keyward::domain::api_token::ApiToken::generate()
+        .expose()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_write_token_creates_rotates_and_deletes_under_the_consoles_rules() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id(ACME).await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    let token = admin.api_token("ci deploy", acme, "write").await;
+    let mut script = app.client();
+
+    let created = script
+        .api(
+            "POST",
+            "/api/v1/credentials",
+            &token,
+            Some(new_credential("Fraud scoring")),
+        )
+        .await;
+    created.assert_status(StatusCode::CREATED);
+    assert_eq!(created.header("cache-control"), "no-store");
+    let body = created.json();
+    let client_id = body["client_id"].as_str().unwrap().to_owned();
+    let secret = body["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created.header("location"),
+        format!("/api/v1/credentials/{client_id}")
+    );
+    assert_eq!(body["secret_hint"], secret[secret.len() - 4..]);
+    // The secret is real, and shown in that response only.
+    app.client().get_token(&client_id, &secret).await;
+    script
+        .api(
+            "GET",
+            &format!("/api/v1/credentials/{client_id}"),
+            &token,
+            None,
+        )
+        .await
+        .assert_lacks(&secret);
+
+    let rotated = script
+        .api(
+            "POST",
+            &format!("/api/v1/credentials/{client_id}/rotate"),
+            &token,
+            Some(json!({ "grace_seconds": 86400 })),
+        )
+        .await;
+    rotated.assert_status(StatusCode::OK);
+    let new_secret = rotated.json()["client_secret"].as_str().unwrap().to_owned();
+    assert!(rotated.json()["previous_secret_valid_until"].is_string());
+    app.client().get_token(&client_id, &secret).await;
+    app.client().get_token(&client_id, &new_secret).await;
+    // The audit log names the token beside the person.
+    assert!(
+        app.audit_detail("credential.rotated")
+            .await
+            .contains("\"via_token\":\"ci deploy\"")
+    );
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner
+        .get(AUDIT_LOG)
+        .await
+        .assert_contains("Adam Admin, via token “ci deploy”,");
+
+    // The console's rules: field messages, the limit, the primary.
+    let bad = script
+        .api(
+            "POST",
+            "/api/v1/credentials",
+            &token,
+            Some(json!({
+                "name": "abc",
+                "permission_set": "galaxy",
+                "permissions": ["vault:steal:org"],
+                "ip_allowlist": ["300.1.2.3"],
+            })),
+        )
+        .await;
+    bad.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<String> = bad.json()["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        fields,
+        ["name", "permission_set", "permissions", "ip_allowlist[0]"]
+    );
+    script
+        .api(
+            "POST",
+            "/api/v1/credentials",
+            &token,
+            Some(json!({ "name": "Extra field", "permission_set": "monitoring", "permissions": ["audit:read:org"], "ip_allowlist": ["0.0.0.0/0"], "admin": true })),
+        )
+        .await
+        .assert_status(StatusCode::BAD_REQUEST)
+        .assert_contains("unknown field `admin`");
+    script
+        .api(
+            "POST",
+            "/api/v1/credentials",
+            &token,
+            Some(new_credential("Third one")),
+        )
+        .await
+        .assert_status(StatusCode::CREATED);
+    script
+        .api(
+            "POST",
+            "/api/v1/credentials",
+            &token,
+            Some(new_credential("Fourth one")),
+        )
+        .await
+        .assert_status(StatusCode::CONFLICT)
+        .assert_contains("https://keyward.dev/problems/limit-reached");
+    let primary = &app.client_ids(ACME).await[0];
+    script
+        .api(
+            "DELETE",
+            &format!("/api/v1/credentials/{primary}"),
+            &token,
+            None,
+        )
+        .await
+        .assert_status(StatusCode::CONFLICT)
+        .assert_contains("primary-cannot-be-deleted");
+    script
+        .api(
+            "DELETE",
+            &format!("/api/v1/credentials/{client_id}"),
+            &token,
+            None,
+        )
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    app.client()
+        .client_credentials(&client_id, &new_secret)
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+}
+
+#[tokio::test]
+async fn read_tokens_and_view_only_members_cannot_change_anything() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id(ACME).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let read = owner.api_token("owner read", acme, "read").await;
+    let mut script = app.client();
+    script
+        .api(
+            "POST",
+            "/api/v1/credentials",
+            &read,
+            Some(new_credential("Not allowed")),
+        )
+        .await
+        .assert_status(StatusCode::FORBIDDEN)
+        .assert_contains("Can Edit permission");
+    let primary = &app.client_ids(ACME).await[0];
+    script
+        .api(
+            "DELETE",
+            &format!("/api/v1/credentials/{primary}"),
+            &read,
+            None,
+        )
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+
+    // A Can View administrator may hold a read token only.
+    let mut viewer = app.sign_in_as(Persona::Viewer).await;
+    viewer.get("/account").await;
+    viewer
+        .make_token("viewer write", acme, "write", "30", "")
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("id=\"token_access-error\"")
+        .assert_contains("needs the API Credentials: Can Edit permission");
+    let view = viewer.api_token("viewer read", acme, "read").await;
+    script
+        .api("GET", "/api/v1/credentials", &view, None)
+        .await
+        .assert_status(StatusCode::OK);
+    assert_eq!(app.client_ids(ACME).await.len(), 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM api_tokens").await, 2);
+}
+
+#[tokio::test]
+async fn another_organizations_token_finds_nothing_here() {
+    let app = TestApp::demo().await;
+    let globex = app.org_id("Globex").await;
+    let mut gus = app.sign_in_as(Persona::GlobexOwner).await;
+    let token = gus.api_token("globex", globex, "read").await;
+    let acme_credential = &app.client_ids(ACME).await[0];
+    let mut script = app.client();
+    script
+        .api(
+            "GET",
+            &format!("/api/v1/credentials/{acme_credential}"),
+            &token,
+            None,
+        )
+        .await
+        .assert_status(StatusCode::NOT_FOUND)
+        .assert_contains("https://keyward.dev/problems/not-found");
+    let list = script.api("GET", "/api/v1/credentials", &token, None).await;
+    assert_eq!(list.json()["data"], json!([]));
+    // Nor can a token be made for an organization one is not in.
+    let acme = app.org_id(ACME).await;
+    gus.get("/account").await;
+    gus.make_token("sneaky", acme, "read", "30", "")
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Choose one of your organizations.");
+    assert_eq!(app.count("SELECT COUNT(*) FROM api_tokens").await, 1);
+}
+
+#[tokio::test]
+async fn tokens_end_when_their_user_is_demoted_removed_or_changes_password() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id(ACME).await;
+    let admin_id = app.user_id("admin@acme.test").await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    let write = admin.api_token("deploy", acme, "write").await;
+    let read = admin.api_token("reader", acme, "read").await;
+    let mut script = app.client();
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(MEMBERS).await;
+    owner
+        .change_role(admin_id, Role::CanView)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_invalid_token(&script.api("GET", "/api/v1/credentials", &write, None).await);
+    script
+        .api("GET", "/api/v1/credentials", &read, None)
+        .await
+        .assert_status(StatusCode::OK);
+    owner
+        .remove_member(admin_id)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_invalid_token(&script.api("GET", "/api/v1/credentials", &read, None).await);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL")
+            .await,
+        0
+    );
+
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let mine = owner.api_token("owner", acme, "write").await;
+    owner
+        .change_password(PASSWORD, "a much longer new password")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_invalid_token(&script.api("GET", "/api/v1/credentials", &mine, None).await);
+}
+
+#[tokio::test]
+async fn forty_concurrent_api_creates_never_pass_the_limit() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id(ACME).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let token = owner.api_token("bulk", acme, "write").await;
+    let creates = (0..40).map(|i| {
+        let mut script = app.client();
+        let token = token.clone();
+        async move {
+            script
+                .api(
+                    "POST",
+                    "/api/v1/credentials",
+                    &token,
+                    Some(new_credential(&format!("Bulk {i:02}"))),
+                )
+                .await
+                .status
+        }
+    });
+    let statuses = join_all(creates).await;
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((created, refused), (2, 38), "{statuses:?}");
+    assert_eq!(app.client_ids(ACME).await.len(), 3);
+}
+
+#[tokio::test]
+async fn token_expiry_is_required_and_at_most_a_year() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id(ACME).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get("/account").await;
+    for (expires, on, message) in [
+        ("", "", "Choose when the token expires."),
+        ("365", "", "Choose when the token expires."),
+        ("date", "", "Choose a date, e.g. 2027-03-31."),
+        (
+            "date",
+            "2000-01-01",
+            "Choose a date after today and at most one year ahead.",
+        ),
+        (
+            "date",
+            "2999-01-01",
+            "Choose a date after today and at most one year ahead.",
+        ),
+    ] {
+        owner
+            .make_token("expiry", acme, "read", expires, on)
+            .await
+            .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+            .assert_contains(message);
+    }
+    owner
+        .make_token("", acme, "read", "7", "")
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("id=\"token_name-error\"");
+    assert_eq!(app.count("SELECT COUNT(*) FROM api_tokens").await, 0);
+}
