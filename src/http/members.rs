@@ -33,6 +33,10 @@ pub fn router() -> Router<AppState> {
         .route("/settings/members/invitations/{id}/resend", post(resend))
         .route("/settings/members/invitations/{id}/revoke", post(revoke))
         .route(
+            "/settings/members/tokens/{token_id}/revoke",
+            post(revoke_token),
+        )
+        .route(
             "/settings/members/{user_id}/remove",
             get(confirm_remove).post(remove),
         )
@@ -102,6 +106,18 @@ struct MembersPage {
     error: String,
     /// Shown once, in the response that made it.
     new_link: Option<NewLink>,
+    /// The members' live personal access tokens.
+    tokens: Vec<TokenView>,
+}
+
+/// A member's personal access token, as owners see it.
+struct TokenView {
+    token_id: String,
+    name: String,
+    user_email: String,
+    access: &'static str,
+    expires: String,
+    last_used: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -150,7 +166,22 @@ async fn render(
             email: i.email,
         })
         .collect();
+    let tokens = service::api_tokens::of_organization(state, &actor)
+        .await?
+        .into_iter()
+        .map(|t| TokenView {
+            token_id: t.token_id,
+            name: t.name,
+            user_email: t.user_email,
+            access: t.access.label(),
+            expires: relative_time(t.expires_at, now),
+            last_used: t
+                .last_used_at
+                .map_or_else(|| "never".to_owned(), |u| relative_time(u, now)),
+        })
+        .collect();
     let page = MembersPage {
+        tokens,
         layout: ctx.layout("Members", Nav::Members),
         members,
         invitations,
@@ -358,6 +389,22 @@ async fn change(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// An owner revokes a member's personal access token.
+async fn revoke_token(
+    State(state): State<AppState>,
+    ctx: OrgContext,
+    meta: RequestMeta,
+    Path(token_id): Path<String>,
+) -> AppResult<Response> {
+    service::owners_only(&ctx.actor(&meta))?;
+    let name = service::api_tokens::revoke(&state, &ctx.user, &token_id, &meta.origin()).await?;
+    flash(
+        &ctx.session,
+        format!("Revoked the token “{name}”: it no longer works."),
+    )
+    .await
 }
 
 async fn confirm_remove(

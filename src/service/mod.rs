@@ -254,7 +254,7 @@ pub fn may_edit_credentials(actor: &Actor, plan: Plan) -> Result<()> {
 
 /// Owners only, decided on the access the request began with; changes ask
 /// again under the lock (`Locked::must_own`).
-pub(crate) fn owners_only(actor: &Actor) -> Result<()> {
+pub fn owners_only(actor: &Actor) -> Result<()> {
     if actor.access.is_owner() {
         Ok(())
     } else {

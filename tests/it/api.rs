@@ -502,3 +502,52 @@ async fn token_expiry_is_required_and_at_most_a_year() {
         .assert_contains("id=\"token_name-error\"");
     assert_eq!(app.count("SELECT COUNT(*) FROM api_tokens").await, 0);
 }
+
+#[tokio::test]
+async fn owners_see_and_revoke_their_members_tokens_on_the_members_page() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id(ACME).await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    let token = admin.api_token("nightly export", acme, "read").await;
+    let token_id = app
+        .sql
+        .strings("SELECT token_id FROM api_tokens", &[])
+        .await
+        .remove(0);
+    let revoke = format!("/settings/members/tokens/{token_id}/revoke");
+    // Not an owner: refused, and the token still works.
+    admin.get("/account").await;
+    admin
+        .post(&revoke, &[])
+        .await
+        .assert_status(StatusCode::FORBIDDEN)
+        .assert_contains("Only organization owners can do this.");
+    let mut script = app.client();
+    script
+        .api("GET", "/api/v1/credentials", &token, None)
+        .await
+        .assert_status(StatusCode::OK);
+
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner
+        .get(MEMBERS)
+        .await
+        .assert_contains("<td class=\"strong\">nightly export</td>")
+        .assert_contains("<td>admin@acme.test</td>")
+        .assert_lacks(&token);
+    owner
+        .post(&revoke, &[])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    owner
+        .get(MEMBERS)
+        .await
+        .assert_contains("Revoked the token “nightly export”: it no longer works.")
+        .assert_lacks("<td class=\"strong\">nightly export</td>");
+    assert_invalid_token(&script.api("GET", "/api/v1/credentials", &token, None).await);
+    assert!(
+        app.audit_detail("api_token.revoked")
+            .await
+            .contains("\"user\":\"admin@acme.test\"")
+    );
+}
