@@ -169,6 +169,28 @@ pub async fn editable(
         .ok_or(Error::NotFound)
 }
 
+/// What a caller read of a credential, to change it only if it is still
+/// so: a digest of everything a change touches (not its last use).
+pub fn version(c: &Credential) -> String {
+    use sha2::{Digest, Sha256};
+    let state = json!([
+        c.name,
+        c.description,
+        c.is_primary,
+        c.status.as_str(),
+        c.permission_set.key(),
+        c.permissions.to_scope_string(),
+        c.ip_allowlist.to_stored(),
+        c.last_rotated_at,
+        c.secret_hint,
+    ]);
+    Sha256::digest(state.to_string().as_bytes())
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// One credential, to anyone who may see the organization (the API's read).
 pub async fn get(app: &AppState, actor: &Actor, client_id: &ClientId) -> Result<Credential> {
     let mut conn = app.db.acquire().await?;
@@ -324,8 +346,14 @@ pub async fn update(
     client_id: &ClientId,
     draft: &Draft,
     justification: Option<&Justification>,
+    expected_version: Option<&str>,
 ) -> Result<Updated> {
     let (mut locked, before) = lock_credential(app, actor, client_id).await?;
+    // Compared under the lock: of two scripts that read the same version,
+    // the second to write is refused instead of overwriting the first.
+    if expected_version.is_some_and(|v| v != version(&before)) {
+        return Err(Error::Stale);
+    }
     let name = draft.name.as_str();
     if repo::name_requested(&mut locked.tx, actor.org, name, None).await? {
         return Err(Error::NameTaken);

@@ -161,6 +161,9 @@ pub enum Error {
     TokenAboveAccess,
     #[error("A token must expire between tomorrow and one year from today.")]
     TokenLifetime,
+    /// An update that names the version it read, which changed since.
+    #[error("This credential changed since you read it. Read it again, then make your change.")]
+    Stale,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }

@@ -551,3 +551,89 @@ async fn owners_see_and_revoke_their_members_tokens_on_the_members_page() {
             .contains("\"user\":\"admin@acme.test\"")
     );
 }
+
+#[tokio::test]
+async fn updates_with_if_match_never_overwrite_a_change_made_since_the_read() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id(ACME).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let token = owner.api_token("ci", acme, "write").await;
+    let mut first = app.client();
+    let mut second = app.client();
+    let id = app.client_ids(ACME).await.remove(0);
+    let path = format!("/api/v1/credentials/{id}");
+    let read = first.api("GET", &path, &token, None).await;
+    let etag = read.header("etag").to_owned();
+    // Another read sees the same version.
+    assert_eq!(
+        second.api("GET", &path, &token, None).await.header("etag"),
+        etag
+    );
+
+    let patch = |description: &str| json!({ "description": description });
+    let ok = first
+        .send(
+            first
+                .request("PATCH", &path)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .header("if-match", &etag)
+                .body(patch("Changed by the first").to_string()),
+        )
+        .await;
+    ok.assert_status(StatusCode::OK)
+        .assert_contains("\"description\":\"Changed by the first\"");
+    assert_ne!(ok.header("etag"), etag);
+    let stale = second
+        .send(
+            second
+                .request("PATCH", &path)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .header("if-match", &etag)
+                .body(patch("Changed by the second").to_string()),
+        )
+        .await;
+    stale
+        .assert_status(StatusCode::PRECONDITION_FAILED)
+        .assert_contains("https://keyward.dev/problems/stale");
+    second
+        .api("GET", &path, &token, None)
+        .await
+        .assert_contains("\"description\":\"Changed by the first\"");
+    // Without If-Match the change applies; fields left out stay.
+    second
+        .api(
+            "PATCH",
+            &path,
+            &token,
+            Some(json!({ "name": "Payments core" })),
+        )
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("\"name\":\"Payments core\"")
+        .assert_contains("\"description\":\"Changed by the first\"");
+
+    // The one-step actions answer the credential as it is afterwards.
+    second
+        .api("POST", &format!("{path}/disable"), &token, None)
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("\"status\":\"disabled\"");
+    second
+        .api("POST", &format!("{path}/enable"), &token, None)
+        .await
+        .assert_contains("\"status\":\"enabled\"");
+    second
+        .api("POST", &format!("{path}/explode"), &token, None)
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    let actions = app.audit_actions().await;
+    for action in [
+        "credential.updated",
+        "credential.disabled",
+        "credential.enabled",
+    ] {
+        assert!(actions.contains(&action.to_owned()), "{action}");
+    }
+}

@@ -81,17 +81,19 @@ fn json(status: StatusCode, body: &impl Serialize) -> Response {
     response
 }
 
-/// A read with a strong `ETag`; `If-None-Match` with it answers 304.
-fn with_etag(request: &HeaderMap, body: &impl Serialize) -> Response {
+/// A digest of a body, as an `ETag` for reads with no version of their own.
+fn body_etag(body: &impl Serialize) -> String {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let hash = Sha256::digest(&bytes);
-    let etag = format!(
-        "\"{}\"",
-        hash.iter()
-            .take(12)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    Sha256::digest(&bytes)
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A read with a strong `ETag`; `If-None-Match` with it answers 304.
+fn with_etag(request: &HeaderMap, tag: &str, body: &impl Serialize) -> Response {
+    let etag = format!("\"{tag}\"");
     let matches = request
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -110,6 +112,31 @@ fn with_etag(request: &HeaderMap, body: &impl Serialize) -> Response {
     response
 }
 
+/// The version an `If-Match` header names; `None` without one (or `*`).
+fn if_match(request: &HeaderMap) -> Option<String> {
+    let value = request.get(header::IF_MATCH)?.to_str().ok()?.trim();
+    if value == "*" {
+        return None;
+    }
+    Some(value.trim_start_matches("W/").trim_matches('"').to_owned())
+}
+
+/// One credential with its version as the `ETag`.
+async fn credential_response(
+    state: &AppState,
+    actor: &crate::service::Actor,
+    client_id: &ClientId,
+    request: &HeaderMap,
+) -> ApiResult {
+    let credential = use_case::get(state, actor, client_id).await?;
+    let version = use_case::version(&credential);
+    Ok(with_etag(
+        request,
+        &version,
+        &CredentialJson::from(credential),
+    ))
+}
+
 fn client_id(raw: &str) -> Result<ClientId, Problem> {
     ClientId::parse(raw).ok_or_else(Problem::not_found)
 }
@@ -126,7 +153,8 @@ pub async fn list(
 ) -> ApiResult {
     let overview = use_case::overview(&state, &actor).await?;
     let data: Vec<CredentialJson> = overview.credentials.into_iter().map(Into::into).collect();
-    Ok(with_etag(&headers, &List { data }))
+    let list = List { data };
+    Ok(with_etag(&headers, &body_etag(&list), &list))
 }
 
 pub async fn get(
@@ -135,8 +163,7 @@ pub async fn get(
     Path(raw): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let credential = use_case::get(&state, &actor, &client_id(&raw)?).await?;
-    Ok(with_etag(&headers, &CredentialJson::from(credential)))
+    credential_response(&state, &actor, &client_id(&raw)?, &headers).await
 }
 
 /// The body of a create: the New Credential dialog's fields.
@@ -349,12 +376,131 @@ pub async fn organization(
     headers: HeaderMap,
 ) -> ApiResult {
     let org = organization::get(&state, &actor).await?;
-    Ok(with_etag(
-        &headers,
-        &OrganizationJson {
-            name: org.name,
-            plan: org.plan.as_str(),
-            require_approval: org.require_approval,
+    let body = OrganizationJson {
+        name: org.name,
+        plan: org.plan.as_str(),
+        require_approval: org.require_approval,
+    };
+    Ok(with_etag(&headers, &body_etag(&body), &body))
+}
+
+/// The body of an update: any of the editable fields; the rest stay.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialChanges {
+    name: Option<String>,
+    /// `null` or `""` removes the description.
+    #[serde(default, with = "double_option")]
+    description: Option<Option<String>>,
+    permission_set: Option<String>,
+    permissions: Option<Vec<String>>,
+    ip_allowlist: Option<Vec<String>>,
+    justification: Option<String>,
+}
+
+/// Tells a missing field (`None`) from an explicit `null` (`Some(None)`).
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        Option::<T>::deserialize(deserializer).map(Some)
+    }
+}
+
+#[derive(Serialize)]
+struct ChangeRequested {
+    request_id: String,
+    status: &'static str,
+}
+
+/// Edits a credential. With `If-Match`, only if it is still the version read.
+pub async fn update(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    Json(changes): Json<CredentialChanges>,
+) -> ApiResult {
+    let client_id = client_id(&raw)?;
+    crate::service::may_edit_credentials(&actor, organization::get(&state, &actor).await?.plan)?;
+    let current = use_case::get(&state, &actor, &client_id).await?;
+    let merged = NewCredential {
+        name: changes.name.unwrap_or(current.name),
+        description: match changes.description {
+            Some(description) => description,
+            None => current.description,
         },
-    ))
+        permission_set: changes
+            .permission_set
+            .unwrap_or_else(|| current.permission_set.key().to_owned()),
+        permissions: changes.permissions.unwrap_or_else(|| {
+            current
+                .permissions
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        }),
+        ip_allowlist: changes.ip_allowlist.unwrap_or_else(|| {
+            current
+                .ip_allowlist
+                .to_stored()
+                .split(' ')
+                .map(str::to_owned)
+                .collect()
+        }),
+        justification: changes.justification,
+    };
+    let (draft, justification) = merged.draft()?;
+    let expected = if_match(&headers);
+    match use_case::update(
+        &state,
+        &actor,
+        &client_id,
+        &draft,
+        justification.as_ref(),
+        expected.as_deref(),
+    )
+    .await?
+    {
+        use_case::Updated::Saved => {
+            credential_response(&state, &actor, &client_id, &HeaderMap::new()).await
+        }
+        use_case::Updated::Requested { request_id } => Ok(json(
+            StatusCode::ACCEPTED,
+            &ChangeRequested {
+                request_id: request_id.to_string(),
+                status: "pending",
+            },
+        )),
+    }
+}
+
+/// `disable`, `enable`, `make-primary` and `expire-previous`: each answers
+/// the credential as it is afterwards.
+pub async fn action(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path((raw, action)): Path<(String, String)>,
+) -> ApiResult {
+    let client_id = client_id(&raw)?;
+    match action.as_str() {
+        "disable" => {
+            use_case::set_status(&state, &actor, &client_id, CredentialStatus::Disabled).await?;
+        }
+        "enable" => {
+            use_case::set_status(&state, &actor, &client_id, CredentialStatus::Enabled).await?;
+        }
+        "make-primary" => {
+            use_case::make_primary(&state, &actor, &client_id).await?;
+        }
+        "expire-previous" => {
+            use_case::expire_previous(&state, &actor, &client_id).await?;
+        }
+        _ => return Err(Problem::not_found()),
+    }
+    credential_response(&state, &actor, &client_id, &HeaderMap::new()).await
 }

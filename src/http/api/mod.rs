@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 
 pub use problem::Problem;
@@ -30,11 +30,17 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/api/v1/credentials/{client_id}",
-            get(credentials::get).delete(credentials::delete),
+            get(credentials::get)
+                .patch(credentials::update)
+                .delete(credentials::delete),
         )
         .route(
             "/api/v1/credentials/{client_id}/rotate",
-            axum::routing::post(credentials::rotate),
+            post(credentials::rotate),
+        )
+        .route(
+            "/api/v1/credentials/{client_id}/{action}",
+            post(credentials::action),
         )
         .route("/api/v1/organization", get(credentials::organization))
         .fallback(|| async { Problem::not_found() })

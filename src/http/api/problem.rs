@@ -134,6 +134,7 @@ impl From<Error> for Problem {
                 "Approval needs a justification",
             ),
             Error::Busy => (S::SERVICE_UNAVAILABLE, "busy", "Busy"),
+            Error::Stale => (S::PRECONDITION_FAILED, "stale", "Changed since read"),
             Error::Internal(e) => {
                 tracing::error!(error = %e, "API request failed");
                 return Problem::new(

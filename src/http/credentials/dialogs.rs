@@ -245,7 +245,7 @@ pub async fn edit(
     };
     let justification = parsed.justification.as_ref();
     let name = parsed.draft.name.as_str();
-    match credentials::update(&state, &on.actor, &on.target, &parsed.draft, justification).await {
+    match credentials::update(&state, &on.actor, &on.target, &parsed.draft, justification, None).await {
         Ok(Updated::Saved) => {
             on.done(format!("Saved “{name}”.{}", parsed.notes_text()))
                 .await
