@@ -56,6 +56,11 @@ impl FieldErrors {
         }
     }
 
+    /// The messages, in the order they were found.
+    pub fn into_vec(self) -> Vec<FieldError> {
+        self.0
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -64,19 +64,19 @@ struct AuditLogPage {
 
 #[derive(Debug, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
-struct Params {
-    credential: String,
-    actor: String,
-    action: String,
-    from: String,
-    to: String,
+pub(crate) struct Params {
+    pub credential: String,
+    pub actor: String,
+    pub action: String,
+    pub from: String,
+    pub to: String,
     #[serde(skip_serializing)]
-    before: String,
+    pub before: String,
 }
 
 impl Params {
     /// The filter, or the messages for the fields that could not be read.
-    fn filter(&self) -> (Filter, FieldErrors) {
+    pub fn filter(&self) -> (Filter, FieldErrors) {
         let mut errors = FieldErrors::default();
         for (field, label, raw) in [
             ("credential", "credential", &self.credential),

@@ -127,6 +127,9 @@ pub async fn friendly_errors(request: Request, next: Next) -> Response {
         });
     // The API's own errors are problem details, those of a layer too.
     if api && (status.is_client_error() || status.is_server_error()) && !designed {
+        if status == StatusCode::NOT_FOUND {
+            return crate::http::api::Problem::not_found().into_response();
+        }
         let (status, title, message) = AppError::for_status(status);
         let slug = title.to_lowercase().replace(' ', "-");
         return crate::http::api::Problem::new(status, &slug, title, message).into_response();

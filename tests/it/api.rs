@@ -637,3 +637,226 @@ async fn updates_with_if_match_never_overwrite_a_change_made_since_the_read() {
         assert!(actions.contains(&action.to_owned()), "{action}");
     }
 }
+
+#[tokio::test]
+async fn requests_go_from_ask_to_generate_through_the_api_with_the_consoles_rules() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id(ACME).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.require_approval().await;
+    let owner_token = owner.api_token("approvals", acme, "write").await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    let admin_token = admin.api_token("provisioning", acme, "write").await;
+    let mut script = app.client();
+
+    // Approval required: a create without a justification says why at its field.
+    script
+        .api(
+            "POST",
+            "/api/v1/credentials",
+            &admin_token,
+            Some(new_credential("Ledger sync")),
+        )
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("justification-required");
+    let mut asked = new_credential("Ledger sync");
+    asked["justification"] = json!("The ledger job needs its own credential.");
+    let requested = script
+        .api("POST", "/api/v1/credentials", &admin_token, Some(asked))
+        .await;
+    requested.assert_status(StatusCode::ACCEPTED);
+    let id = requested.json()["request_id"].as_str().unwrap().to_owned();
+    let list = script
+        .api("GET", "/api/v1/requests", &owner_token, None)
+        .await;
+    assert_eq!(list.json()["data"][0]["status"], "pending");
+    // Never one's own request.
+    script
+        .api(
+            "POST",
+            &format!("/api/v1/requests/{id}/approve"),
+            &admin_token,
+            None,
+        )
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    script
+        .api(
+            "POST",
+            &format!("/api/v1/requests/{id}/approve"),
+            &owner_token,
+            None,
+        )
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("\"status\":\"approved\"");
+    // Only the requester generates; the secret is in that response alone.
+    script
+        .api(
+            "POST",
+            &format!("/api/v1/requests/{id}/generate"),
+            &owner_token,
+            None,
+        )
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    let generated = script
+        .api(
+            "POST",
+            &format!("/api/v1/requests/{id}/generate"),
+            &admin_token,
+            None,
+        )
+        .await;
+    generated.assert_status(StatusCode::CREATED);
+    let body = generated.json();
+    app.client()
+        .get_token(
+            body["client_id"].as_str().unwrap(),
+            body["client_secret"].as_str().unwrap(),
+        )
+        .await;
+
+    // A second request, rejected with a reason the requester reads.
+    let mut second = new_credential("Payout batcher");
+    second["justification"] = json!("Nightly payouts need their own credential.");
+    let second_id = script
+        .api("POST", "/api/v1/credentials", &admin_token, Some(second))
+        .await
+        .json()["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    script
+        .api(
+            "POST",
+            &format!("/api/v1/requests/{second_id}/reject"),
+            &owner_token,
+            Some(json!({ "reason": "Use Ledger sync." })),
+        )
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("\"status\":\"rejected\"");
+    let list = script
+        .api("GET", "/api/v1/requests", &admin_token, None)
+        .await;
+    let rejected = list.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["request_id"] == second_id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(rejected["reason"], "Use Ledger sync.");
+    script
+        .api(
+            "POST",
+            &format!("/api/v1/requests/{second_id}/withdraw"),
+            &admin_token,
+            None,
+        )
+        .await
+        .assert_status(StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn audit_events_page_with_a_cursor_newest_first_and_members_are_for_owners() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id(ACME).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let token = owner.api_token("audit reader", acme, "write").await;
+    let mut script = app.client();
+    for i in 0..5 {
+        script
+            .api(
+                "POST",
+                "/api/v1/credentials",
+                &token,
+                Some(new_credential(&format!("Event source {i}"))),
+            )
+            .await;
+        let id = app.client_ids(ACME).await.pop().unwrap();
+        if i < 4 {
+            script
+                .api("DELETE", &format!("/api/v1/credentials/{id}"), &token, None)
+                .await
+                .assert_status(StatusCode::NO_CONTENT);
+        }
+    }
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = script
+            .api(
+                "GET",
+                &format!("/api/v1/audit-events?action=credential.created&limit=2&cursor={cursor}"),
+                &token,
+                None,
+            )
+            .await;
+        page.assert_status(StatusCode::OK);
+        let body = page.json();
+        for event in body["data"].as_array().unwrap() {
+            assert_eq!(event["action"], "credential.created");
+            seen.push(event["detail"]["name"].as_str().unwrap().to_owned());
+        }
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "Event source 4",
+            "Event source 3",
+            "Event source 2",
+            "Event source 1",
+            "Event source 0"
+        ]
+    );
+    // The events name the token.
+    assert!(
+        app.audit_detail("credential.deleted")
+            .await
+            .contains("\"via_token\":\"audit reader\"")
+    );
+    script
+        .api(
+            "GET",
+            "/api/v1/audit-events?limit=500&from=yesterday",
+            &token,
+            None,
+        )
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("\"field\":\"from\"")
+        .assert_contains("\"field\":\"limit\"");
+    let unknown = script
+        .api("GET", "/api/v1/audit-events?colour=blue", &token, None)
+        .await;
+    unknown.assert_status(StatusCode::BAD_REQUEST);
+    assert_eq!(unknown.header("content-type"), "application/problem+json");
+
+    let members = script.api("GET", "/api/v1/members", &token, None).await;
+    members.assert_status(StatusCode::OK);
+    assert!(
+        members.json()["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["email"] == "viewer@acme.test" && m["role"] == "admin-view")
+    );
+    let mut viewer = app.sign_in_as(Persona::Viewer).await;
+    let view = viewer.api_token("viewer", acme, "read").await;
+    script
+        .api("GET", "/api/v1/members", &view, None)
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    script
+        .api("GET", "/api/v1/nothing-here", &view, None)
+        .await
+        .assert_status(StatusCode::NOT_FOUND)
+        .assert_contains("https://keyward.dev/problems/not-found");
+}

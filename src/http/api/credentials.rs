@@ -69,7 +69,7 @@ impl From<Credential> for CredentialJson {
 }
 
 /// A JSON response that never lands in a cache.
-fn json(status: StatusCode, body: &impl Serialize) -> Response {
+pub(super) fn json(status: StatusCode, body: &impl Serialize) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut response = (status, bytes).into_response();
     let headers = response.headers_mut();
@@ -190,6 +190,15 @@ fn field(errors: &mut Vec<FieldProblem>, error: FieldError) {
     });
 }
 
+/// Field errors of a form-shaped check, as problem fields.
+pub(super) fn problem_fields(errors: Vec<FieldError>) -> Vec<FieldProblem> {
+    let mut out = Vec::new();
+    for error in errors {
+        field(&mut out, error);
+    }
+    out
+}
+
 impl NewCredential {
     /// The draft, or every field's message.
     fn draft(&self) -> Result<(Draft, Option<Justification>), Problem> {
@@ -289,20 +298,7 @@ pub async fn create(
 ) -> ApiResult {
     let (draft, justification) = body.draft()?;
     match use_case::create(&state, &actor, &draft, justification.as_ref()).await? {
-        CreateOutcome::Created(created) => {
-            let credential = use_case::get(&state, &actor, &created.client_id).await?;
-            let body = Created {
-                credential: credential.into(),
-                client_secret: created.secret.expose().to_owned(),
-            };
-            let mut response = json(StatusCode::CREATED, &body);
-            if let Ok(location) =
-                HeaderValue::from_str(&format!("/api/v1/credentials/{}", created.client_id))
-            {
-                response.headers_mut().insert(header::LOCATION, location);
-            }
-            Ok(response)
-        }
+        CreateOutcome::Created(created) => created_response(&state, &actor, created).await,
         CreateOutcome::Requested { request_id, name } => Ok(json(
             StatusCode::ACCEPTED,
             &Requested {
@@ -312,6 +308,26 @@ pub async fn create(
             },
         )),
     }
+}
+
+/// 201 with the credential and its secret, which this response alone shows.
+pub(super) async fn created_response(
+    state: &AppState,
+    actor: &crate::service::Actor,
+    created: use_case::Created,
+) -> ApiResult {
+    let credential = use_case::get(state, actor, &created.client_id).await?;
+    let body = Created {
+        credential: credential.into(),
+        client_secret: created.secret.expose().to_owned(),
+    };
+    let mut response = json(StatusCode::CREATED, &body);
+    if let Ok(location) =
+        HeaderValue::from_str(&format!("/api/v1/credentials/{}", created.client_id))
+    {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
 }
 
 #[derive(Deserialize, Default)]

@@ -4,6 +4,7 @@
 //! problem details with a stable `type` per error.
 
 mod credentials;
+mod org;
 mod problem;
 
 use axum::Router;
@@ -43,7 +44,14 @@ pub fn router() -> Router<AppState> {
             post(credentials::action),
         )
         .route("/api/v1/organization", get(credentials::organization))
-        .fallback(|| async { Problem::not_found() })
+        .route("/api/v1/members", get(org::members))
+        .route("/api/v1/audit-events", get(org::events))
+        .route("/api/v1/requests", get(org::list_requests))
+        .route("/api/v1/requests/{request_id}/reject", post(org::reject))
+        .route(
+            "/api/v1/requests/{request_id}/{action}",
+            post(org::request_action),
+        )
 }
 
 /// The person a request's token stands for, in the token's organization.
