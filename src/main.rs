@@ -124,6 +124,32 @@ enum Command {
     /// Manage users from scripts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage personal access tokens from scripts.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Make a personal access token for a user and print it (once) on
+    /// standard output, as the Account page would show it.
+    Add {
+        /// The user it acts as.
+        #[arg(long)]
+        email: String,
+        /// Their organization (by name).
+        #[arg(long)]
+        org: String,
+        /// What it is for, e.g. "ci deploy".
+        #[arg(long)]
+        name: String,
+        /// read, or write (needs Can Edit).
+        #[arg(long, default_value = "read")]
+        access: String,
+        /// Days until it expires (at most 365).
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -234,7 +260,41 @@ async fn run() -> anyhow::Result<()> {
             org,
             role,
         }) => add_user(&state, &email, &name, support, org.zip(role)).await,
+        Command::Token(TokenCommand::Add {
+            email,
+            org,
+            name,
+            access,
+            days,
+        }) => add_token(&state, &email, &org, &name, &access, days).await,
     }
+}
+
+async fn add_token(
+    state: &AppState,
+    email: &str,
+    org: &str,
+    name: &str,
+    access: &str,
+    days: i64,
+) -> anyhow::Result<()> {
+    use keyward::domain::api_token::{TokenAccess, TokenName};
+    let access = TokenAccess::parse(access).context("--access must be read or write")?;
+    let name = TokenName::parse(name).map_err(|e| anyhow::anyhow!(e.message))?;
+    let (user, org_id) = service::setup::find_member(state, email, org).await?;
+    let draft = service::api_tokens::Draft {
+        name,
+        org: org_id,
+        access,
+        expires_at: state.now() + days * 86_400,
+    };
+    let origin = service::Origin {
+        ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        user_agent: Some("keyward token add".to_owned()),
+    };
+    let token = service::api_tokens::create(state, &user, &draft, &origin).await?;
+    println!("{}", token.expose());
+    Ok(())
 }
 
 async fn serve(state: AppState, demo: bool) -> anyhow::Result<()> {

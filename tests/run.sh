@@ -37,3 +37,6 @@ else
   echo "!! The suite passed on SQLite only. Start PostgreSQL (or set"
   echo "!! KEYWARD_TEST_POSTGRES_URL) and run this again to test both backends."
 fi
+
+echo "== schemathesis on every operation of the API's OpenAPI document"
+tests/api/schemathesis.sh

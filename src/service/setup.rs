@@ -95,3 +95,23 @@ pub async fn add_user(
     tx.commit().await?;
     Ok(())
 }
+
+/// `keyward token add`: the user with this email and the organization with
+/// this name, which they must be a member of.
+pub async fn find_member(
+    app: &AppState,
+    email: &str,
+    org: &str,
+) -> anyhow::Result<(crate::storage::users::User, crate::domain::OrgId)> {
+    let mut conn = app.db.acquire().await?;
+    let user = users::find_by_email(&mut conn, &email.trim().to_lowercase())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user with the email {email}"))?;
+    let org_row = orgs::find_by_name(&mut conn, org)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no organization named {org}"))?;
+    crate::storage::members::find(&mut conn, org_row.id, user.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("{email} is not a member of {org}"))?;
+    Ok((user, org_row.id))
+}

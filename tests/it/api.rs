@@ -790,7 +790,7 @@ async fn audit_events_page_with_a_cursor_newest_first_and_members_are_for_owners
         let page = script
             .api(
                 "GET",
-                &format!("/api/v1/audit-events?action=credential.created&limit=2&cursor={cursor}"),
+                &format!("/api/v1/audit-events?action=credential.created&limit=2{cursor}"),
                 &token,
                 None,
             )
@@ -802,7 +802,7 @@ async fn audit_events_page_with_a_cursor_newest_first_and_members_are_for_owners
             seen.push(event["detail"]["name"].as_str().unwrap().to_owned());
         }
         match body["next_cursor"].as_str() {
-            Some(next) => cursor = next.to_owned(),
+            Some(next) => cursor = format!("&cursor={next}"),
             None => break,
         }
     }
@@ -859,4 +859,50 @@ async fn audit_events_page_with_a_cursor_newest_first_and_members_are_for_owners
         .await
         .assert_status(StatusCode::NOT_FOUND)
         .assert_contains("https://keyward.dev/problems/not-found");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_operation_and_the_token() {
+    let app = TestApp::demo().await;
+    let doc = app.client().get("/api/v1/openapi.json").await;
+    doc.assert_status(StatusCode::OK);
+    let doc = doc.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["personal_access_token"]["scheme"],
+        "bearer"
+    );
+    let mut operations: Vec<String> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            operations.push(format!("{} {path}", method.to_uppercase()));
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(
+                responses.contains_key("401"),
+                "{method} {path} documents the 401 of a bad token"
+            );
+            assert!(operation["summary"].is_string(), "{method} {path}");
+        }
+    }
+    operations.sort();
+    assert_eq!(
+        operations,
+        [
+            "DELETE /api/v1/credentials/{client_id}",
+            "GET /api/v1/audit-events",
+            "GET /api/v1/credentials",
+            "GET /api/v1/credentials/{client_id}",
+            "GET /api/v1/members",
+            "GET /api/v1/organization",
+            "GET /api/v1/requests",
+            "PATCH /api/v1/credentials/{client_id}",
+            "POST /api/v1/credentials",
+            "POST /api/v1/credentials/{client_id}/rotate",
+            "POST /api/v1/credentials/{client_id}/{action}",
+            "POST /api/v1/requests/{request_id}/reject",
+            "POST /api/v1/requests/{request_id}/{action}",
+        ]
+    );
+    let problem = &doc["components"]["schemas"]["Problem"];
+    assert!(problem["properties"]["type"].is_object(), "{problem}");
 }

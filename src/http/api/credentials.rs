@@ -5,12 +5,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 use super::problem::FieldProblem;
+use super::schema;
 use super::{ApiActor, Json, Problem};
 use crate::domain::credential::{CredentialName, Description};
-use crate::domain::ip::IpAllowlist;
-use crate::domain::permission::{Permission, Permissions, SetType};
+use crate::domain::ip::{IpAllowlist, IpEntry, MAX_ENTRIES};
+use crate::domain::permission::{MAX_PERMISSIONS, Permission, Permissions, SetType};
 use crate::domain::{ClientId, CredentialStatus, FieldError, Grace, Justification};
 use crate::http::views::iso_time;
 use crate::service::credentials::{self as use_case, CreateOutcome, Draft};
@@ -21,19 +23,31 @@ use crate::storage::credentials::Credential;
 type ApiResult = Result<Response, Problem>;
 
 /// A credential as the API shows it. Never its secret.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Credential)]
 pub struct CredentialJson {
+    #[schema(example = "kwid_4Zr8Qx0aVb1Lm2Nc3Pd5Re")]
     client_id: String,
+    #[schema(example = "Fraud scoring")]
     name: String,
     description: Option<String>,
+    /// The organization's main credential; it cannot be deleted.
     primary: bool,
+    /// `enabled` or `disabled`.
+    #[schema(value_type = String, example = "enabled")]
     status: &'static str,
+    /// `wallets`, `transactions`, `controls` or `monitoring`.
+    #[schema(value_type = String, example = "transactions")]
     permission_set: &'static str,
+    /// OAuth scopes, `type:action:scope[:resource]`.
+    #[schema(example = json!(["balances:read:org", "transactions:read:org"]))]
     permissions: Vec<String>,
     /// `["0.0.0.0/0"]` for all addresses.
+    #[schema(example = json!(["203.0.113.0/24"]))]
     ip_allowlist: Vec<String>,
     /// The last four characters of the current secret.
     secret_hint: Option<String>,
+    /// RFC 3339.
     created_at: String,
     created_by: String,
     last_rotated_at: Option<String>,
@@ -141,11 +155,20 @@ fn client_id(raw: &str) -> Result<ClientId, Problem> {
     ClientId::parse(raw).ok_or_else(Problem::not_found)
 }
 
-#[derive(Serialize)]
-struct List<T> {
-    data: Vec<T>,
+/// The organization's credentials, primary first.
+#[derive(Serialize, ToSchema)]
+pub struct CredentialList {
+    data: Vec<CredentialJson>,
 }
 
+#[utoipa::path(get, path = "/api/v1/credentials", tag = "Credentials",
+    summary = "List credentials",
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier read: 304 while nothing changed")),
+    responses(
+        (status = 200, description = "The credentials", body = CredentialList, headers(("ETag" = String))),
+        (status = 304, description = "Not modified since the ETag"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -153,10 +176,20 @@ pub async fn list(
 ) -> ApiResult {
     let overview = use_case::overview(&state, &actor).await?;
     let data: Vec<CredentialJson> = overview.credentials.into_iter().map(Into::into).collect();
-    let list = List { data };
+    let list = CredentialList { data };
     Ok(with_etag(&headers, &body_etag(&list), &list))
 }
 
+#[utoipa::path(get, path = "/api/v1/credentials/{client_id}", tag = "Credentials",
+    summary = "Get a credential",
+    params(("client_id" = String, Path, description = "The credential's client ID"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier read: 304 while nothing changed")),
+    responses(
+        (status = 200, description = "The credential; its ETag is its version, for If-Match", body = CredentialJson, headers(("ETag" = String))),
+        (status = 304, description = "Not modified since the ETag"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such credential in the token's organization", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn get(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -167,19 +200,22 @@ pub async fn get(
 }
 
 /// The body of a create: the New Credential dialog's fields.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCredential {
+    #[schema(schema_with = schema::name)]
     name: String,
     #[serde(default)]
+    #[schema(schema_with = schema::description)]
     description: Option<String>,
+    #[schema(schema_with = schema::permission_set)]
     permission_set: String,
-    /// OAuth scopes, `type:action:scope[:resource]`.
+    #[schema(schema_with = schema::permissions)]
     permissions: Vec<String>,
-    /// Addresses or CIDR ranges; `["0.0.0.0/0"]` for all.
+    #[schema(schema_with = schema::ip_allowlist)]
     ip_allowlist: Vec<String>,
-    /// Required when the organization requires approval and the caller is not an owner.
     #[serde(default)]
+    #[schema(schema_with = schema::justification)]
     justification: Option<String>,
 }
 
@@ -218,38 +254,22 @@ impl NewCredential {
                         .to_owned(),
             });
         }
-        let permissions = self
-            .permissions
-            .iter()
-            .map(|p| Permission::parse(p))
-            .collect::<Result<Vec<_>, _>>()
-            .and_then(Permissions::new)
-            .map_err(|e| field(&mut errors, e))
-            .ok();
-        let ips = if self
-            .ip_allowlist
-            .iter()
-            .map(String::as_str)
-            .eq(["0.0.0.0/0"])
-        {
-            Some(IpAllowlist::All)
+        // Counted as sent, before duplicates collapse, as the document says.
+        let permissions = if self.permissions.len() > MAX_PERMISSIONS {
+            Err(FieldError::new(
+                "permissions",
+                format!("A credential can hold at most {MAX_PERMISSIONS} permissions."),
+            ))
         } else {
-            match IpAllowlist::parse_limited(&self.ip_allowlist.join("\n")) {
-                Ok((list, _)) => Some(list),
-                Err(list) => {
-                    for e in list {
-                        errors.push(FieldProblem {
-                            field: match e.line {
-                                Some(line) => format!("ip_allowlist[{}]", line - 1),
-                                None => "ip_allowlist".to_owned(),
-                            },
-                            message: e.message,
-                        });
-                    }
-                    None
-                }
-            }
-        };
+            self.permissions
+                .iter()
+                .map(|p| Permission::parse(p))
+                .collect::<Result<Vec<_>, _>>()
+                .and_then(Permissions::new)
+        }
+        .map_err(|e| field(&mut errors, e))
+        .ok();
+        let ips = ip_allowlist(&self.ip_allowlist, &mut errors);
         let justification = match self.justification.as_deref() {
             Some(text) => Justification::parse(text)
                 .map_err(|e| field(&mut errors, e))
@@ -276,21 +296,83 @@ impl NewCredential {
     }
 }
 
-#[derive(Serialize)]
-struct Created {
+/// The allowlist of a request body: `["0.0.0.0/0"]` for all addresses,
+/// else each entry normalised, duplicates collapsed, at most 6.
+fn ip_allowlist(list: &[String], errors: &mut Vec<FieldProblem>) -> Option<IpAllowlist> {
+    if list.len() == 1 && list[0].trim() == "0.0.0.0/0" {
+        return Some(IpAllowlist::All);
+    }
+    let mut entries: Vec<IpEntry> = Vec::new();
+    let mut ok = true;
+    for (i, raw) in list.iter().enumerate() {
+        match IpEntry::parse(raw.trim()) {
+            Ok((entry, _)) => {
+                if !entries.contains(&entry) {
+                    entries.push(entry);
+                }
+            }
+            Err(message) => {
+                ok = false;
+                errors.push(FieldProblem {
+                    field: format!("ip_allowlist[{i}]"),
+                    message,
+                });
+            }
+        }
+    }
+    let message = if list.len() > MAX_ENTRIES {
+        Some(format!(
+            "A credential can have at most {MAX_ENTRIES} IP entries."
+        ))
+    } else if entries.is_empty() && ok {
+        Some("Give at least one address or range, or [\"0.0.0.0/0\"] for all.".to_owned())
+    } else {
+        None
+    };
+    if let Some(message) = message {
+        errors.push(FieldProblem {
+            field: "ip_allowlist".to_owned(),
+            message,
+        });
+        return None;
+    }
+    ok.then_some(IpAllowlist::Limited(entries))
+}
+
+/// A new credential with its secret, which this response alone shows.
+#[derive(Serialize, ToSchema)]
+#[schema(as = CreatedCredential)]
+pub struct Created {
     #[serde(flatten)]
     credential: CredentialJson,
-    /// Shown in this response only.
+    /// Shown in this response only: store it now.
+    #[schema(example = "kws_live_…")]
     client_secret: String,
 }
 
-#[derive(Serialize)]
-struct Requested {
+/// Approval is required: the create became a request an owner decides.
+#[derive(Serialize, ToSchema)]
+pub struct Requested {
     request_id: String,
     name: String,
+    #[schema(value_type = String, example = "pending")]
     status: &'static str,
 }
 
+#[utoipa::path(post, path = "/api/v1/credentials", tag = "Credentials",
+    summary = "Create a credential",
+    request_body = NewCredential,
+    responses(
+        (status = 201, description = "Created; the secret is in this response only", body = Created, headers(("Location" = String))),
+        (status = 202, description = "Approval is required: a request was made", body = Requested),
+        (status = 400, description = "Not the JSON this operation takes", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token or its user may not create credentials, or a Trial organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The limit of 3 is reached, or the name is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 16 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -330,22 +412,38 @@ pub(super) async fn created_response(
     Ok(response)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rotate {
-    /// How long the previous secret keeps working: 0 (default), 3600, 86400 or 604800.
     #[serde(default)]
+    #[schema(schema_with = schema::grace_seconds)]
     grace_seconds: i64,
 }
 
-#[derive(Serialize)]
-struct RotatedJson {
+/// The new secret, shown in this response only.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Rotated)]
+pub struct RotatedJson {
     client_id: String,
     /// Shown in this response only.
     client_secret: String,
     previous_secret_valid_until: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/credentials/{client_id}/rotate", tag = "Credentials",
+    summary = "Rotate a credential's secret",
+    description = "A new secret, the same client ID. With a grace window the previous secret keeps working until it ends.",
+    params(("client_id" = String, Path, description = "The credential's client ID")),
+    request_body = Rotate,
+    responses(
+        (status = 200, description = "Rotated; the new secret is in this response only", body = RotatedJson),
+        (status = 400, description = "Not the JSON this operation takes", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token or its user may not change credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such credential in the token's organization", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not one of the grace windows", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn rotate(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -370,6 +468,16 @@ pub async fn rotate(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/v1/credentials/{client_id}", tag = "Credentials",
+    summary = "Delete a credential",
+    params(("client_id" = String, Path, description = "The credential's client ID")),
+    responses(
+        (status = 204, description = "Deleted: it gets no tokens, and its tokens turn inactive"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token or its user may not change credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such credential in the token's organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The primary credential cannot be deleted", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -379,13 +487,25 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Serialize)]
-struct OrganizationJson {
+/// The token's organization.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Organization)]
+pub struct OrganizationJson {
     name: String,
+    /// `trial` or `standard`.
+    #[schema(value_type = String, example = "standard")]
     plan: &'static str,
+    /// New credentials (and widening edits) by administrators need an owner's approval.
     require_approval: bool,
 }
 
+#[utoipa::path(get, path = "/api/v1/organization", tag = "Organization",
+    summary = "Get the token's organization",
+    responses(
+        (status = 200, description = "The organization", body = OrganizationJson, headers(("ETag" = String))),
+        (status = 304, description = "Not modified since the ETag"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn organization(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -401,16 +521,22 @@ pub async fn organization(
 }
 
 /// The body of an update: any of the editable fields; the rest stay.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialChanges {
+    #[schema(schema_with = schema::name_change)]
     name: Option<String>,
-    /// `null` or `""` removes the description.
+    /// `null` removes the description.
     #[serde(default, with = "double_option")]
+    #[schema(schema_with = schema::description)]
     description: Option<Option<String>>,
+    #[schema(schema_with = schema::permission_set_change)]
     permission_set: Option<String>,
+    #[schema(schema_with = schema::permissions_change)]
     permissions: Option<Vec<String>>,
+    #[schema(schema_with = schema::ip_allowlist_change)]
     ip_allowlist: Option<Vec<String>>,
+    #[schema(schema_with = schema::justification)]
     justification: Option<String>,
 }
 
@@ -427,13 +553,33 @@ mod double_option {
     }
 }
 
-#[derive(Serialize)]
-struct ChangeRequested {
+/// Approval is required for a widening change: a request was made.
+#[derive(Serialize, ToSchema)]
+pub struct ChangeRequested {
     request_id: String,
+    #[schema(value_type = String, example = "pending")]
     status: &'static str,
 }
 
 /// Edits a credential. With `If-Match`, only if it is still the version read.
+#[utoipa::path(patch, path = "/api/v1/credentials/{client_id}", tag = "Credentials",
+    summary = "Edit a credential",
+    description = "Name, description, permissions and IP addresses; fields left out stay. With If-Match, only if the credential is still the version read (its ETag). With approval required, a change that widens permissions or addresses becomes a request.",
+    params(("client_id" = String, Path, description = "The credential's client ID"),
+        ("If-Match" = Option<String>, Header, description = "The ETag read: 412 if it changed since")),
+    request_body = CredentialChanges,
+    responses(
+        (status = 200, description = "Saved", body = CredentialJson, headers(("ETag" = String))),
+        (status = 202, description = "Approval is required: a request was made", body = ChangeRequested),
+        (status = 400, description = "Not the JSON this operation takes", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token or its user may not change credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such credential in the token's organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The name is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since the version in If-Match", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn update(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -495,28 +641,52 @@ pub async fn update(
     }
 }
 
+/// The one-step changes of a credential.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredentialAction {
+    /// No new tokens; tokens already issued work until they expire.
+    Disable,
+    Enable,
+    /// The organization's main credential (the previous primary is no longer).
+    MakePrimary,
+    /// Ends a rotation's grace window now.
+    ExpirePrevious,
+}
+
 /// `disable`, `enable`, `make-primary` and `expire-previous`: each answers
 /// the credential as it is afterwards.
+#[utoipa::path(post, path = "/api/v1/credentials/{client_id}/{action}", tag = "Credentials",
+    summary = "Disable, enable, make primary, or expire the previous secret",
+    params(("client_id" = String, Path, description = "The credential's client ID"),
+        ("action" = CredentialAction, Path, description = "What to do")),
+    responses(
+        (status = 200, description = "Done; the credential as it is now", body = CredentialJson),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token or its user may not change credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such credential or action", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn action(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     Path((raw, action)): Path<(String, String)>,
 ) -> ApiResult {
     let client_id = client_id(&raw)?;
-    match action.as_str() {
-        "disable" => {
+    let action: CredentialAction = serde_json::from_value(serde_json::Value::String(action))
+        .map_err(|_| Problem::not_found())?;
+    match action {
+        CredentialAction::Disable => {
             use_case::set_status(&state, &actor, &client_id, CredentialStatus::Disabled).await?;
         }
-        "enable" => {
+        CredentialAction::Enable => {
             use_case::set_status(&state, &actor, &client_id, CredentialStatus::Enabled).await?;
         }
-        "make-primary" => {
+        CredentialAction::MakePrimary => {
             use_case::make_primary(&state, &actor, &client_id).await?;
         }
-        "expire-previous" => {
+        CredentialAction::ExpirePrevious => {
             use_case::expire_previous(&state, &actor, &client_id).await?;
         }
-        _ => return Err(Problem::not_found()),
     }
     credential_response(&state, &actor, &client_id, &HeaderMap::new()).await
 }

@@ -4,8 +4,10 @@
 //! problem details with a stable `type` per error.
 
 mod credentials;
+pub mod openapi;
 mod org;
 mod problem;
+mod schema;
 
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -25,6 +27,7 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/openapi.json", get(openapi::document))
         .route(
             "/api/v1/credentials",
             get(credentials::list).post(credentials::create),

@@ -2,9 +2,10 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::credentials::{json, problem_fields};
 use super::{ApiActor, Json, Problem};
@@ -17,21 +18,40 @@ use crate::storage::requests::Request;
 
 type ApiResult = Result<Response, Problem>;
 
-#[derive(Serialize)]
-struct List<T> {
-    data: Vec<T>,
+/// Open requests, and those decided in the last 7 days.
+#[derive(Serialize, ToSchema)]
+pub struct RequestList {
+    data: Vec<RequestJson>,
+}
+
+/// A page of audit events, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct EventList {
+    data: Vec<EventJson>,
+    /// Pass as `cursor` for the next page; absent on the last one.
     #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<String>,
 }
 
-#[derive(Serialize)]
-struct RequestJson {
+/// The organization's members.
+#[derive(Serialize, ToSchema)]
+pub struct MemberList {
+    data: Vec<MemberJson>,
+}
+
+/// A credential request: a new credential, or a change to one.
+#[derive(Serialize, ToSchema)]
+#[schema(as = CredentialRequest)]
+pub struct RequestJson {
     request_id: String,
     /// A change to this credential; `null` for a new credential.
     client_id: Option<String>,
     name: String,
     description: Option<String>,
+    /// `pending`, `approved`, `rejected`, `cancelled`, `expired` or `completed`.
+    #[schema(value_type = String, example = "pending")]
     status: &'static str,
+    #[schema(value_type = String, example = "transactions")]
     permission_set: &'static str,
     permissions: Vec<String>,
     ip_allowlist: Vec<String>,
@@ -40,6 +60,7 @@ struct RequestJson {
     requested_at: String,
     decided_by: Option<String>,
     decided_at: Option<String>,
+    /// The reason given with a rejection.
     reason: Option<String>,
 }
 
@@ -78,6 +99,12 @@ impl From<Request> for RequestJson {
 
 /// The requests the Credentials page shows: open ones, and those decided
 /// in the last 7 days.
+#[utoipa::path(get, path = "/api/v1/requests", tag = "Credential requests",
+    summary = "List credential requests",
+    responses(
+        (status = 200, description = "The requests", body = RequestList),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list_requests(State(state): State<AppState>, ApiActor(actor): ApiActor) -> ApiResult {
     let overview = credentials::overview(&state, &actor).await?;
     let data = overview
@@ -85,27 +112,24 @@ pub async fn list_requests(State(state): State<AppState>, ApiActor(actor): ApiAc
         .into_iter()
         .map(RequestJson::from)
         .collect();
-    Ok(json(
-        StatusCode::OK,
-        &List {
-            data,
-            next_cursor: None,
-        },
-    ))
+    Ok(json(StatusCode::OK, &RequestList { data }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reject {
-    /// Shown to the requester.
     #[serde(default)]
+    #[schema(schema_with = super::schema::reason)]
     reason: Option<String>,
 }
 
-#[derive(Serialize)]
-struct DecidedJson {
+/// A request after a decision.
+#[derive(Serialize, ToSchema)]
+#[schema(as = DecidedRequest)]
+pub struct DecidedJson {
     request_id: String,
     name: String,
+    #[schema(value_type = String, example = "approved")]
     status: &'static str,
     /// An approved change, applied to its credential at once.
     applied: bool,
@@ -115,21 +139,46 @@ fn request_id(raw: &str) -> Result<RequestId, Problem> {
     RequestId::parse(raw).ok_or_else(Problem::not_found)
 }
 
+/// What to do with a request.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestAction {
+    /// An owner other than the requester; an approved change applies at once.
+    Approve,
+    /// The requester, or an owner cancelling a pending or approved request.
+    Withdraw,
+    /// The requester turns an approved request into a credential (201 with its secret).
+    Generate,
+}
+
 /// `approve`, `withdraw` (the requester, or an owner cancelling) and `generate`.
+#[utoipa::path(post, path = "/api/v1/requests/{request_id}/{action}", tag = "Credential requests",
+    summary = "Approve, withdraw, or generate the credential of a request",
+    params(("request_id" = String, Path, description = "The request's ID"),
+        ("action" = RequestAction, Path, description = "What to do")),
+    responses(
+        (status = 200, description = "Decided", body = DecidedJson),
+        (status = 201, description = "Generated; the secret is in this response only", body = super::credentials::Created),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the person who may do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request or action", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Decided already, or the limit or name stands in the way", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn request_action(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     Path((raw, action)): Path<(String, String)>,
 ) -> ApiResult {
     let id = request_id(&raw)?;
-    let (decided, status) = match action.as_str() {
-        "approve" => (requests::approve(&state, &actor, &id).await?, "approved"),
-        "withdraw" => (requests::cancel(&state, &actor, &id).await?, "cancelled"),
-        "generate" => {
+    let action: RequestAction =
+        serde_json::from_value(Value::String(action)).map_err(|_| Problem::not_found())?;
+    let (decided, status) = match action {
+        RequestAction::Approve => (requests::approve(&state, &actor, &id).await?, "approved"),
+        RequestAction::Withdraw => (requests::cancel(&state, &actor, &id).await?, "cancelled"),
+        RequestAction::Generate => {
             let created = requests::generate(&state, &actor, &id).await?;
             return super::credentials::created_response(&state, &actor, created).await;
         }
-        _ => return Err(Problem::not_found()),
     };
     Ok(json(
         StatusCode::OK,
@@ -142,6 +191,20 @@ pub async fn request_action(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/requests/{request_id}/reject", tag = "Credential requests",
+    summary = "Reject a request",
+    params(("request_id" = String, Path, description = "The request's ID")),
+    request_body = Reject,
+    responses(
+        (status = 200, description = "Rejected; its place is free again", body = DecidedJson),
+        (status = 400, description = "Not the JSON this operation takes", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Owners only, never their own request", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Decided already", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The reason is too long", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn reject(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -163,55 +226,116 @@ pub async fn reject(
     ))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
 #[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventQuery {
     /// A credential's client ID.
-    credential: String,
+    #[param(schema_with = super::schema::filter_text)]
+    credential: Option<String>,
     /// Part of the actor's email.
-    actor: String,
+    #[param(schema_with = super::schema::filter_text)]
+    actor: Option<String>,
     /// An action key, e.g. `credential.rotated`.
-    action: String,
+    #[param(schema_with = super::schema::action_key)]
+    action: Option<String>,
     /// `YYYY-MM-DD`, inclusive.
-    from: String,
+    #[param(schema_with = super::schema::date)]
+    from: Option<String>,
     /// `YYYY-MM-DD`, inclusive.
-    to: String,
+    #[param(schema_with = super::schema::date)]
+    to: Option<String>,
     /// `next_cursor` of the previous page.
-    cursor: String,
+    #[param(schema_with = super::schema::cursor)]
+    cursor: Option<String>,
     /// 1 to 200; 50 by default.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
-#[derive(Serialize)]
-struct EventJson {
+/// Who did what, when, from where.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AuditEvent)]
+pub struct EventJson {
     id: String,
+    /// RFC 3339.
     time: String,
     actor: String,
     actor_name: Option<String>,
+    #[schema(value_type = String, example = "credential.rotated")]
     action: &'static str,
+    #[schema(value_type = String, example = "Credential rotated")]
     action_label: &'static str,
     target: Option<String>,
     ip: Option<String>,
     user_agent: Option<String>,
+    /// What changed; never a secret.
+    #[schema(value_type = Object)]
     detail: Value,
 }
 
 /// The organization's audit events, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/v1/audit-events", tag = "Audit log",
+    summary = "List audit events",
+    params(EventQuery),
+    responses(
+        (status = 200, description = "A page of events", body = EventList),
+        (status = 400, description = "An unknown parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter is invalid; `errors` names it", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn events(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     Query(query): Query<EventQuery>,
 ) -> ApiResult {
+    // A parameter given empty is a mistake, not "no filter".
+    let mut blank = Vec::new();
+    for (field, value) in [
+        ("action", &query.action),
+        ("from", &query.from),
+        ("to", &query.to),
+        ("cursor", &query.cursor),
+    ] {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            blank.push(super::problem::FieldProblem {
+                field: field.to_owned(),
+                message: "Leave it out, or give a value.".to_owned(),
+            });
+        }
+    }
+    for (field, value) in [("credential", &query.credential), ("actor", &query.actor)] {
+        if value.as_deref().is_some_and(|v| v.chars().count() > 200) {
+            blank.push(super::problem::FieldProblem {
+                field: field.to_owned(),
+                message: "Use at most 200 characters.".to_owned(),
+            });
+        }
+    }
+    if !blank.is_empty() {
+        return Err(Problem::validation(blank));
+    }
+    let cursor = query.cursor.unwrap_or_default();
     let params = Params {
-        credential: query.credential,
-        actor: query.actor,
-        action: query.action,
-        from: query.from,
-        to: query.to,
+        credential: query.credential.unwrap_or_default(),
+        actor: query.actor.unwrap_or_default(),
+        action: query.action.unwrap_or_default(),
+        from: query.from.unwrap_or_default(),
+        to: query.to.unwrap_or_default(),
         before: String::new(),
     };
     let (filter, errors) = params.filter();
-    let mut problems = problem_fields(errors.into_vec());
+    // A range that ends before it starts holds no event: an empty page,
+    // where the console's form says so at its field.
+    let backwards = "The end date is before the start date.";
+    let empty = errors.get("to") == backwards;
+    let mut problems = problem_fields(
+        errors
+            .into_vec()
+            .into_iter()
+            .filter(|e| e.message != backwards)
+            .collect(),
+    );
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         problems.push(super::problem::FieldProblem {
@@ -219,10 +343,10 @@ pub async fn events(
             message: "Ask for 1 to 200 events.".to_owned(),
         });
     }
-    let before = if query.cursor.is_empty() {
+    let before = if cursor.is_empty() {
         None
     } else {
-        match query.cursor.parse::<EventId>() {
+        match cursor.parse::<EventId>() {
             Ok(id) => Some(id),
             Err(_) => {
                 problems.push(super::problem::FieldProblem {
@@ -236,7 +360,11 @@ pub async fn events(
     if !problems.is_empty() {
         return Err(Problem::validation(problems));
     }
-    let mut rows = audit::page(&state, &actor, &filter, before, limit + 1).await?;
+    let mut rows = if empty {
+        Vec::new()
+    } else {
+        audit::page(&state, &actor, &filter, before, limit + 1).await?
+    };
     let next_cursor = (rows.len() as i64 > limit).then(|| rows[limit as usize - 1].id.to_string());
     rows.truncate(limit as usize);
     let data = rows
@@ -254,20 +382,31 @@ pub async fn events(
             user_agent: e.user_agent,
         })
         .collect();
-    Ok(json(StatusCode::OK, &List { data, next_cursor }))
+    Ok(json(StatusCode::OK, &EventList { data, next_cursor }))
 }
 
-#[derive(Serialize)]
-struct MemberJson {
+/// A member of the organization.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Member)]
+pub struct MemberJson {
     email: String,
     name: String,
     /// `owner`, `admin-edit` or `admin-view`.
+    #[schema(value_type = String, example = "admin-edit")]
     role: &'static str,
+    #[schema(value_type = String, example = "Admin · API Credentials: Can Edit")]
     role_label: &'static str,
     member_since: String,
 }
 
 /// The organization's members (owners only, as on the Members page).
+#[utoipa::path(get, path = "/api/v1/members", tag = "Organization",
+    summary = "List members (owners)",
+    responses(
+        (status = 200, description = "The members", body = MemberList),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Owners only", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn members(State(state): State<AppState>, ApiActor(actor): ApiActor) -> ApiResult {
     let data = members::list(&state, &actor)
         .await?
@@ -280,12 +419,5 @@ pub async fn members(State(state): State<AppState>, ApiActor(actor): ApiActor) -
             name: m.display_name,
         })
         .collect();
-    Ok(json(
-        StatusCode::OK,
-        &List {
-            data,
-            next_cursor: None,
-        },
-    )
-    .into_response())
+    Ok(json(StatusCode::OK, &MemberList { data }))
 }

@@ -5,22 +5,27 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::service::Error;
 
 /// Where the `type` URIs point: the README's list of errors.
 const TYPE_BASE: &str = "https://keyward.dev/problems/";
 
-#[derive(Debug, Serialize)]
+/// A field that failed its check.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FieldProblem {
     pub field: String,
     pub message: String,
 }
 
-#[derive(Debug, Serialize)]
+/// An RFC 9457 problem: `type` is stable per error, `detail` is for people.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
+    #[schema(example = "https://keyward.dev/problems/limit-reached")]
     pub kind: String,
+    #[schema(value_type = String)]
     pub title: &'static str,
     pub status: u16,
     pub detail: String,

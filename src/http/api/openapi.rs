@@ -1,0 +1,69 @@
+//! The OpenAPI 3.1 document of `/api/v1`, generated from the handlers and
+//! types themselves, served at `/api/v1/openapi.json`.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{credentials, org};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Keyward management API",
+        version = "1",
+        description = "Manage an organization's API credentials as code. Authenticate with a personal access token from the Account page: `Authorization: Bearer kwpat_…`. A token acts as its user in one organization, at most at its level (read, or write where its user may edit credentials). Errors are RFC 9457 problem details with a stable `type`."
+    ),
+    paths(
+        credentials::list,
+        credentials::create,
+        credentials::get,
+        credentials::update,
+        credentials::delete,
+        credentials::rotate,
+        credentials::action,
+        credentials::organization,
+        org::list_requests,
+        org::reject,
+        org::request_action,
+        org::events,
+        org::members,
+    ),
+    components(schemas(
+        super::Problem,
+        super::problem::FieldProblem,
+        credentials::CredentialAction,
+        org::RequestAction,
+    )),
+    modifiers(&BearerToken),
+    security(("personal_access_token" = [])),
+    tags(
+        (name = "Credentials", description = "OAuth 2.0 client credentials: at most 3 per organization, one primary."),
+        (name = "Credential requests", description = "With approval required, administrators' new credentials and widening edits wait for an owner."),
+        (name = "Audit log", description = "Every change, by whom, from where."),
+        (name = "Organization", description = "The token's organization and its members."),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "personal_access_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("kwpat_")
+                    .description(Some("A personal access token from the Account page."))
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
