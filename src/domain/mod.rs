@@ -128,3 +128,15 @@ pub(crate) fn trimmed_len(
     }
     Ok(value.to_owned())
 }
+
+/// A time as an RFC 3339 string (`2026-11-25T06:25:02Z`), as the API and
+/// `<time datetime>` show it.
+pub fn iso_time(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}

@@ -1,7 +1,6 @@
 //! What every console page shares: the layout data and the navigation.
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::domain::OrgId;
 
@@ -65,13 +64,7 @@ impl Layout {
     }
 }
 
-/// A time as an ISO 8601 string, for `<time datetime>` and hover titles.
-pub fn iso_time(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
-}
+pub use crate::domain::iso_time;
 
 /// A readable absolute UTC time, e.g. "2026-11-22 14:03 UTC".
 pub fn absolute_time(unix: i64) -> String {

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::audit::EventExt;
-use super::{Actor, Error, Locked, Result, lock, may_edit_credentials};
+use super::{Actor, Error, Locked, Once, Result, lock, may_edit_credentials};
 use crate::domain::credential::{CredentialName, Description, Places, Secret};
 use crate::domain::ip::IpAllowlist;
 use crate::domain::permission::{Permissions, SetType};
@@ -234,9 +234,21 @@ pub async fn create(
     draft: &Draft,
     justification: Option<&Justification>,
 ) -> Result<CreateOutcome> {
+    create_once(app, actor, draft, justification, None).await
+}
+
+/// [`create`], at most once per idempotency key.
+pub async fn create_once(
+    app: &AppState,
+    actor: &Actor,
+    draft: &Draft,
+    justification: Option<&Justification>,
+    once: Option<&Once>,
+) -> Result<CreateOutcome> {
     let (client_id, (secret, stored)) = (ClientId::generate(), new_secret(app));
     let mut locked = lock(app, actor).await?;
     locked.may_edit_credentials()?;
+    locked.first_time(actor, once, "create").await?;
     requests::expire_stale_approvals(&mut locked.tx, actor.org, locked.now).await?;
     let places = repo::places(&mut locked.tx, actor.org, locked.now).await?;
     if places.is_full() {
@@ -244,7 +256,7 @@ pub async fn create(
     }
     if needs_approval(&locked.org, locked.access) {
         let justification = justification.ok_or(Error::JustificationRequired)?;
-        return request(locked, actor, draft, justification).await;
+        return request(locked, actor, draft, justification, once).await;
     }
     let name = draft.name.as_str();
     if repo::name_requested(&mut locked.tx, actor.org, name, None).await? {
@@ -269,6 +281,9 @@ pub async fn create(
     {
         return Err(Error::NameTaken);
     }
+    locked
+        .remember(actor, once, "create", client_id.as_str())
+        .await?;
     let event = actor
         .event(AuditAction::CredentialCreated)
         .target(&client_id)
@@ -289,6 +304,7 @@ async fn request(
     actor: &Actor,
     draft: &Draft,
     justification: &Justification,
+    once: Option<&Once>,
 ) -> Result<CreateOutcome> {
     let name = draft.name.as_str();
     if repo::name_exists(&mut locked.tx, actor.org, name).await? {
@@ -299,6 +315,9 @@ async fn request(
     if !requests::insert(&mut locked.tx, &new, locked.now).await? {
         return Err(Error::NameTaken);
     }
+    locked
+        .remember(actor, once, "create", request_id.as_str())
+        .await?;
     let event = actor
         .event(AuditAction::CredentialRequested)
         .target(&request_id)
@@ -438,8 +457,20 @@ pub async fn rotate(
     client_id: &ClientId,
     grace: Grace,
 ) -> Result<Rotated> {
+    rotate_once(app, actor, client_id, grace, None).await
+}
+
+/// [`rotate`], at most once per idempotency key.
+pub async fn rotate_once(
+    app: &AppState,
+    actor: &Actor,
+    client_id: &ClientId,
+    grace: Grace,
+    once: Option<&Once>,
+) -> Result<Rotated> {
     let (secret, stored) = new_secret(app);
     let (mut locked, credential) = lock_credential(app, actor, client_id).await?;
+    locked.first_time(actor, once, "rotate").await?;
     let previous_valid_until = grace.seconds().map(|window| locked.now + window);
     repo::rotate(
         &mut locked.tx,
@@ -449,6 +480,9 @@ pub async fn rotate(
         locked.now,
     )
     .await?;
+    locked
+        .remember(actor, once, "rotate", client_id.as_str())
+        .await?;
     let event = actor
         .event(AuditAction::CredentialRotated)
         .target(client_id)

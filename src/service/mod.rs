@@ -164,6 +164,16 @@ pub enum Error {
     /// An update that names the version it read, which changed since.
     #[error("This credential changed since you read it. Read it again, then make your change.")]
     Stale,
+    /// A retry of a create or rotation whose first attempt succeeded: the
+    /// result's id and time; its secret was shown once and is not kept.
+    #[error(
+        "This Idempotency-Key was used already: it made {result} at {at}. Its secret was shown once, in that first response, and is not kept. If that response was lost, rotate the credential to get a new secret."
+    )]
+    AlreadyDone { result: String, at: String },
+    #[error(
+        "This Idempotency-Key was used with a different request. Use a new key for a new request."
+    )]
+    KeyReused,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -225,7 +235,69 @@ pub(crate) async fn lock(app: &AppState, actor: &Actor) -> Result<Locked> {
     })
 }
 
+/// An API request that carries an `Idempotency-Key`: the key, and a digest
+/// of what was asked (operation and body), to tell a retry from a reuse.
+#[derive(Debug, Clone)]
+pub struct Once {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+/// How long a key is remembered.
+pub const IDEMPOTENCY_SECS: i64 = 86_400;
+
 impl Locked {
+    /// Refuses a retry of `operation` already done with this key (or the key
+    /// reused for something else); under the lock, so two retries at once
+    /// cannot both get through.
+    pub async fn first_time(
+        &mut self,
+        actor: &Actor,
+        once: Option<&Once>,
+        operation: &str,
+    ) -> Result<()> {
+        let Some(once) = once else { return Ok(()) };
+        let used = storage::idempotency::find(
+            &mut self.tx,
+            actor.org,
+            actor.user,
+            &once.key,
+            self.now - IDEMPOTENCY_SECS,
+        )
+        .await?;
+        match used {
+            None => Ok(()),
+            Some(used) if used.fingerprint == once.fingerprint && used.operation == operation => {
+                Err(Error::AlreadyDone {
+                    result: used.result,
+                    at: crate::domain::iso_time(used.created_at),
+                })
+            }
+            Some(_) => Err(Error::KeyReused),
+        }
+    }
+
+    /// Remembers what the key made, in the change's own transaction.
+    pub async fn remember(
+        &mut self,
+        actor: &Actor,
+        once: Option<&Once>,
+        operation: &str,
+        result: &str,
+    ) -> Result<()> {
+        let Some(once) = once else { return Ok(()) };
+        let new = storage::idempotency::NewKey {
+            org: actor.org,
+            user: actor.user,
+            key: &once.key,
+            fingerprint: &once.fingerprint,
+            operation,
+            result,
+        };
+        storage::idempotency::insert(&mut self.tx, &new, self.now).await?;
+        Ok(())
+    }
+
     /// Owners and Can Edit administrators of a Standard organization.
     pub fn may_edit_credentials(&self) -> Result<()> {
         edit_refusal(self.access, self.org.plan)

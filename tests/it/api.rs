@@ -906,3 +906,95 @@ async fn the_openapi_document_describes_every_operation_and_the_token() {
     let problem = &doc["components"]["schemas"]["Problem"];
     assert!(problem["properties"]["type"].is_object(), "{problem}");
 }
+
+#[tokio::test]
+async fn a_create_or_rotation_retried_with_its_idempotency_key_happens_once() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id(ACME).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let token = owner.api_token("retries", acme, "write").await;
+    let post = |key: &'static str, body: Value| {
+        let mut script = app.client();
+        let token = token.clone();
+        async move {
+            script
+                .send(
+                    script
+                        .request("POST", "/api/v1/credentials")
+                        .header("authorization", format!("Bearer {token}"))
+                        .header("content-type", "application/json")
+                        .header("idempotency-key", key)
+                        .body(body.to_string()),
+                )
+                .await
+        }
+    };
+    // Ten retries at once: one credential, nine answers that say so.
+    let attempts =
+        join_all((0..10).map(|_| post("4f1c2a9e-create", new_credential("Retried create")))).await;
+    let created: Vec<&TestResponse> = attempts
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .collect();
+    assert_eq!(
+        created.len(),
+        1,
+        "{:?}",
+        attempts.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let client_id = created[0].json()["client_id"].as_str().unwrap().to_owned();
+    for replay in attempts.iter().filter(|r| r.status != StatusCode::CREATED) {
+        replay
+            .assert_status(StatusCode::CONFLICT)
+            .assert_contains("https://keyward.dev/problems/idempotent-replay")
+            .assert_contains("rotate the credential");
+        assert_eq!(replay.json()["replay"]["result"], client_id.as_str());
+        assert!(replay.json()["replay"]["created_at"].is_string());
+        assert!(!replay.body.contains("kws_"), "no secret in a replay");
+    }
+    assert_eq!(app.client_ids(ACME).await.len(), 2);
+    // The same key with another body is a mistake.
+    post("4f1c2a9e-create", new_credential("Something else"))
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("idempotency-key-reused");
+    // A day later the key is forgotten.
+    app.clock.advance(86_401);
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let token = owner.api_token("retries 2", acme, "write").await;
+    let mut script = app.client();
+    let rotate = |script: &mut Client| {
+        script
+            .request("POST", &format!("/api/v1/credentials/{client_id}/rotate"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "rotate-once")
+            .body(json!({ "grace_seconds": 3600 }).to_string())
+    };
+    let request = rotate(&mut script);
+    script.send(request).await.assert_status(StatusCode::OK);
+    let request = rotate(&mut script);
+    script
+        .send(request)
+        .await
+        .assert_status(StatusCode::CONFLICT)
+        .assert_contains(&client_id);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'credential.rotated'")
+            .await,
+        1
+    );
+    // A malformed key is refused before anything happens.
+    let bad = script
+        .send(
+            script
+                .request("POST", "/api/v1/credentials")
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .header("idempotency-key", "has spaces in it")
+                .body(new_credential("Bad key").to_string()),
+        )
+        .await;
+    bad.assert_status(StatusCode::BAD_REQUEST)
+        .assert_contains("invalid-idempotency-key");
+}

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::problem::FieldProblem;
 use super::schema;
-use super::{ApiActor, Json, Problem};
+use super::{ApiActor, Json, Problem, idempotency};
 use crate::domain::credential::{CredentialName, Description};
 use crate::domain::ip::{IpAllowlist, IpEntry, MAX_ENTRIES};
 use crate::domain::permission::{MAX_PERMISSIONS, Permission, Permissions, SetType};
@@ -361,25 +361,36 @@ pub struct Requested {
 
 #[utoipa::path(post, path = "/api/v1/credentials", tag = "Credentials",
     summary = "Create a credential",
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Any unique value, such as a UUID: a retry with it within 24 hours makes no second credential (409 with the first one's client ID)")),
     request_body = NewCredential,
     responses(
         (status = 201, description = "Created; the secret is in this response only", body = Created, headers(("Location" = String))),
         (status = 202, description = "Approval is required: a request was made", body = Requested),
-        (status = 400, description = "Not the JSON this operation takes", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not the JSON this operation takes, or a malformed Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token or its user may not create credentials, or a Trial organization", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The limit of 3 is reached, or the name is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The limit of 3 is reached, the name is taken, or this Idempotency-Key made a credential already (`replay.result` is its client ID)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than 16 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid (`errors` names it), or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Json(body): Json<NewCredential>,
+    headers: HeaderMap,
+    Json(body, digest): Json<NewCredential>,
 ) -> ApiResult {
+    let once = idempotency(&headers, "create", &digest)?;
     let (draft, justification) = body.draft()?;
-    match use_case::create(&state, &actor, &draft, justification.as_ref()).await? {
+    match use_case::create_once(
+        &state,
+        &actor,
+        &draft,
+        justification.as_ref(),
+        once.as_ref(),
+    )
+    .await?
+    {
         CreateOutcome::Created(created) => created_response(&state, &actor, created).await,
         CreateOutcome::Requested { request_id, name } => Ok(json(
             StatusCode::ACCEPTED,
@@ -433,7 +444,8 @@ pub struct RotatedJson {
 #[utoipa::path(post, path = "/api/v1/credentials/{client_id}/rotate", tag = "Credentials",
     summary = "Rotate a credential's secret",
     description = "A new secret, the same client ID. With a grace window the previous secret keeps working until it ends.",
-    params(("client_id" = String, Path, description = "The credential's client ID")),
+    params(("client_id" = String, Path, description = "The credential's client ID"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Any unique value, such as a UUID: a retry with it within 24 hours makes no second rotation (409)")),
     request_body = Rotate,
     responses(
         (status = 200, description = "Rotated; the new secret is in this response only", body = RotatedJson),
@@ -441,23 +453,26 @@ pub struct RotatedJson {
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token or its user may not change credentials", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such credential in the token's organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Rotated already with this Idempotency-Key (`replay` says when)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not one of the grace windows", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not one of the grace windows, or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn rotate(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     Path(raw): Path<String>,
-    Json(body): Json<Rotate>,
+    headers: HeaderMap,
+    Json(body, digest): Json<Rotate>,
 ) -> ApiResult {
     let client_id = client_id(&raw)?;
+    let once = idempotency(&headers, &format!("rotate {client_id}"), &digest)?;
     let grace = Grace::parse(&body.grace_seconds.to_string()).ok_or_else(|| {
         Problem::validation(vec![FieldProblem {
             field: "grace_seconds".to_owned(),
             message: "Choose 0, 3600 (1 hour), 86400 (24 hours) or 604800 (7 days).".to_owned(),
         }])
     })?;
-    let rotated = use_case::rotate(&state, &actor, &client_id, grace).await?;
+    let rotated = use_case::rotate_once(&state, &actor, &client_id, grace, once.as_ref()).await?;
     Ok(json(
         StatusCode::OK,
         &RotatedJson {
@@ -585,7 +600,7 @@ pub async fn update(
     ApiActor(actor): ApiActor,
     Path(raw): Path<String>,
     headers: HeaderMap,
-    Json(changes): Json<CredentialChanges>,
+    Json(changes, _): Json<CredentialChanges>,
 ) -> ApiResult {
     let client_id = client_id(&raw)?;
     crate::service::may_edit_credentials(&actor, organization::get(&state, &actor).await?.plan)?;

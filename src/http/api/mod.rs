@@ -85,7 +85,11 @@ impl FromRequestParts<AppState> for ApiActor {
 
 /// A JSON body whose rejections are problem details: unknown fields,
 /// missing ones and wrong types name the field; other media types are 415.
-pub struct Json<T>(pub T);
+/// It keeps a digest of the body as sent, which tells an idempotent retry
+/// from a key reused for another request.
+pub struct Json<T>(pub T, pub BodyDigest);
+
+pub struct BodyDigest(pub String);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = Problem;
@@ -105,9 +109,43 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
         let bytes = axum::body::Bytes::from_request(request, state)
             .await
             .map_err(|_| Problem::payload_too_large())?;
+        let digest = {
+            use sha2::{Digest, Sha256};
+            let hash = Sha256::digest(&bytes);
+            hash.iter().map(|b| format!("{b:02x}")).collect()
+        };
         let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(deserializer)
-            .map(Json)
+            .map(|value| Json(value, BodyDigest(digest)))
             .map_err(|e| Problem::invalid_body(&e.path().to_string(), e.inner()))
     }
+}
+
+/// The `Idempotency-Key` of a request, with the digest of what it asks:
+/// `None` without the header; a problem when the key is not 1 to 255
+/// visible ASCII characters.
+pub fn idempotency(
+    headers: &axum::http::HeaderMap,
+    operation: &str,
+    body: &BodyDigest,
+) -> Result<Option<service::Once>, Problem> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            Problem::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid-idempotency-key",
+                "Invalid Idempotency-Key",
+                "An Idempotency-Key is 1 to 255 visible ASCII characters, such as a UUID.",
+            )
+        })?;
+    Ok(Some(service::Once {
+        key: key.to_owned(),
+        fingerprint: format!("{operation} {}", body.0),
+    }))
 }

@@ -209,7 +209,7 @@ pub async fn reject(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     Path(raw): Path<String>,
-    Json(body): Json<Reject>,
+    Json(body, _): Json<Reject>,
 ) -> ApiResult {
     let id = request_id(&raw)?;
     let reason = DecisionNote::parse(body.reason.as_deref().unwrap_or(""))

@@ -31,6 +31,18 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldProblem>,
+    /// For a replayed Idempotency-Key: what the first request made and when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<Box<Replay>>,
+}
+
+/// What the first request with an Idempotency-Key made.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Replay {
+    /// A client ID, or the ID of a request made instead.
+    pub result: String,
+    /// RFC 3339.
+    pub created_at: String,
 }
 
 impl Problem {
@@ -46,6 +58,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            replay: None,
         }
     }
 
@@ -140,6 +153,12 @@ impl From<Error> for Problem {
             ),
             Error::Busy => (S::SERVICE_UNAVAILABLE, "busy", "Busy"),
             Error::Stale => (S::PRECONDITION_FAILED, "stale", "Changed since read"),
+            Error::AlreadyDone { .. } => (S::CONFLICT, "idempotent-replay", "Done already"),
+            Error::KeyReused => (
+                S::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+            ),
             Error::Internal(e) => {
                 tracing::error!(error = %e, "API request failed");
                 return Problem::new(
@@ -156,7 +175,14 @@ impl From<Error> for Problem {
             | Error::AlreadyMember(_) => (S::CONFLICT, "conflict", "Conflict"),
             _ => (S::FORBIDDEN, "forbidden", "Forbidden"),
         };
-        Problem::new(status, slug, title, error.to_string())
+        let mut problem = Problem::new(status, slug, title, error.to_string());
+        if let Error::AlreadyDone { result, at } = error {
+            problem.replay = Some(Box::new(Replay {
+                result,
+                created_at: at,
+            }));
+        }
+        problem
     }
 }
 
