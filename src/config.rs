@@ -22,6 +22,8 @@ pub struct Config {
     /// Token endpoint requests per second per client ID and per address (bursts of twice that).
     pub token_rate_per_client: u32,
     pub token_rate_per_ip: u32,
+    /// API requests per minute per personal access token.
+    pub api_rate_per_minute: u32,
     /// Where email goes (`smtp://`, `smtps://`), and from whom; without a URL
     /// nothing is sent and the console shows links to copy.
     pub smtp_url: Option<String>,
@@ -51,6 +53,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             token_rate_per_client: 20,
             token_rate_per_ip: 50,
+            api_rate_per_minute: 600,
             smtp_url: None,
             smtp_from: "Keyward <keyward@localhost>".to_owned(),
             upgrade_contact: "the people who run this Keyward server".to_owned(),
@@ -88,6 +91,7 @@ impl std::fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("token_rate_per_client", &self.token_rate_per_client)
             .field("token_rate_per_ip", &self.token_rate_per_ip)
+            .field("api_rate_per_minute", &self.api_rate_per_minute)
             .field("smtp_url", &self.smtp_url.as_deref().map(redacted_url))
             .field("smtp_from", &self.smtp_from)
             .field("upgrade_contact", &self.upgrade_contact)

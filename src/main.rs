@@ -88,6 +88,14 @@ struct Settings {
         global = true
     )]
     token_rate_per_ip: u32,
+    /// API requests per minute per personal access token.
+    #[arg(
+        long,
+        env = "KEYWARD_API_RATE_PER_MINUTE",
+        default_value_t = 600,
+        global = true
+    )]
+    api_rate_per_minute: u32,
     /// SMTP server for invitation emails: smtp://host:port (add ?tls=required
     /// for STARTTLS) or smtps://user:password@host:465. Without it, the
     /// console shows invitation links to copy.
@@ -194,6 +202,7 @@ impl Settings {
                 .map_err(anyhow::Error::msg)?,
             token_rate_per_client: self.token_rate_per_client,
             token_rate_per_ip: self.token_rate_per_ip,
+            api_rate_per_minute: self.api_rate_per_minute,
             smtp_url: self.smtp_url.clone().filter(|url| !url.is_empty()),
             smtp_from: self.smtp_from.clone(),
             upgrade_contact: self.upgrade_contact.clone(),
@@ -321,13 +330,14 @@ async fn serve(state: AppState, demo: bool) -> anyhow::Result<()> {
             .clone()
             .continuously_delete_expired(tokio::time::Duration::from_secs(3600)),
     );
-    // Rate-limit state of quiet clients and addresses is forgotten every minute.
-    let limits = state.token_limits.clone();
+    // Rate-limit state of quiet clients, addresses and tokens is forgotten every minute.
+    let (limits, api_limits) = (state.token_limits.clone(), state.api_limits.clone());
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             every.tick().await;
             limits.prune();
+            api_limits.prune();
         }
     });
     let router = keyward::app(state, store);

@@ -2,6 +2,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::auth::PasswordHasher;
+use crate::auth::api_limits::ApiLimits;
 use crate::auth::token_limits::TokenLimits;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -17,6 +18,7 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub keys: Arc<Keys>,
     pub token_limits: Arc<TokenLimits>,
+    pub api_limits: Arc<ApiLimits>,
     pub clock: Arc<dyn Clock>,
     pub mailer: Mailer,
     /// Set once the first organization exists; `/setup` is closed from then on.
@@ -47,6 +49,7 @@ impl AppState {
         AppState {
             mailer,
             token_limits,
+            api_limits: Arc::new(ApiLimits::new(config.api_rate_per_minute)),
             db,
             config: Arc::new(config),
             hasher: PasswordHasher::new(workers),

@@ -1,5 +1,6 @@
 //! Passwords and sign-in throttling.
 
+pub mod api_limits;
 pub mod password;
 pub mod throttle;
 pub mod token_limits;

@@ -160,6 +160,7 @@ pub async fn authenticate(app: &AppState, presented: &str, origin: Origin) -> Re
         access: token.access.cap(access),
         origin,
         token: Some(TokenUse {
+            id: token.token_id,
             name: token.name,
             access: token.access,
         }),

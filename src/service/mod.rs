@@ -57,6 +57,8 @@ pub struct Actor {
 /// A personal access token in use: its name (for the audit log) and level.
 #[derive(Debug, Clone)]
 pub struct TokenUse {
+    /// Its public id (`kwtok_…`), which its rate limit is counted by.
+    pub id: String,
     pub name: String,
     pub access: TokenAccess,
 }

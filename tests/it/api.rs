@@ -998,3 +998,47 @@ async fn a_create_or_rotation_retried_with_its_idempotency_key_happens_once() {
     bad.assert_status(StatusCode::BAD_REQUEST)
         .assert_contains("invalid-idempotency-key");
 }
+
+#[tokio::test]
+async fn each_token_has_its_own_rate_told_in_ratelimit_fields_and_429_past_it() {
+    // Two a minute: one refills every 30 seconds, far longer than this test.
+    let app = TestApp::demo_with(|config| config.api_rate_per_minute = 2).await;
+    let acme = app.org_id(ACME).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let first = owner.api_token("busy", acme, "read").await;
+    let second = owner.api_token("quiet", acme, "read").await;
+    let mut script = app.client();
+    for remaining in [1, 0] {
+        let ok = script.api("GET", "/api/v1/credentials", &first, None).await;
+        ok.assert_status(StatusCode::OK);
+        assert_eq!(ok.header("ratelimit-policy"), "\"per-token\";q=2;w=60");
+        assert!(
+            ok.header("ratelimit")
+                .starts_with(&format!("\"per-token\";r={remaining};t=")),
+            "{}",
+            ok.header("ratelimit")
+        );
+    }
+    let refused = script.api("GET", "/api/v1/credentials", &first, None).await;
+    refused
+        .assert_status(StatusCode::TOO_MANY_REQUESTS)
+        .assert_contains("https://keyward.dev/problems/rate-limited");
+    let wait: u64 = refused.header("retry-after").parse().unwrap();
+    assert!((1..=30).contains(&wait), "{wait}");
+    assert!(
+        refused
+            .header("ratelimit")
+            .starts_with("\"per-token\";r=0;")
+    );
+    // Another token of the same person is not slowed down.
+    script
+        .api("GET", "/api/v1/credentials", &second, None)
+        .await
+        .assert_status(StatusCode::OK);
+    // An unknown token gets 401, not a quota.
+    let unknown = script
+        .api("GET", "/api/v1/credentials", "kwpat_nope", None)
+        .await;
+    assert_invalid_token(&unknown);
+    assert_eq!(unknown.header("ratelimit"), "");
+}

@@ -9,15 +9,20 @@ mod org;
 mod problem;
 mod schema;
 
+use std::sync::{Arc, Mutex};
+
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 
 pub use problem::Problem;
 
+use crate::auth::api_limits::TokenQuota;
 use crate::http::meta::RequestMeta;
 use crate::service::{self, Actor};
 use crate::state::AppState;
@@ -55,6 +60,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/requests/{request_id}/{action}",
             post(org::request_action),
         )
+        .layer(middleware::from_fn(rate_headers))
 }
 
 /// The person a request's token stands for, in the token's organization.
@@ -76,11 +82,63 @@ impl FromRequestParts<AppState> for ApiActor {
             })
             .ok_or_else(Problem::unauthorized)?;
         let Ok(meta) = RequestMeta::from_request_parts(parts, state).await;
-        service::api_tokens::authenticate(state, &presented, meta.origin())
+        let actor = service::api_tokens::authenticate(state, &presented, meta.origin())
             .await
-            .map(ApiActor)
-            .map_err(Problem::from)
+            .map_err(Problem::from)?;
+        let token = actor
+            .token
+            .as_ref()
+            .map(|t| t.id.as_str())
+            .unwrap_or_default();
+        let quota = state.api_limits.check(token);
+        let refused = quota.retry_after.is_some();
+        if let Some(slot) = parts.extensions.get::<RateSlot>() {
+            slot.fill(quota);
+        }
+        if refused {
+            return Err(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                "This token made too many requests. Wait for the time in Retry-After, then try again.",
+            ));
+        }
+        Ok(ApiActor(actor))
     }
+}
+
+/// Where the token's quota is left for [`rate_headers`] to tell the client.
+#[derive(Clone, Default)]
+pub struct RateSlot(Arc<Mutex<Option<TokenQuota>>>);
+
+impl RateSlot {
+    fn fill(&self, quota: TokenQuota) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(quota);
+        }
+    }
+}
+
+/// Adds `RateLimit-Policy`, `RateLimit` (and `Retry-After` when refused)
+/// to the responses of requests that presented a valid token.
+pub async fn rate_headers(mut request: Request, next: Next) -> Response {
+    let slot = RateSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let mut response = next.run(request).await;
+    let quota = slot.0.lock().ok().and_then(|mut s| s.take());
+    if let Some(quota) = quota {
+        let (policy, limit) = quota.headers();
+        let headers = response.headers_mut();
+        for (name, value) in [("ratelimit-policy", policy), ("ratelimit", limit)] {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+        if let Some(wait) = quota.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        }
+    }
+    response
 }
 
 /// A JSON body whose rejections are problem details: unknown fields,

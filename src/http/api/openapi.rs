@@ -35,7 +35,7 @@ use super::{credentials, org};
         credentials::CredentialAction,
         org::RequestAction,
     )),
-    modifiers(&BearerToken),
+    modifiers(&BearerToken, &RateLimited),
     security(("personal_access_token" = [])),
     tags(
         (name = "Credentials", description = "OAuth 2.0 client credentials: at most 3 per organization, one primary."),
@@ -61,6 +61,63 @@ impl Modify for BearerToken {
                     .build(),
             ),
         );
+    }
+}
+
+/// Every operation with a token can be rate limited: 429, and the
+/// `RateLimit-Policy` and `RateLimit` fields on its answers.
+struct RateLimited;
+
+impl Modify for RateLimited {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let text = |description: &str| {
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::String))
+                .description(Some(description))
+                .build()
+        };
+        let refused = ResponseBuilder::new()
+            .description("Too many requests with this token: wait for Retry-After (seconds)")
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .header("Retry-After", text("Seconds to wait"))
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                operation
+                    .responses
+                    .responses
+                    .entry("429".to_owned())
+                    .or_insert_with(|| refused.clone().into());
+                for response in operation.responses.responses.values_mut() {
+                    if let utoipa::openapi::RefOr::T(response) = response {
+                        response.headers.insert(
+                            "RateLimit-Policy".to_owned(),
+                            text("The token's quota: `\"per-token\";q=<requests>;w=60`"),
+                        );
+                        response.headers.insert(
+                            "RateLimit".to_owned(),
+                            text("What is left of it: `\"per-token\";r=<remaining>;t=<seconds>`"),
+                        );
+                    }
+                }
+            }
+        }
     }
 }
 
