@@ -1042,3 +1042,188 @@ async fn each_token_has_its_own_rate_told_in_ratelimit_fields_and_429_past_it() 
     assert_invalid_token(&unknown);
     assert_eq!(unknown.header("ratelimit"), "");
 }
+
+/// Every operation, with the token of each role and of another organization.
+#[tokio::test]
+async fn every_operation_answers_each_role_and_another_organization_as_the_console_does() {
+    let app = TestApp::demo().await;
+    app.upgrade_globex().await;
+    let acme = app.org_id(ACME).await;
+    let globex = app.org_id("Globex").await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.require_approval().await;
+    let owner_token = owner.api_token("owner", acme, "write").await;
+    let admin_token = app
+        .sign_in_as(Persona::Admin)
+        .await
+        .api_token("admin", acme, "write")
+        .await;
+    let viewer_token = app
+        .sign_in_as(Persona::Viewer)
+        .await
+        .api_token("viewer", acme, "read")
+        .await;
+    let other_token = app
+        .sign_in_as(Persona::GlobexOwner)
+        .await
+        .api_token("globex", globex, "write")
+        .await;
+    let mut script = app.client();
+    let primary = app.client_ids(ACME).await.remove(0);
+    // A second credential to rotate, disable and delete; a pending request.
+    let spare = script
+        .api(
+            "POST",
+            "/api/v1/credentials",
+            &owner_token,
+            Some(new_credential("Spare one")),
+        )
+        .await
+        .json()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut asked = new_credential("Asked for");
+    asked["justification"] = json!("A reason of enough length.");
+    let request = script
+        .api("POST", "/api/v1/credentials", &admin_token, Some(asked))
+        .await
+        .json()["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let tokens = [
+        ("owner", &owner_token),
+        ("can edit", &admin_token),
+        ("can view", &viewer_token),
+        ("other organization", &other_token),
+    ];
+    let s = |code: u16| StatusCode::from_u16(code).unwrap();
+    // method, path, body, expected status for owner, can edit, can view, other org.
+    let patch = json!({ "description": "Checked by role" });
+    let rotate = json!({ "grace_seconds": 0 });
+    let cases: Vec<(&str, String, Option<Value>, [u16; 4])> = vec![
+        (
+            "GET",
+            "/api/v1/credentials".into(),
+            None,
+            [200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            format!("/api/v1/credentials/{primary}"),
+            None,
+            [200, 200, 200, 404],
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/credentials/{primary}"),
+            Some(patch),
+            [200, 200, 403, 404],
+        ),
+        (
+            "POST",
+            format!("/api/v1/credentials/{spare}/rotate"),
+            Some(rotate),
+            [200, 200, 403, 404],
+        ),
+        (
+            "POST",
+            format!("/api/v1/credentials/{spare}/disable"),
+            None,
+            [200, 200, 403, 404],
+        ),
+        (
+            "POST",
+            format!("/api/v1/credentials/{spare}/enable"),
+            None,
+            [200, 200, 403, 404],
+        ),
+        (
+            "POST",
+            format!("/api/v1/credentials/{spare}/make-primary"),
+            None,
+            [200, 200, 403, 404],
+        ),
+        (
+            "POST",
+            format!("/api/v1/credentials/{primary}/make-primary"),
+            None,
+            [200, 200, 403, 404],
+        ),
+        (
+            "POST",
+            format!("/api/v1/credentials/{spare}/expire-previous"),
+            None,
+            [200, 200, 403, 404],
+        ),
+        ("GET", "/api/v1/requests".into(), None, [200, 200, 200, 200]),
+        (
+            "POST",
+            format!("/api/v1/requests/{request}/generate"),
+            None,
+            [403, 409, 403, 404],
+        ),
+        (
+            "GET",
+            "/api/v1/audit-events".into(),
+            None,
+            [200, 200, 200, 200],
+        ),
+        ("GET", "/api/v1/members".into(), None, [200, 403, 403, 200]),
+        (
+            "GET",
+            "/api/v1/organization".into(),
+            None,
+            [200, 200, 200, 200],
+        ),
+    ];
+    for (method, path, body, expected) in &cases {
+        for ((who, token), status) in tokens.iter().zip(expected) {
+            let response = script.api(method, path, token, body.clone()).await;
+            assert_eq!(
+                response.status,
+                s(*status),
+                "{method} {path} as {who}: {}",
+                response.body
+            );
+        }
+    }
+    // Deciding: never the requester, never a viewer, never another organization.
+    for (who, token, status) in [
+        ("can edit", &admin_token, 403),
+        ("can view", &viewer_token, 403),
+        ("other organization", &other_token, 404),
+    ] {
+        let response = script
+            .api(
+                "POST",
+                &format!("/api/v1/requests/{request}/approve"),
+                token,
+                None,
+            )
+            .await;
+        assert_eq!(response.status, s(status), "approve as {who}");
+    }
+    for (who, token, status) in [
+        ("can view", &viewer_token, 403),
+        ("other organization", &other_token, 404),
+        ("can edit", &admin_token, 204),
+    ] {
+        let response = script
+            .api(
+                "DELETE",
+                &format!("/api/v1/credentials/{spare}"),
+                token,
+                None,
+            )
+            .await;
+        assert_eq!(response.status, s(status), "delete as {who}");
+    }
+    // Nothing of Acme's shows in Globex's reads.
+    let theirs = script
+        .api("GET", "/api/v1/audit-events", &other_token, None)
+        .await;
+    assert!(!theirs.body.contains("acme.test"), "{}", theirs.body);
+}
