@@ -6,7 +6,10 @@
 #   - GET /healthz (the floor: what the framework and one trivial query cost)
 #   - signed-in GET /settings/credentials (session, user, memberships, 3 cards)
 #   - POST /oauth/token (client_secret_post, one credential)
-# at 1 and 16 connections, and reads the server's RSS at idle and under load.
+#   - GET /api/v1/credentials with a personal access token (the JSON API's
+#     list; it should be at least as fast as the HTML page)
+# at 1 and 16 connections, and a token-authenticated create+delete pair
+# (POST then DELETE /api/v1/credentials, alternating, 1 connection), and reads the server's RSS at idle and under load.
 # Then it adds a million audit events and reads the Audit log's pages.
 # Figures are reported as ratios to /healthz from the same backend's run: the
 # machine is shared and absolute numbers drift. Both backends land in one table.
@@ -49,6 +52,8 @@ run() {
   case "$1" in
     /healthz) ;;
     /oauth/token) header=(-s "$WORK/token.lua") ;;
+    /api/v1/credentials) header=(-H "Authorization: Bearer $API_TOKEN") ;;
+    pair) header=(-s "$WORK/pair.lua"); set -- /api/v1/credentials "$2" ;;
     *) header=(-H "Cookie: $COOKIE") ;;
   esac
   out=$(wrk -t"$(( $2 < 2 ? 1 : 2 ))" -c"$2" -d"${DURATION}s" --latency "${header[@]}" "$BASE$1" &
@@ -72,6 +77,7 @@ start() {
   DATABASE_URL="$2" KEYWARD_KEY_FILE="$WORK/bench.key" \
     KEYWARD_ADDR="127.0.0.1:$PORT" KEYWARD_DEMO_PASSWORD="bench-password-123" RUST_LOG=warn \
     KEYWARD_TOKEN_RATE_PER_CLIENT=1000000 KEYWARD_TOKEN_RATE_PER_IP=1000000 \
+    KEYWARD_API_RATE_PER_MINUTE=1000000000 \
     ./target/release/keyward serve --demo >"$WORK/server-$1.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 100); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done
@@ -84,8 +90,7 @@ start() {
     t=$(token /settings/credentials/new)
     curl -s -b "$JAR" -c "$JAR" -o "$WORK/reveal.html" --data-urlencode "csrf_token=$t" --data-urlencode "name=$name" \
       --data-urlencode "description=" -d permission_set=monitoring -d ip_mode=all \
-      -d perm_type=audit -d perm_action=read -d perm_scope=org -d perm_resource= \
-      -d perm_type=webhooks -d perm_action=read -d perm_scope=org -d perm_resource= \
+      -d grant=audit:read -d grant=webhooks:read \
       "$BASE/settings/credentials"
   done
   local client_id client_secret
@@ -98,6 +103,27 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.body = "grant_type=client_credentials&client_id=$client_id&client_secret=$client_secret"
 LUA
   COOKIE=$(awk '$6 == "keyward_session" { print "keyward_session=" $7 }' "$JAR")
+  API_TOKEN=$(DATABASE_URL="$2" KEYWARD_KEY_FILE="$WORK/bench.key" ./target/release/keyward token add \
+    --email owner@acme.test --org "Acme Payments" --name bench --access write --days 1)
+  # create+delete: each create's client ID is deleted by the next request.
+  cat > "$WORK/pair.lua" <<LUA
+local made, n = nil, 0
+request = function()
+  if made then
+    local path = "/api/v1/credentials/" .. made
+    made = nil
+    return wrk.format("DELETE", path, { ["Authorization"] = "Bearer $API_TOKEN" })
+  end
+  n = n + 1
+  local body = '{"name":"Bench pair ' .. n .. '","permission_set":"monitoring","permissions":["audit:read:org"],"ip_allowlist":["0.0.0.0/0"]}'
+  return wrk.format("POST", "/api/v1/credentials",
+    { ["Authorization"] = "Bearer $API_TOKEN", ["Content-Type"] = "application/json" }, body)
+end
+response = function(status, headers, body)
+  local id = body:match('"client_id":"(kwid_[A-Za-z0-9]+)"')
+  if status == 201 and id then made = id end
+end
+LUA
   local cards
   cards=$(curl -s -H "Cookie: $COOKIE" "$BASE/settings/credentials" | grep -c 'data-credential=')
   [ "$cards" = 3 ] || { echo "expected 3 credential cards on the page, got $cards" >&2; exit 1; }
@@ -178,7 +204,16 @@ for backend in "${BACKENDS[@]}"; do
     row "$backend" "GET /healthz" "$conns" "$h_rps" "$h_p50" "$h_p99" "1.00"
     row "$backend" "GET /settings/credentials" "$conns" "$c_rps" "$c_p50" "$c_p99" "$(python3 -c "print(f'{$c_rps / $h_rps:.2f}')")"
     row "$backend" "POST /oauth/token" "$conns" "$t_rps" "$t_p50" "$t_p99" "$(python3 -c "print(f'{$t_rps / $h_rps:.2f}')")"
+    read -r a_rps a_p50 a_p99 < <(run /api/v1/credentials "$conns")
+    row "$backend" "GET /api/v1/credentials" "$conns" "$a_rps" "$a_p50" "$a_p99" "$(python3 -c "print(f'{$a_rps / $h_rps:.2f}')")"
   done
+  # Make room for the pair: the org is at its limit of 3.
+  spare=$(curl -s -H "Authorization: Bearer $API_TOKEN" "$BASE/api/v1/credentials" \
+    | python3 -c 'import json, sys; print([c["client_id"] for c in json.load(sys.stdin)["data"] if not c["primary"]][-1])')
+  curl -sf -o /dev/null -X DELETE -H "Authorization: Bearer $API_TOKEN" "$BASE/api/v1/credentials/$spare"
+  read -r h_rps h_p50 h_p99 < <(run /healthz 1)
+  read -r p_rps p_p50 p_p99 < <(run pair 1)
+  row "$backend" "API create+delete (alt.)" 1 "$p_rps" "$p_p50" "$p_p99" "$(python3 -c "print(f'{$p_rps / $h_rps:.2f}')")"
 
   # Where a token's time goes: the server's CPU profile during 16-connection load.
   if command -v perf >/dev/null 2>&1 && perf stat -e task-clock true >/dev/null 2>&1; then

@@ -848,6 +848,15 @@ async fn audit_events_page_with_a_cursor_newest_first_and_members_are_for_owners
             .iter()
             .any(|m| m["email"] == "viewer@acme.test" && m["role"] == "admin-view")
     );
+    // Open invitations, never their link.
+    owner.get(MEMBERS).await;
+    owner.invite("nina@acme.test", Role::CanView).await;
+    let invitations = script.api("GET", "/api/v1/invitations", &token, None).await;
+    invitations
+        .assert_status(StatusCode::OK)
+        .assert_contains("\"email\":\"nina@acme.test\"")
+        .assert_contains("\"role\":\"admin-view\"")
+        .assert_lacks("kwinv_");
     let mut viewer = app.sign_in_as(Persona::Viewer).await;
     let view = viewer.api_token("viewer", acme, "read").await;
     script
@@ -892,6 +901,7 @@ async fn the_openapi_document_describes_every_operation_and_the_token() {
             "GET /api/v1/audit-events",
             "GET /api/v1/credentials",
             "GET /api/v1/credentials/{client_id}",
+            "GET /api/v1/invitations",
             "GET /api/v1/members",
             "GET /api/v1/organization",
             "GET /api/v1/requests",
@@ -1172,6 +1182,12 @@ async fn every_operation_answers_each_role_and_another_organization_as_the_conso
             [200, 200, 200, 200],
         ),
         ("GET", "/api/v1/members".into(), None, [200, 403, 403, 200]),
+        (
+            "GET",
+            "/api/v1/invitations".into(),
+            None,
+            [200, 403, 403, 200],
+        ),
         (
             "GET",
             "/api/v1/organization".into(),

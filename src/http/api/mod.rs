@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/organization", get(credentials::organization))
         .route("/api/v1/members", get(org::members))
+        .route("/api/v1/invitations", get(org::invitations))
         .route("/api/v1/audit-events", get(org::events))
         .route("/api/v1/requests", get(org::list_requests))
         .route("/api/v1/requests/{request_id}/reject", post(org::reject))

@@ -28,6 +28,7 @@ use super::{credentials, org};
         org::request_action,
         org::events,
         org::members,
+        org::invitations,
     ),
     components(schemas(
         super::Problem,

@@ -33,6 +33,27 @@ pub struct EventList {
     next_cursor: Option<String>,
 }
 
+/// The organization's open invitations.
+#[derive(Serialize, ToSchema)]
+pub struct InvitationList {
+    data: Vec<InvitationJson>,
+}
+
+/// An invitation not yet accepted or revoked. Its link is never shown again.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Invitation)]
+pub struct InvitationJson {
+    email: String,
+    /// `owner`, `admin-edit` or `admin-view`.
+    #[schema(value_type = String, example = "admin-view")]
+    role: &'static str,
+    invited_by: String,
+    created_at: String,
+    /// The link works until then.
+    expires_at: String,
+    expired: bool,
+}
+
 /// The organization's members.
 #[derive(Serialize, ToSchema)]
 pub struct MemberList {
@@ -420,4 +441,29 @@ pub async fn members(State(state): State<AppState>, ApiActor(actor): ApiActor) -
         })
         .collect();
     Ok(json(StatusCode::OK, &MemberList { data }))
+}
+
+/// The organization's open invitations (owners only, as on the Members page).
+#[utoipa::path(get, path = "/api/v1/invitations", tag = "Organization",
+    summary = "List open invitations (owners)",
+    responses(
+        (status = 200, description = "Invitations not yet accepted or revoked", body = InvitationList),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Owners only", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn invitations(State(state): State<AppState>, ApiActor(actor): ApiActor) -> ApiResult {
+    let now = state.now();
+    let data = crate::service::invitations::open(&state, &actor)
+        .await?
+        .into_iter()
+        .map(|i| InvitationJson {
+            role: i.access.choice(),
+            invited_by: i.invited_by_name,
+            created_at: iso_time(i.created_at),
+            expires_at: iso_time(i.expires_at),
+            expired: i.expires_at <= now,
+            email: i.email,
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &InvitationList { data }))
 }
