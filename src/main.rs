@@ -155,7 +155,7 @@ enum TokenCommand {
         #[arg(long, default_value = "read")]
         access: String,
         /// Days until it expires (at most 365).
-        #[arg(long, default_value_t = 30)]
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=365))]
         days: i64,
     },
 }

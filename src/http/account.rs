@@ -347,6 +347,11 @@ async fn create_token(
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             Ok(response)
         }
+        Err(error @ Error::TooManyTokens(_)) => {
+            errors.push(FieldError::new("token_name", error.to_string()));
+            let page = page(&state, &ctx, errors, form, None).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
         Err(error @ Error::TokenAboveAccess) => {
             errors.push(FieldError::new("token_access", error.to_string()));
             let page = page(&state, &ctx, errors, form, None).await?;

@@ -16,6 +16,9 @@ use crate::storage::api_tokens::{self as repo, ApiTokenRow, NewApiToken};
 use crate::storage::members;
 use crate::storage::users::User;
 
+/// A person holds at most this many live tokens.
+pub const MAX_LIVE_TOKENS: i64 = 20;
+
 /// Tokens that ended (expired or revoked) stay in their owner's list this long.
 pub const ENDED_SHOWN_FOR_SECS: i64 = 30 * 86_400;
 
@@ -45,6 +48,9 @@ pub async fn create(
     }
     if draft.expires_at <= now || draft.expires_at > now + MAX_LIFETIME_DAYS * 86_400 {
         return Err(Error::TokenLifetime);
+    }
+    if repo::count_live(&mut tx, user.id, now).await? >= MAX_LIVE_TOKENS {
+        return Err(Error::TooManyTokens(MAX_LIVE_TOKENS));
     }
     let token = ApiToken::generate();
     let token_id = format!("kwtok_{}", random::token(16));
@@ -102,6 +108,13 @@ pub async fn revoke(
     token_id: &str,
     origin: &Origin,
 ) -> Result<String> {
+    // Only the shape a token id has reaches the database.
+    let shaped = token_id
+        .strip_prefix("kwtok_")
+        .is_some_and(|rest| rest.len() == 16 && rest.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if !shaped {
+        return Err(Error::NotFound);
+    }
     let token = {
         let mut conn = app.db.acquire().await?;
         repo::find(&mut conn, token_id)

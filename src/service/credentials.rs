@@ -78,11 +78,14 @@ pub struct Created {
     pub name: String,
     pub secret: Secret,
     pub is_primary: bool,
+    /// The credential as stored, read in the transaction that made it, so
+    /// the answer that carries the secret needs no second read.
+    pub credential: Credential,
 }
 
 #[derive(Debug)]
 pub enum CreateOutcome {
-    Created(Created),
+    Created(Box<Created>),
     /// Approval is required: an owner decides on the request first.
     Requested {
         request_id: RequestId,
@@ -275,12 +278,12 @@ pub async fn create_once(
         permissions: &draft.permissions,
         ip_allowlist: &draft.ips,
     };
-    if repo::insert(&mut locked.tx, &new, locked.now)
-        .await?
-        .is_none()
-    {
+    let Some(id) = repo::insert(&mut locked.tx, &new, locked.now).await? else {
         return Err(Error::NameTaken);
-    }
+    };
+    let credential = repo::find_by_id(&mut locked.tx, actor.org, id)
+        .await?
+        .ok_or(Error::NotFound)?;
     locked
         .remember(actor, once, "create", client_id.as_str())
         .await?;
@@ -290,12 +293,13 @@ pub async fn create_once(
         .detail(draft.detail())
         .detail(json!({ "primary": is_primary }));
     locked.commit(&event).await?;
-    Ok(CreateOutcome::Created(Created {
+    Ok(CreateOutcome::Created(Box::new(Created {
         client_id,
         name: name.to_owned(),
         secret,
         is_primary,
-    }))
+        credential,
+    })))
 }
 
 /// A request for approval, which holds a place and its name until decided.

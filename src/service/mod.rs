@@ -163,6 +163,12 @@ pub enum Error {
     TokenAboveAccess,
     #[error("A token must expire between tomorrow and one year from today.")]
     TokenLifetime,
+    #[error("This is a read token: it cannot change anything. Use a read and write token.")]
+    ReadToken,
+    #[error(
+        "You have {0} live tokens, the most one person may hold. Revoke one you no longer use first."
+    )]
+    TooManyTokens(i64),
     /// An update that names the version it read, which changed since.
     #[error("This credential changed since you read it. Read it again, then make your change.")]
     Stale,
@@ -221,10 +227,15 @@ pub(crate) async fn lock(app: &AppState, actor: &Actor) -> Result<Locked> {
                 .access
         }
     };
-    // Through a token, no more than the token allows, and nothing once the
-    // user lost the access the token needs.
+    // Through a token: a change needs a write token that is still live
+    // under the lock (a revocation or password change that committed first
+    // wins), and no more than the token allows.
     if let Some(token) = &actor.token {
-        if !token.access.allowed_for(access) {
+        if token.access == TokenAccess::Read {
+            return Err(Error::ReadToken);
+        }
+        let live = storage::api_tokens::is_live(&mut tx, &token.id, app.now()).await?;
+        if !live || !token.access.allowed_for(access) {
             return Err(Error::TokenInvalid);
         }
         access = token.access.cap(access);

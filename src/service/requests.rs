@@ -210,12 +210,12 @@ pub async fn generate(app: &AppState, actor: &Actor, request_id: &RequestId) -> 
         permissions: &request.permissions,
         ip_allowlist: &request.ip_allowlist,
     };
-    if credentials_repo::insert(&mut locked.tx, &new, locked.now)
-        .await?
-        .is_none()
-    {
+    let Some(id) = credentials_repo::insert(&mut locked.tx, &new, locked.now).await? else {
         return Err(Error::NameTaken);
-    }
+    };
+    let credential = credentials_repo::find_by_id(&mut locked.tx, actor.org, id)
+        .await?
+        .ok_or(Error::NotFound)?;
     repo::complete(&mut locked.tx, request.id).await?;
     let event = actor
         .event(AuditAction::CredentialCreated)
@@ -231,6 +231,7 @@ pub async fn generate(app: &AppState, actor: &Actor, request_id: &RequestId) -> 
         name: request.name,
         secret,
         is_primary,
+        credential,
     })
 }
 

@@ -240,3 +240,31 @@ pub async fn revoke_for_user(
     })
     .context("revoking a user's tokens")
 }
+
+/// Whether the token is neither revoked nor expired, read in the caller's
+/// transaction (under the organization's lock for a change).
+pub async fn is_live(conn: &mut Conn, token_id: &str, now: i64) -> anyhow::Result<bool> {
+    let live: Option<i64> = on!(conn, |e| {
+        sqlx::query_scalar(
+        "SELECT id FROM api_tokens WHERE token_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+    )
+    .bind(token_id)
+    .bind(now)
+    .fetch_optional(e)
+    .await
+    })
+    .context("checking a token under the lock")?;
+    Ok(live.is_some())
+}
+
+/// How many live tokens the user holds, in every organization.
+pub async fn count_live(conn: &mut Conn, user: UserId, now: i64) -> anyhow::Result<i64> {
+    on!(conn, |e| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+    )
+    .bind(user)
+    .bind(now)
+    .fetch_one(e)
+    .await)
+    .context("counting a user's tokens")
+}

@@ -8,7 +8,9 @@ use super::{Conn, is_unique_violation};
 use crate::domain::ip::IpAllowlist;
 use crate::domain::permission::{Permissions, SetType};
 use crate::domain::request::APPROVAL_VALID_SECS;
-use crate::domain::{CredentialId, OrgId, RequestId, RequestRowId, RequestStatus, UserId};
+use crate::domain::{
+    ClientId, CredentialId, OrgId, RequestId, RequestRowId, RequestStatus, UserId,
+};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Request {
@@ -17,6 +19,8 @@ pub struct Request {
     /// For a change to an existing credential: that credential. `None` for a
     /// new credential.
     pub credential_id: Option<CredentialId>,
+    /// The client ID of the credential a change request is for.
+    pub target_client_id: Option<ClientId>,
     pub name: String,
     pub description: Option<String>,
     pub permission_set: SetType,
@@ -49,7 +53,8 @@ pub struct NewRequest<'a> {
 
 const COLUMNS: &str =
     "id, request_id, credential_id, name, description, permission_set, permissions, ip_allowlist, justification,
-    requested_by, requested_by_email, status, decided_by, decided_at, decision_note, created_at";
+    requested_by, requested_by_email, status, decided_by, decided_at, decision_note, created_at,
+    (SELECT c.client_id FROM credentials c WHERE c.id = credential_requests.credential_id) AS target_client_id";
 
 /// Requests the Credentials page shows: active ones, and those rejected since `shown_since`.
 pub async fn list(conn: &mut Conn, org: OrgId, shown_since: i64) -> anyhow::Result<Vec<Request>> {

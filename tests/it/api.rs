@@ -334,7 +334,7 @@ async fn read_tokens_and_view_only_members_cannot_change_anything() {
         )
         .await
         .assert_status(StatusCode::FORBIDDEN)
-        .assert_contains("Can Edit permission");
+        .assert_contains("This is a read token: it cannot change anything.");
     let primary = &app.client_ids(ACME).await[0];
     script
         .api(
@@ -1010,13 +1010,20 @@ async fn a_create_or_rotation_retried_with_its_idempotency_key_happens_once() {
 }
 
 #[tokio::test]
-async fn each_token_has_its_own_rate_told_in_ratelimit_fields_and_429_past_it() {
+async fn each_person_has_a_rate_told_in_ratelimit_fields_and_429_past_it() {
     // Two a minute: one refills every 30 seconds, far longer than this test.
     let app = TestApp::demo_with(|config| config.api_rate_per_minute = 2).await;
     let acme = app.org_id(ACME).await;
     let mut owner = app.sign_in_as(Persona::Owner).await;
     let first = owner.api_token("busy", acme, "read").await;
-    let second = owner.api_token("quiet", acme, "read").await;
+    let second = owner
+        .api_token("second of the same person", acme, "read")
+        .await;
+    let other = app
+        .sign_in_as(Persona::Viewer)
+        .await
+        .api_token("someone else", acme, "read")
+        .await;
     let mut script = app.client();
     for remaining in [1, 0] {
         let ok = script.api("GET", "/api/v1/credentials", &first, None).await;
@@ -1040,9 +1047,13 @@ async fn each_token_has_its_own_rate_told_in_ratelimit_fields_and_429_past_it() 
             .header("ratelimit")
             .starts_with("\"per-token\";r=0;")
     );
-    // Another token of the same person is not slowed down.
+    // A second token of the same person shares the rate; another person's does not.
     script
         .api("GET", "/api/v1/credentials", &second, None)
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS);
+    script
+        .api("GET", "/api/v1/credentials", &other, None)
         .await
         .assert_status(StatusCode::OK);
     // An unknown token gets 401, not a quota.
@@ -1051,6 +1062,162 @@ async fn each_token_has_its_own_rate_told_in_ratelimit_fields_and_429_past_it() 
         .await;
     assert_invalid_token(&unknown);
     assert_eq!(unknown.header("ratelimit"), "");
+}
+
+#[tokio::test]
+async fn a_read_token_changes_nothing_even_its_users_own_request() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id(ACME).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.require_approval().await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    let write = admin.api_token("provisioning", acme, "write").await;
+    let read = admin.api_token("monitoring", acme, "read").await;
+    let mut script = app.client();
+    let mut asked = new_credential("Ledger sync");
+    asked["justification"] = json!("The ledger job needs its own credential.");
+    let requested = script
+        .api("POST", "/api/v1/credentials", &write, Some(asked))
+        .await;
+    let id = requested.json()["request_id"].as_str().unwrap().to_owned();
+    script
+        .api(
+            "POST",
+            &format!("/api/v1/requests/{id}/withdraw"),
+            &read,
+            None,
+        )
+        .await
+        .assert_status(StatusCode::FORBIDDEN)
+        .assert_contains("https://keyward.dev/problems/read-token");
+    let list = script.api("GET", "/api/v1/requests", &read, None).await;
+    assert_eq!(list.json()["data"][0]["status"], "pending");
+    assert_eq!(list.json()["data"][0]["kind"], "new");
+
+    // A change request says which credential it changes.
+    let primary = app.client_ids(ACME).await.remove(0);
+    let widened = script
+        .api(
+            "PATCH",
+            &format!("/api/v1/credentials/{primary}"),
+            &write,
+            Some(json!({
+                "ip_allowlist": ["0.0.0.0/0"],
+                "justification": "Opened up for the migration week.",
+            })),
+        )
+        .await;
+    widened.assert_status(StatusCode::ACCEPTED);
+    let change_id = widened.json()["request_id"].as_str().unwrap().to_owned();
+    let list = script.api("GET", "/api/v1/requests", &read, None).await;
+    let change = list.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["request_id"] == change_id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(change["kind"], "change");
+    assert_eq!(change["client_id"], primary.as_str());
+}
+
+#[tokio::test]
+async fn a_token_revoked_while_its_change_waits_for_the_lock_changes_nothing() {
+    use keyward::domain::api_token::TokenAccess;
+    use keyward::domain::{Access, CredentialsPermission, Grace, OrgId, UserId};
+    use keyward::service::{Actor, Error, Origin, TokenUse, credentials};
+    let app = TestApp::demo().await;
+    let acme = app.org_id(ACME).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.api_token("ci", acme, "write").await;
+    let token_id = app
+        .sql
+        .strings("SELECT token_id FROM api_tokens", &[])
+        .await
+        .remove(0);
+    // The request authenticated; then, before it took the lock, the token
+    // was revoked (here: directly in the database).
+    let actor = Actor {
+        user: UserId(app.user_id("owner@acme.test").await),
+        email: "owner@acme.test".to_owned(),
+        org: OrgId(acme),
+        access: Access::Owner,
+        origin: Origin {
+            ip: std::net::IpAddr::from([192, 0, 2, 9]),
+            user_agent: None,
+        },
+        token: Some(TokenUse {
+            id: token_id.clone(),
+            name: "ci".to_owned(),
+            access: TokenAccess::Write,
+        }),
+    };
+    let client_id = keyward::domain::ClientId::parse(&app.client_ids(ACME).await[0]).unwrap();
+    let rotated = credentials::rotate(&app.state, &actor, &client_id, Grace::None).await;
+    assert!(rotated.is_ok(), "{rotated:?}");
+    app.sql
+        .execute(
+            "UPDATE api_tokens SET revoked_at = 1 WHERE token_id = $1",
+            &[token_id.as_str().into()],
+        )
+        .await;
+    let refused = credentials::rotate(&app.state, &actor, &client_id, Grace::None).await;
+    assert!(matches!(refused, Err(Error::TokenInvalid)), "{refused:?}");
+    let read_only = Actor {
+        token: Some(TokenUse {
+            id: token_id,
+            name: "ci".to_owned(),
+            access: TokenAccess::Read,
+        }),
+        access: Access::Admin(CredentialsPermission::View),
+        ..actor
+    };
+    let refused = credentials::rotate(&app.state, &read_only, &client_id, Grace::None).await;
+    assert!(matches!(refused, Err(Error::ReadToken)), "{refused:?}");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'credential.rotated'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn token_ids_bodies_and_token_counts_are_bounded() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id(ACME).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let token = owner.api_token("bounded", acme, "write").await;
+    // A NUL or any other odd id is simply not found, on both backends.
+    owner.get("/account").await;
+    for id in [
+        "%00",
+        "kwtok_%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00",
+        "nope",
+    ] {
+        for path in ["/account/tokens", "/settings/members/tokens"] {
+            owner
+                .post(&format!("{path}/{id}/revoke"), &[])
+                .await
+                .assert_status(StatusCode::NOT_FOUND);
+        }
+    }
+    // Bodies past 16 KiB are refused before they are read.
+    let mut big = new_credential("Big body");
+    big["description"] = json!("x".repeat(20 * 1024));
+    app.client()
+        .api("POST", "/api/v1/credentials", &token, Some(big))
+        .await
+        .assert_status(StatusCode::PAYLOAD_TOO_LARGE)
+        .assert_contains("https://keyward.dev/problems/");
+    // At most 20 live tokens a person.
+    for i in 1..20 {
+        owner.api_token(&format!("token {i}"), acme, "read").await;
+    }
+    owner
+        .make_token("one too many", acme, "read", "7", "")
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("You have 20 live tokens, the most one person may hold.");
 }
 
 /// Every operation, with the token of each role and of another organization.

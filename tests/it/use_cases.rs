@@ -51,7 +51,7 @@ fn draft(name: &str) -> Draft {
 
 fn created(outcome: CreateOutcome) -> credentials::Created {
     match outcome {
-        CreateOutcome::Created(created) => created,
+        CreateOutcome::Created(created) => *created,
         other => panic!("expected a credential, got {other:?}"),
     }
 }

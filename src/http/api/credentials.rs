@@ -391,7 +391,7 @@ pub async fn create(
     )
     .await?
     {
-        CreateOutcome::Created(created) => created_response(&state, &actor, created).await,
+        CreateOutcome::Created(created) => created_response(*created),
         CreateOutcome::Requested { request_id, name } => Ok(json(
             StatusCode::ACCEPTED,
             &Requested {
@@ -404,15 +404,10 @@ pub async fn create(
 }
 
 /// 201 with the credential and its secret, which this response alone shows.
-pub(super) async fn created_response(
-    state: &AppState,
-    actor: &crate::service::Actor,
-    created: use_case::Created,
-) -> ApiResult {
-    let credential = use_case::get(state, actor, &created.client_id).await?;
+pub(super) fn created_response(created: use_case::Created) -> ApiResult {
     let body = Created {
-        credential: credential.into(),
         client_secret: created.secret.expose().to_owned(),
+        credential: created.credential.into(),
     };
     let mut response = json(StatusCode::CREATED, &body);
     if let Ok(location) =

@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 pub use problem::Problem;
 
 use crate::auth::api_limits::TokenQuota;
+use crate::domain::api_token::TokenAccess;
 use crate::http::meta::RequestMeta;
 use crate::service::{self, Actor};
 use crate::state::AppState;
@@ -62,6 +63,7 @@ pub fn router() -> Router<AppState> {
             post(org::request_action),
         )
         .layer(middleware::from_fn(rate_headers))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
 }
 
 /// The person a request's token stands for, in the token's organization.
@@ -86,12 +88,10 @@ impl FromRequestParts<AppState> for ApiActor {
         let actor = service::api_tokens::authenticate(state, &presented, meta.origin())
             .await
             .map_err(Problem::from)?;
-        let token = actor
-            .token
-            .as_ref()
-            .map(|t| t.id.as_str())
-            .unwrap_or_default();
-        let quota = state.api_limits.check(token);
+        // One rate per person and organization, however many tokens they make.
+        let quota = state
+            .api_limits
+            .check(&format!("{}:{}", actor.user, actor.org));
         let refused = quota.retry_after.is_some();
         if let Some(slot) = parts.extensions.get::<RateSlot>() {
             slot.fill(quota);
@@ -103,6 +103,18 @@ impl FromRequestParts<AppState> for ApiActor {
                 "Too many requests",
                 "This token made too many requests. Wait for the time in Retry-After, then try again.",
             ));
+        }
+        // A read token changes nothing, whatever the operation (the use
+        // cases refuse it under the lock as well).
+        let reads =
+            parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD;
+        if !reads
+            && actor
+                .token
+                .as_ref()
+                .is_some_and(|t| t.access == TokenAccess::Read)
+        {
+            return Err(Problem::from(service::Error::ReadToken));
         }
         Ok(ApiActor(actor))
     }

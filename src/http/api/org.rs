@@ -65,6 +65,9 @@ pub struct MemberList {
 #[schema(as = CredentialRequest)]
 pub struct RequestJson {
     request_id: String,
+    /// `new` (a credential to create) or `change` (to the credential in `client_id`).
+    #[schema(value_type = String, example = "change")]
+    kind: &'static str,
     /// A change to this credential; `null` for a new credential.
     client_id: Option<String>,
     name: String,
@@ -89,7 +92,12 @@ impl From<Request> for RequestJson {
     fn from(r: Request) -> RequestJson {
         RequestJson {
             request_id: r.request_id.to_string(),
-            client_id: None,
+            kind: if r.credential_id.is_some() {
+                "change"
+            } else {
+                "new"
+            },
+            client_id: r.target_client_id.map(|c| c.to_string()),
             status: match r.status {
                 RequestStatus::Pending => "pending",
                 RequestStatus::Approved => "approved",
@@ -198,7 +206,7 @@ pub async fn request_action(
         RequestAction::Withdraw => (requests::cancel(&state, &actor, &id).await?, "cancelled"),
         RequestAction::Generate => {
             let created = requests::generate(&state, &actor, &id).await?;
-            return super::credentials::created_response(&state, &actor, created).await;
+            return super::credentials::created_response(created);
         }
     };
     Ok(json(

@@ -153,6 +153,7 @@ impl From<Error> for Problem {
             ),
             Error::Busy => (S::SERVICE_UNAVAILABLE, "busy", "Busy"),
             Error::Stale => (S::PRECONDITION_FAILED, "stale", "Changed since read"),
+            Error::ReadToken => (S::FORBIDDEN, "read-token", "Read token"),
             Error::AlreadyDone { .. } => (S::CONFLICT, "idempotent-replay", "Done already"),
             Error::KeyReused => (
                 S::UNPROCESSABLE_ENTITY,
