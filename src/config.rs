@@ -30,6 +30,8 @@ pub struct Config {
     pub smtp_from: String,
     /// Who a trial organization asks to upgrade: an address, a URL, a team.
     pub upgrade_contact: String,
+    /// GitHub's secret-scanning public keys document, saved as a file.
+    pub leak_public_keys: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -55,6 +57,7 @@ impl Config {
             token_rate_per_ip: 50,
             api_rate_per_minute: 600,
             smtp_url: None,
+            leak_public_keys: None,
             smtp_from: "Keyward <keyward@localhost>".to_owned(),
             upgrade_contact: "the people who run this Keyward server".to_owned(),
         }
@@ -93,6 +96,7 @@ impl std::fmt::Debug for Config {
             .field("token_rate_per_ip", &self.token_rate_per_ip)
             .field("api_rate_per_minute", &self.api_rate_per_minute)
             .field("smtp_url", &self.smtp_url.as_deref().map(redacted_url))
+            .field("leak_public_keys", &self.leak_public_keys)
             .field("smtp_from", &self.smtp_from)
             .field("upgrade_contact", &self.upgrade_contact)
             .finish()

@@ -117,6 +117,10 @@ struct Settings {
         global = true
     )]
     upgrade_contact: String,
+    /// GitHub's secret-scanning public keys document, saved as a JSON file:
+    /// turns on the leaked-secret intake at POST /leaks/github.
+    #[arg(long, env = "KEYWARD_LEAK_PUBLIC_KEYS", global = true)]
+    leak_public_keys: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -206,6 +210,7 @@ impl Settings {
             smtp_url: self.smtp_url.clone().filter(|url| !url.is_empty()),
             smtp_from: self.smtp_from.clone(),
             upgrade_contact: self.upgrade_contact.clone(),
+            leak_public_keys: self.leak_public_keys.clone(),
         })
     }
 }
@@ -257,6 +262,9 @@ async fn run() -> anyhow::Result<()> {
     )?;
     if let Some(url) = &config.smtp_url {
         keyward::mail::Mailer::smtp(url, &config.smtp_from)?;
+    }
+    if let Some(path) = &config.leak_public_keys {
+        keyward::auth::leak_keys::LeakKeys::load(path)?;
     }
     let state = AppState::new(db, config, keys);
     match command {

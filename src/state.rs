@@ -3,6 +3,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::auth::PasswordHasher;
 use crate::auth::api_limits::ApiLimits;
+use crate::auth::leak_keys::LeakKeys;
 use crate::auth::token_limits::TokenLimits;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub token_limits: Arc<TokenLimits>,
     pub api_limits: Arc<ApiLimits>,
+    /// GitHub's secret-scanning keys, when the leak intake is on.
+    pub leak_keys: Option<Arc<LeakKeys>>,
     pub clock: Arc<dyn Clock>,
     pub mailer: Mailer,
     /// Set once the first organization exists; `/setup` is closed from then on.
@@ -50,6 +53,15 @@ impl AppState {
             mailer,
             token_limits,
             api_limits: Arc::new(ApiLimits::new(config.api_rate_per_minute)),
+            // `keyward serve` checks the file before it gets here.
+            leak_keys: config.leak_public_keys.as_deref().and_then(|path| {
+                LeakKeys::load(path)
+                    .map_err(|error| {
+                        tracing::error!(error = format!("{error:#}"), "leak intake is off")
+                    })
+                    .ok()
+                    .map(Arc::new)
+            }),
             db,
             config: Arc::new(config),
             hasher: PasswordHasher::new(workers),

@@ -68,6 +68,7 @@ actions! {
     SupportViewed => "support.viewed", "Viewed by support",
     TokenAuthFailed => "token.auth_failed", "Token request refused",
     TokenThrottled => "token.throttled", "Token requests throttled",
+    SecretLeaked => "credential.secret_leaked", "Secret leaked",
     ApiTokenCreated => "api_token.created", "Personal access token created",
     ApiTokenRevoked => "api_token.revoked", "Personal access token revoked",
 }

@@ -220,6 +220,13 @@ pub fn read(event: &Event) -> Reading {
             String::new(),
             String::new(),
         ),
+        A::SecretLeaked => (
+            "reported leaked the secret of",
+            object,
+            text(&detail, "url")
+                .map(|u| format!("found at {u}; the credential was disabled"))
+                .unwrap_or_default(),
+        ),
         A::ApiTokenCreated => (
             "created the personal access token",
             object,

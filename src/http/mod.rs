@@ -12,6 +12,7 @@ pub mod form;
 pub mod htmx;
 pub mod invitations;
 pub mod layers;
+pub mod leaks;
 pub mod login;
 pub mod members;
 pub mod meta;
@@ -87,6 +88,7 @@ pub fn app(state: AppState, store: Sessions) -> Router {
         .merge(assets::router())
         .merge(oauth::router())
         .merge(api::router())
+        .merge(leaks::router())
         .merge(console)
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(csrf::BODY_LIMIT))

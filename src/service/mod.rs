@@ -14,6 +14,7 @@ pub mod api_tokens;
 pub mod audit;
 pub mod credentials;
 pub mod invitations;
+pub mod leaks;
 pub mod members;
 pub mod organization;
 pub mod requests;

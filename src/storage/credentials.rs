@@ -33,6 +33,9 @@ pub struct Credential {
     pub last_used_ip: Option<String>,
     /// The last four characters of the current secret.
     pub secret_hint: Option<String>,
+    /// Where its secret was last reported leaked, and when.
+    pub leak_url: Option<String>,
+    pub leaked_at: Option<i64>,
     /// How many requests the Credentials page shows (filled by [`list`]
     /// only), so the page asks for them only when there are any.
     #[sqlx(default)]
@@ -62,7 +65,10 @@ const SELECT: &str = "SELECT c.id, c.client_id, c.name, c.description, c.is_prim
         (SELECT s.last_used_ip FROM credential_secrets s WHERE s.credential_id = c.id AND s.expires_at IS NULL
           AND s.last_used_at IS NOT NULL ORDER BY s.last_used_at DESC LIMIT 1) AS last_used_ip,
         (SELECT s.hint FROM credential_secrets s WHERE s.credential_id = c.id AND s.expires_at IS NULL
-          ORDER BY s.created_at DESC, s.id DESC LIMIT 1) AS secret_hint
+          ORDER BY s.created_at DESC, s.id DESC LIMIT 1) AS secret_hint,
+        (SELECT l.url FROM credential_leaks l WHERE l.credential_id = c.id
+          ORDER BY l.reported_at DESC, l.id DESC LIMIT 1) AS leak_url,
+        (SELECT MAX(l.reported_at) FROM credential_leaks l WHERE l.credential_id = c.id) AS leaked_at
      FROM credentials c";
 
 /// A credential to insert, with what is kept of its first secret.
@@ -493,4 +499,48 @@ pub async fn token_client(
         ip_allowlist: first.ip_allowlist,
         secrets,
     }))
+}
+
+/// The credential a secret belongs to, by the secret's digest (current or
+/// in a grace window), in any organization: for leak reports.
+pub async fn find_by_secret_digest(
+    conn: &mut Conn,
+    digest: &str,
+) -> anyhow::Result<Option<(OrgId, CredentialId)>> {
+    on!(conn, |e| sqlx::query_as(
+        "SELECT c.organization_id, c.id FROM credential_secrets s
+         JOIN credentials c ON c.id = s.credential_id WHERE s.digest = $1",
+    )
+    .bind(digest)
+    .fetch_optional(e)
+    .await)
+    .context("finding a credential by its secret")
+}
+
+/// Where a leaked secret was found; `false` when that place was reported already.
+pub async fn record_leak(
+    conn: &mut Conn,
+    id: CredentialId,
+    url: &str,
+    source: &str,
+    token_type: &str,
+    now: i64,
+) -> anyhow::Result<bool> {
+    let inserted = on!(conn, |e| sqlx::query(
+        "INSERT INTO credential_leaks (credential_id, url, source, token_type, reported_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(url)
+    .bind(source)
+    .bind(token_type)
+    .bind(now)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()));
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e).context("recording a leak"),
+    }
 }

@@ -8,6 +8,7 @@ mod api;
 mod audit_log;
 mod credentials;
 mod instances;
+mod leaks;
 mod members;
 mod oauth;
 mod pages;

@@ -52,6 +52,10 @@ pub struct CredentialJson {
     created_by: String,
     last_rotated_at: Option<String>,
     last_used_at: Option<String>,
+    /// Where GitHub secret scanning reported its secret leaked (the
+    /// credential was disabled then), and when.
+    leak_url: Option<String>,
+    leaked_at: Option<String>,
 }
 
 impl From<Credential> for CredentialJson {
@@ -75,6 +79,8 @@ impl From<Credential> for CredentialJson {
             created_by: c.created_by,
             last_rotated_at: c.last_rotated_at.map(iso_time),
             last_used_at: c.last_used_at.map(iso_time),
+            leak_url: c.leak_url,
+            leaked_at: c.leaked_at.map(iso_time),
             name: c.name,
             description: c.description,
             primary: c.is_primary,

@@ -39,6 +39,15 @@ pub struct CredentialView {
     pub ips: String,
     /// The previous secret during a rotation grace window.
     pub previous: Option<PreviousSecret>,
+    /// Where its secret was reported leaked, and when.
+    pub leak: Option<Leak>,
+}
+
+pub struct Leak {
+    pub url: String,
+    /// Shown as a link only when it is an https:// address.
+    pub linkable: bool,
+    pub when: When,
 }
 
 /// "Transactions: Read and create", with the scopes it stands for.
@@ -94,7 +103,16 @@ impl CredentialView {
             last_used_ip: c.previous_last_used_ip.clone().unwrap_or_default(),
             recently_used: c.previous_last_used_at.is_some_and(|t| t > now - 3600),
         });
+        let leak = match (c.leak_url.clone(), c.leaked_at) {
+            (Some(url), Some(at)) => Some(Leak {
+                linkable: url.starts_with("https://"),
+                url,
+                when: When::at(at, now),
+            }),
+            _ => None,
+        };
         CredentialView {
+            leak,
             grants: GrantChip::all(&c.permissions),
             ips: c.ip_allowlist.summary(),
             previous,
