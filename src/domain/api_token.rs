@@ -6,9 +6,8 @@ use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::credential::{BODY_LEN, CHECK_LEN, checksum};
+use super::credential::{checked_token, has_checksum};
 use super::{Access, CredentialsPermission, FieldError, trimmed_len};
-use crate::random;
 
 pub const PREFIX: &str = "kwpat_";
 /// A token lives at most this long.
@@ -23,9 +22,7 @@ pub struct ApiToken(SecretString);
 
 impl ApiToken {
     pub fn generate() -> ApiToken {
-        let body = format!("{PREFIX}{}", random::token(BODY_LEN));
-        let check = checksum(&body);
-        ApiToken(SecretString::from(format!("{body}{check}")))
+        ApiToken(checked_token(PREFIX))
     }
 
     pub fn expose(&self) -> &str {
@@ -39,14 +36,7 @@ impl ApiToken {
     }
 
     pub fn is_well_formed(candidate: &str) -> bool {
-        let Some(rest) = candidate.strip_prefix(PREFIX) else {
-            return false;
-        };
-        if rest.len() != BODY_LEN + CHECK_LEN || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return false;
-        }
-        let (body, check) = candidate.split_at(candidate.len() - CHECK_LEN);
-        checksum(body) == check
+        has_checksum(candidate, PREFIX)
     }
 }
 

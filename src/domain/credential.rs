@@ -180,10 +180,9 @@ impl Description {
     }
 }
 
-pub(crate) const BASE62: &[u8; 62] =
-    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-pub(crate) const BODY_LEN: usize = 43;
-pub(crate) const CHECK_LEN: usize = 6;
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const BODY_LEN: usize = 43;
+const CHECK_LEN: usize = 6;
 
 fn prefix(environment: Environment) -> &'static str {
     match environment {
@@ -192,8 +191,28 @@ fn prefix(environment: Environment) -> &'static str {
     }
 }
 
+/// `prefix` + 43 random base62 characters + their checksum: the shape of
+/// every Keyward secret (client secrets, personal access tokens).
+pub(crate) fn checked_token(prefix: &str) -> SecretString {
+    let body = format!("{prefix}{}", random::token(BODY_LEN));
+    let check = checksum(&body);
+    SecretString::from(format!("{body}{check}"))
+}
+
+/// Whether `candidate` is `prefix` + 43 base62 + the right checksum.
+pub(crate) fn has_checksum(candidate: &str, prefix: &str) -> bool {
+    let Some(rest) = candidate.strip_prefix(prefix) else {
+        return false;
+    };
+    if rest.len() != BODY_LEN + CHECK_LEN || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return false;
+    }
+    let (body, check) = candidate.split_at(candidate.len() - CHECK_LEN);
+    checksum(body) == check
+}
+
 /// CRC32 of `text` as 6 base62 digits (62^6 > 2^32).
-pub(crate) fn checksum(text: &str) -> String {
+fn checksum(text: &str) -> String {
     let mut n = crc32fast::hash(text.as_bytes()) as u64;
     let mut out = [b'0'; CHECK_LEN];
     for slot in out.iter_mut().rev() {
@@ -211,9 +230,7 @@ pub struct Secret(SecretString);
 
 impl Secret {
     pub fn generate(environment: Environment) -> Secret {
-        let body = format!("{}{}", prefix(environment), random::token(BODY_LEN));
-        let check = checksum(&body);
-        Secret(SecretString::from(format!("{body}{check}")))
+        Secret(checked_token(prefix(environment)))
     }
 
     pub fn expose(&self) -> &str {
@@ -230,17 +247,7 @@ impl Secret {
 
     /// Whether `candidate` has the shape and checksum of a Keyward secret.
     pub fn is_well_formed(candidate: &str) -> bool {
-        let Some(rest) = candidate
-            .strip_prefix("kws_live_")
-            .or_else(|| candidate.strip_prefix("kws_test_"))
-        else {
-            return false;
-        };
-        if rest.len() != BODY_LEN + CHECK_LEN || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return false;
-        }
-        let (body, check) = candidate.split_at(candidate.len() - CHECK_LEN);
-        checksum(body) == check
+        has_checksum(candidate, "kws_live_") || has_checksum(candidate, "kws_test_")
     }
 }
 
