@@ -10,6 +10,7 @@ use super::Result;
 use super::audit::EventExt;
 use crate::domain::credential::Secret;
 use crate::domain::{AuditAction, CredentialStatus};
+use crate::mail::Mail;
 use crate::state::AppState;
 use crate::storage::audit::NewEvent;
 use crate::storage::credentials as repo;
@@ -63,6 +64,17 @@ pub async fn report(app: &AppState, found: &Found<'_>) -> Result<bool> {
     if was_enabled {
         repo::set_status(&mut tx, id, CredentialStatus::Disabled, now).await?;
     }
+    // The owners hear of it by email (when SMTP is configured).
+    let owners: Vec<String> = if was_enabled {
+        crate::storage::members::list(&mut tx, org)
+            .await?
+            .into_iter()
+            .filter(|m| m.access.is_owner())
+            .map(|m| m.email)
+            .collect()
+    } else {
+        Vec::new()
+    };
     if new_place || was_enabled {
         let event = NewEvent {
             organization_id: Some(org),
@@ -87,6 +99,24 @@ pub async fn report(app: &AppState, found: &Found<'_>) -> Result<bool> {
     tx.commit().await?;
     if was_enabled {
         tracing::warn!(client_id = %credential.client_id, "a leaked secret's credential was disabled");
+    }
+    for owner in owners {
+        let mail = Mail {
+            to: owner,
+            subject: format!(
+                "The secret of “{}” leaked: the credential is disabled",
+                credential.name
+            ),
+            body: format!(
+                "GitHub secret scanning found the secret of the API credential “{name}” ({client_id}) at:\n\n{url}\n\n                 Keyward disabled the credential at once: it gets no new tokens, and tokens it already has expire within an hour.\n\n                 What to do:\n1. Rotate the credential (Settings > Credentials > … > Rotate Credential) and give the new secret to the systems that use it.\n                 2. Remove the secret from where it was found.\n3. Enable the credential again.\n\n{console}/settings/credentials\n",
+                name = credential.name,
+                client_id = credential.client_id,
+                console = app.config.public_url,
+            ),
+        };
+        if let Err(error) = app.mailer.send(mail).await {
+            tracing::error!(error = format!("{error:#}"), "leak email not sent");
+        }
     }
     Ok(true)
 }

@@ -80,7 +80,14 @@ async fn send(app: &TestApp, body: &str, key_id: &str, signature: &str) -> TestR
 async fn a_signed_report_of_a_live_secret_disables_its_credential_once() {
     let scanner = Scanner::new();
     let keys = scanner.keys_file.clone();
-    let app = TestApp::demo_with(move |config| config.leak_public_keys = Some(keys)).await;
+    let smtp = Smtp::start().await;
+    let url = smtp.url();
+    let app = TestApp::demo_with(move |config| {
+        config.leak_public_keys = Some(keys);
+        config.smtp_url = Some(url);
+        config.smtp_from = "Keyward <keyward@acme.test>".to_owned();
+    })
+    .await;
     let mut owner = app.sign_in_as(Persona::Owner).await;
     let (client_id, secret) = owner.create_credential("Leaky service").await;
     let body = report(&secret);
@@ -110,6 +117,18 @@ async fn a_signed_report_of_a_live_secret_disables_its_credential_once() {
         .await
         .assert_contains("GitHub secret scanning")
         .assert_contains("reported leaked the secret of");
+    // The owners are told by email, without the secret.
+    let mails = smtp.messages_to("owner@acme.test").await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].contains("Subject: The secret of "), "{}", mails[0]);
+    assert!(mails[0].contains("found the secret of the API credential “Leaky service”"));
+    assert!(mails[0].contains("Keyward disabled the credential at once"));
+    assert!(mails[0].contains(&client_id));
+    assert!(mails[0].contains("https://github.com/octo-org/payments/blob/abc123/config.env"));
+    assert!(
+        !mails[0].contains(&secret[9..]),
+        "the email never carries the secret"
+    );
 
     // The same report again is harmless: one leak, one event.
     send(&app, &body, KEY_ID, &scanner.sign(&body))
