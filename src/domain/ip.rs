@@ -160,6 +160,11 @@ impl IpAllowlist {
             .then_some(IpAllowlist::Limited(entries))
     }
 
+    /// Each entry as text; `["0.0.0.0/0"]` for all addresses (the API's form).
+    pub fn entries(&self) -> Vec<String> {
+        self.to_stored().split(' ').map(str::to_owned).collect()
+    }
+
     pub fn to_stored(&self) -> String {
         match self {
             IpAllowlist::All => ALL.to_owned(),

@@ -175,6 +175,11 @@ impl Permissions {
         self.0.is_empty()
     }
 
+    /// Each scope string (`transactions:read:org`).
+    pub fn scopes(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+
     /// The space-separated scope string, as stored and as tokens carry it.
     pub fn to_scope_string(&self) -> String {
         self.0

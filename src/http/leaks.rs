@@ -103,10 +103,7 @@ async fn github(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
             }
         };
         feedback.push(Feedback {
-            token_hash: Sha256::digest(m.token.as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            token_hash: crate::keys::to_hex(&Sha256::digest(m.token.as_bytes())),
             token_type: m.token_type.clone(),
             label: if live {
                 "true_positive"

@@ -187,11 +187,7 @@ pub fn version(c: &Credential) -> String {
         c.last_rotated_at,
         c.secret_hint,
     ]);
-    Sha256::digest(state.to_string().as_bytes())
-        .iter()
-        .take(12)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::keys::to_hex(&Sha256::digest(state.to_string().as_bytes())[..12])
 }
 
 /// One credential, to anyone who may see the organization (the API's read).

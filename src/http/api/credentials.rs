@@ -15,6 +15,7 @@ use crate::domain::ip::{IpAllowlist, IpEntry, MAX_ENTRIES};
 use crate::domain::permission::{MAX_PERMISSIONS, Permission, Permissions, SetType};
 use crate::domain::{ClientId, CredentialStatus, FieldError, Grace, Justification};
 use crate::http::views::iso_time;
+use crate::keys::to_hex;
 use crate::service::credentials::{self as use_case, CreateOutcome, Draft};
 use crate::service::organization;
 use crate::state::AppState;
@@ -67,13 +68,8 @@ impl From<Credential> for CredentialJson {
                 CredentialStatus::Disabled => "disabled",
             },
             permission_set: c.permission_set.key(),
-            permissions: c.permissions.iter().map(ToString::to_string).collect(),
-            ip_allowlist: c
-                .ip_allowlist
-                .to_stored()
-                .split(' ')
-                .map(str::to_owned)
-                .collect(),
+            permissions: c.permissions.scopes(),
+            ip_allowlist: c.ip_allowlist.entries(),
             secret_hint: c.secret_hint,
             created_at: iso_time(c.created_at),
             created_by: c.created_by,
@@ -102,17 +98,13 @@ pub(super) fn json(status: StatusCode, body: &impl Serialize) -> Response {
 }
 
 /// A digest of a body, as an `ETag` for reads with no version of their own.
-fn body_etag(body: &impl Serialize) -> String {
+pub(super) fn body_etag(body: &impl Serialize) -> String {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
-    Sha256::digest(&bytes)
-        .iter()
-        .take(12)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    to_hex(&Sha256::digest(&bytes)[..12])
 }
 
 /// A read with a strong `ETag`; `If-None-Match` with it answers 304.
-fn with_etag(request: &HeaderMap, tag: &str, body: &impl Serialize) -> Response {
+pub(super) fn with_etag(request: &HeaderMap, tag: &str, body: &impl Serialize) -> Response {
     let etag = format!("\"{tag}\"");
     let matches = request
         .get(header::IF_NONE_MATCH)
@@ -503,39 +495,6 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The token's organization.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Organization)]
-pub struct OrganizationJson {
-    name: String,
-    /// `trial` or `standard`.
-    #[schema(value_type = String, example = "standard")]
-    plan: &'static str,
-    /// New credentials (and widening edits) by administrators need an owner's approval.
-    require_approval: bool,
-}
-
-#[utoipa::path(get, path = "/api/v1/organization", tag = "Organization",
-    summary = "Get the token's organization",
-    responses(
-        (status = 200, description = "The organization", body = OrganizationJson, headers(("ETag" = String))),
-        (status = 304, description = "Not modified since the ETag"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn organization(
-    State(state): State<AppState>,
-    ApiActor(actor): ApiActor,
-    headers: HeaderMap,
-) -> ApiResult {
-    let org = organization::get(&state, &actor).await?;
-    let body = OrganizationJson {
-        name: org.name,
-        plan: org.plan.as_str(),
-        require_approval: org.require_approval,
-    };
-    Ok(with_etag(&headers, &body_etag(&body), &body))
-}
-
 /// The body of an update: any of the editable fields; the rest stay.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -615,21 +574,12 @@ pub async fn update(
         permission_set: changes
             .permission_set
             .unwrap_or_else(|| current.permission_set.key().to_owned()),
-        permissions: changes.permissions.unwrap_or_else(|| {
-            current
-                .permissions
-                .iter()
-                .map(ToString::to_string)
-                .collect()
-        }),
-        ip_allowlist: changes.ip_allowlist.unwrap_or_else(|| {
-            current
-                .ip_allowlist
-                .to_stored()
-                .split(' ')
-                .map(str::to_owned)
-                .collect()
-        }),
+        permissions: changes
+            .permissions
+            .unwrap_or_else(|| current.permissions.scopes()),
+        ip_allowlist: changes
+            .ip_allowlist
+            .unwrap_or_else(|| current.ip_allowlist.entries()),
         justification: changes.justification,
     };
     let (draft, justification) = merged.draft()?;

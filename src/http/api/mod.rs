@@ -52,7 +52,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/credentials/{client_id}/{action}",
             post(credentials::action),
         )
-        .route("/api/v1/organization", get(credentials::organization))
+        .route("/api/v1/organization", get(org::organization))
         .route("/api/v1/members", get(org::members))
         .route("/api/v1/invitations", get(org::invitations))
         .route("/api/v1/audit-events", get(org::events))
@@ -182,8 +182,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             .map_err(|_| Problem::payload_too_large())?;
         let digest = {
             use sha2::{Digest, Sha256};
-            let hash = Sha256::digest(&bytes);
-            hash.iter().map(|b| format!("{b:02x}")).collect()
+            crate::keys::to_hex(&Sha256::digest(&bytes))
         };
         let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(deserializer)

@@ -22,7 +22,7 @@ use super::{credentials, org};
         credentials::delete,
         credentials::rotate,
         credentials::action,
-        credentials::organization,
+        org::organization,
         org::list_requests,
         org::reject,
         org::request_action,

@@ -1,17 +1,19 @@
-//! `/api/v1/requests`, `/api/v1/audit-events` and `/api/v1/members`.
+//! `/api/v1/organization`, `/api/v1/requests`, `/api/v1/audit-events`,
+//! `/api/v1/members` and `/api/v1/invitations`.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::credentials::{json, problem_fields};
+use super::credentials::{body_etag, json, problem_fields, with_etag};
 use super::{ApiActor, Json, Problem};
 use crate::domain::{DecisionNote, EventId, RequestId, RequestStatus};
 use crate::http::audit_log::Params;
 use crate::http::views::iso_time;
+use crate::service::requests::Decided;
 use crate::service::{audit, credentials, members, requests};
 use crate::state::AppState;
 use crate::storage::requests::Request;
@@ -107,13 +109,8 @@ impl From<Request> for RequestJson {
                 RequestStatus::Completed => "completed",
             },
             permission_set: r.permission_set.key(),
-            permissions: r.permissions.iter().map(ToString::to_string).collect(),
-            ip_allowlist: r
-                .ip_allowlist
-                .to_stored()
-                .split(' ')
-                .map(str::to_owned)
-                .collect(),
+            permissions: r.permissions.scopes(),
+            ip_allowlist: r.ip_allowlist.entries(),
             requested_at: iso_time(r.created_at),
             decided_at: r.decided_at.map(iso_time),
             name: r.name,
@@ -209,7 +206,11 @@ pub async fn request_action(
             return super::credentials::created_response(created);
         }
     };
-    Ok(json(
+    Ok(decided_response(&id, decided, status))
+}
+
+fn decided_response(id: &RequestId, decided: Decided, status: &'static str) -> Response {
+    json(
         StatusCode::OK,
         &DecidedJson {
             request_id: id.to_string(),
@@ -217,7 +218,7 @@ pub async fn request_action(
             status,
             applied: decided.applied,
         },
-    ))
+    )
 }
 
 #[utoipa::path(post, path = "/api/v1/requests/{request_id}/reject", tag = "Credential requests",
@@ -244,15 +245,7 @@ pub async fn reject(
     let reason = DecisionNote::parse(body.reason.as_deref().unwrap_or(""))
         .map_err(|e| Problem::validation(problem_fields(vec![e])))?;
     let decided = requests::reject(&state, &actor, &id, reason.as_ref()).await?;
-    Ok(json(
-        StatusCode::OK,
-        &DecidedJson {
-            request_id: id.to_string(),
-            name: decided.name,
-            status: "rejected",
-            applied: false,
-        },
-    ))
+    Ok(decided_response(&id, decided, "rejected"))
 }
 
 #[derive(Deserialize, Default, IntoParams)]
@@ -474,4 +467,37 @@ pub async fn invitations(State(state): State<AppState>, ApiActor(actor): ApiActo
         })
         .collect();
     Ok(json(StatusCode::OK, &InvitationList { data }))
+}
+
+/// The token's organization.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Organization)]
+pub struct OrganizationJson {
+    name: String,
+    /// `trial` or `standard`.
+    #[schema(value_type = String, example = "standard")]
+    plan: &'static str,
+    /// New credentials (and widening edits) by administrators need an owner's approval.
+    require_approval: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/organization", tag = "Organization",
+    summary = "Get the token's organization",
+    responses(
+        (status = 200, description = "The organization", body = OrganizationJson, headers(("ETag" = String))),
+        (status = 304, description = "Not modified since the ETag"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn organization(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    headers: HeaderMap,
+) -> ApiResult {
+    let org = crate::service::organization::get(&state, &actor).await?;
+    let body = OrganizationJson {
+        name: org.name,
+        plan: org.plan.as_str(),
+        require_approval: org.require_approval,
+    };
+    Ok(with_etag(&headers, &body_etag(&body), &body))
 }

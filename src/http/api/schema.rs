@@ -9,7 +9,7 @@ use utoipa::openapi::{Array, RefOr, Schema};
 
 use crate::domain::AuditAction;
 use crate::domain::ip::MAX_ENTRIES;
-use crate::domain::permission::{ACTIONS, MAX_PERMISSIONS, SCOPES, TYPES};
+use crate::domain::permission::{ACTIONS, MAX_PERMISSIONS, SCOPES, SET_TYPES, TYPES};
 
 /// Text that starts and ends with no space and holds no control character
 /// (what `trim` and the control check of the domain leave alone).
@@ -19,14 +19,18 @@ const ONE_LINE: &str =
 const MULTI_LINE: &str =
     r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$";
 
-fn text(min: usize, max: usize, pattern: &str, nullable: bool) -> ObjectBuilder {
-    let kind: SchemaType = if nullable {
-        SchemaType::from_iter([Type::String, Type::Null])
+/// `kind`, or `[kind, "null"]` for a field that may be null.
+fn of(kind: Type, nullable: bool) -> SchemaType {
+    if nullable {
+        SchemaType::from_iter([kind, Type::Null])
     } else {
-        SchemaType::from(Type::String)
-    };
+        SchemaType::from(kind)
+    }
+}
+
+fn text(min: usize, max: usize, pattern: &str, nullable: bool) -> ObjectBuilder {
     ObjectBuilder::new()
-        .schema_type(kind)
+        .schema_type(of(Type::String, nullable))
         .min_length(Some(min))
         .max_length(Some(max))
         .pattern(Some(pattern))
@@ -66,17 +70,12 @@ pub fn reason() -> Object {
 }
 
 fn set_type(nullable: bool) -> Object {
-    let kind: SchemaType = if nullable {
-        SchemaType::from_iter([Type::String, Type::Null])
-    } else {
-        SchemaType::from(Type::String)
-    };
     ObjectBuilder::new()
-        .schema_type(kind)
+        .schema_type(of(Type::String, nullable))
         .enum_values(Some(
-            ["wallets", "transactions", "controls", "monitoring"]
-                .into_iter()
-                .map(Some)
+            SET_TYPES
+                .iter()
+                .map(|t| Some(t.key()))
                 .chain(nullable.then_some(None)),
         ))
         .description(Some("The permission set type: a preset of permissions."))
@@ -103,13 +102,8 @@ fn scope_pattern() -> String {
 }
 
 fn list(items: impl Into<RefOr<Schema>>, max: usize, nullable: bool) -> ArrayBuilder {
-    let kind: SchemaType = if nullable {
-        SchemaType::from_iter([Type::Array, Type::Null])
-    } else {
-        SchemaType::from(Type::Array)
-    };
     ArrayBuilder::new()
-        .schema_type(kind)
+        .schema_type(of(Type::Array, nullable))
         .items(items.into())
         .min_items(Some(1))
         .max_items(Some(max))
