@@ -32,6 +32,13 @@ pub struct Config {
     pub upgrade_contact: String,
     /// GitHub's secret-scanning public keys document, saved as a file.
     pub leak_public_keys: Option<std::path::PathBuf>,
+    /// Webhooks: networks an operator lets deliveries reach although they
+    /// are loopback or private (by default none are).
+    pub webhook_allowed_networks: Vec<IpNet>,
+    /// Webhooks: http:// URLs to loopback hosts, for developing a receiver.
+    pub webhook_allow_http: bool,
+    /// Webhooks: the first wait before a retry, in seconds; it doubles per attempt.
+    pub webhook_retry_base_secs: i64,
 }
 
 impl Config {
@@ -58,6 +65,9 @@ impl Config {
             api_rate_per_minute: 600,
             smtp_url: None,
             leak_public_keys: None,
+            webhook_allowed_networks: Vec::new(),
+            webhook_allow_http: false,
+            webhook_retry_base_secs: 5,
             smtp_from: "Keyward <keyward@localhost>".to_owned(),
             upgrade_contact: "the people who run this Keyward server".to_owned(),
         }
@@ -99,12 +109,15 @@ impl std::fmt::Debug for Config {
             .field("leak_public_keys", &self.leak_public_keys)
             .field("smtp_from", &self.smtp_from)
             .field("upgrade_contact", &self.upgrade_contact)
+            .field("webhook_allowed_networks", &self.webhook_allowed_networks)
+            .field("webhook_allow_http", &self.webhook_allow_http)
+            .field("webhook_retry_base_secs", &self.webhook_retry_base_secs)
             .finish()
     }
 }
 
-/// Parses `KEYWARD_TRUSTED_PROXIES`: addresses or CIDR ranges separated by commas.
-pub fn parse_trusted_proxies(raw: &str) -> Result<Vec<IpNet>, String> {
+/// Comma-separated addresses or CIDR ranges (trusted proxies, webhook networks).
+pub fn parse_networks(raw: &str) -> Result<Vec<IpNet>, String> {
     raw.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())

@@ -21,6 +21,9 @@ pub struct Keys {
     secret_pepper: [u8; 32],
     /// Signs the CSRF cookie of visitors who are not signed in.
     csrf: [u8; 32],
+    /// Seals what Keyward must read back but not store in the clear
+    /// (webhook signing secrets): XChaCha20-Poly1305.
+    seal: [u8; 32],
     /// Signs access tokens (EdDSA).
     signing: ed25519_dalek::SigningKey,
     /// The same key as `jsonwebtoken` wants it, converted once.
@@ -64,6 +67,7 @@ impl Keys {
         Keys {
             secret_pepper: derive(&master, "keyward/v1/client-secret-digest"),
             csrf: derive(&master, "keyward/v1/csrf-cookie"),
+            seal: derive(&master, "keyward/v1/seal-xchacha20poly1305"),
             encoding: jsonwebtoken::EncodingKey::from_ed_der(&der),
             signing,
             key_id,
@@ -144,6 +148,57 @@ impl Keys {
     }
 }
 
+impl Keys {
+    /// `plaintext` sealed for storage: base64 of a random 24-byte nonce and
+    /// the ciphertext. `context` (say, the organization's id) is bound to
+    /// it, so a sealed value moved to another row does not open.
+    pub fn seal(&self, plaintext: &str, context: &str) -> String {
+        use base64::Engine;
+        use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, Payload};
+        use chacha20poly1305::XChaCha20Poly1305;
+        let cipher = XChaCha20Poly1305::new((&self.seal).into());
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let sealed = cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: context.as_bytes(),
+                },
+            )
+            .unwrap_or_else(|_| unreachable!("encryption of a short text does not fail"));
+        let mut out = nonce.to_vec();
+        out.extend(sealed);
+        base64::engine::general_purpose::STANDARD.encode(out)
+    }
+
+    /// What [`Keys::seal`] sealed with the same `context`; `None` when it was
+    /// sealed under another key or changed.
+    pub fn open(&self, sealed: &str, context: &str) -> Option<String> {
+        use base64::Engine;
+        use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+        use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .ok()?;
+        if bytes.len() < 24 {
+            return None;
+        }
+        let (nonce, ciphertext) = bytes.split_at(24);
+        let cipher = XChaCha20Poly1305::new((&self.seal).into());
+        let plain = cipher
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: context.as_bytes(),
+                },
+            )
+            .ok()?;
+        String::from_utf8(plain).ok()
+    }
+}
+
 fn write_new(path: &Path, contents: &str) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -178,6 +233,17 @@ fn parse_hex(text: &str) -> Option<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_values_open_only_with_their_key_and_context() {
+        let keys = Keys::random();
+        let sealed = keys.seal("whsec_abc", "org:1");
+        assert!(!sealed.contains("whsec_abc"));
+        assert_eq!(keys.open(&sealed, "org:1").as_deref(), Some("whsec_abc"));
+        assert_eq!(keys.open(&sealed, "org:2"), None);
+        assert_eq!(Keys::random().open(&sealed, "org:1"), None);
+        assert_ne!(keys.seal("whsec_abc", "org:1"), sealed, "a fresh nonce each time");
+    }
 
     #[test]
     fn the_key_file_is_created_private_and_read_back() {

@@ -14,6 +14,7 @@ pub mod random;
 pub mod service;
 pub mod state;
 pub mod storage;
+pub mod webhooks;
 
 pub use http::app;
 pub use state::AppState;

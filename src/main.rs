@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use keyward::config::{Config, Environment, parse_trusted_proxies};
+use keyward::config::{Config, Environment, parse_networks};
 use keyward::domain::{Access, DisplayName, Email, Password};
 use keyward::keys::Keys;
 use keyward::storage::Db;
@@ -121,6 +121,28 @@ struct Settings {
     /// turns on the leaked-secret intake at POST /leaks/github.
     #[arg(long, env = "KEYWARD_LEAK_PUBLIC_KEYS", global = true)]
     leak_public_keys: Option<std::path::PathBuf>,
+    /// Comma-separated addresses or CIDR ranges that webhook deliveries may
+    /// reach although they are loopback or private (by default none).
+    #[arg(
+        long,
+        env = "KEYWARD_WEBHOOK_ALLOWED_NETWORKS",
+        default_value = "",
+        global = true
+    )]
+    webhook_allowed_networks: String,
+    /// Development only: accept http:// webhook URLs to loopback hosts.
+    #[arg(long, env = "KEYWARD_WEBHOOK_ALLOW_HTTP", global = true)]
+    webhook_allow_http: bool,
+    /// Seconds before the first retry of a failed webhook delivery; each
+    /// retry waits twice as long (at most 12 hours), for 3 days.
+    #[arg(
+        long,
+        env = "KEYWARD_WEBHOOK_RETRY_BASE_SECS",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(i64).range(1..=3600),
+        global = true
+    )]
+    webhook_retry_base_secs: i64,
 }
 
 #[derive(Subcommand)]
@@ -202,7 +224,7 @@ impl Settings {
             public_url,
             audience: self.audience.clone(),
             environment: self.environment,
-            trusted_proxies: parse_trusted_proxies(&self.trusted_proxies)
+            trusted_proxies: parse_networks(&self.trusted_proxies)
                 .map_err(anyhow::Error::msg)?,
             token_rate_per_client: self.token_rate_per_client,
             token_rate_per_ip: self.token_rate_per_ip,
@@ -211,6 +233,10 @@ impl Settings {
             smtp_from: self.smtp_from.clone(),
             upgrade_contact: self.upgrade_contact.clone(),
             leak_public_keys: self.leak_public_keys.clone(),
+            webhook_allowed_networks: parse_networks(&self.webhook_allowed_networks)
+                .map_err(|e| anyhow::anyhow!("KEYWARD_WEBHOOK_ALLOWED_NETWORKS: {e}"))?,
+            webhook_allow_http: self.webhook_allow_http,
+            webhook_retry_base_secs: self.webhook_retry_base_secs,
         })
     }
 }
@@ -348,6 +374,7 @@ async fn serve(state: AppState, demo: bool) -> anyhow::Result<()> {
             api_limits.prune();
         }
     });
+    keyward::webhooks::spawn(state.clone());
     let router = keyward::app(state, store);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

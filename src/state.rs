@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::keys::Keys;
 use crate::mail::Mailer;
 use crate::storage::Db;
+use crate::webhooks::{Guard, Sender};
 
 /// Everything a handler may need, cheap to clone.
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub struct AppState {
     pub leak_keys: Option<Arc<LeakKeys>>,
     pub clock: Arc<dyn Clock>,
     pub mailer: Mailer,
+    /// The HTTP client of webhook deliveries, with its address guard.
+    pub webhook_sender: Sender,
     /// Set once the first organization exists; `/setup` is closed from then on.
     setup_done: Arc<AtomicBool>,
 }
@@ -51,6 +54,7 @@ impl AppState {
         };
         AppState {
             mailer,
+            webhook_sender: Sender::new(Guard::new(config.webhook_allowed_networks.clone())),
             token_limits,
             api_limits: Arc::new(ApiLimits::new(config.api_rate_per_minute)),
             // `keyward serve` checks the file before it gets here.

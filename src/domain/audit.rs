@@ -71,6 +71,13 @@ actions! {
     SecretLeaked => "credential.secret_leaked", "Secret leaked",
     ApiTokenCreated => "api_token.created", "Personal access token created",
     ApiTokenRevoked => "api_token.revoked", "Personal access token revoked",
+    TokenAddressRefused => "token.address_refused", "Token request from an address not allowed",
+    CredentialExpiring => "credential.expiring", "Credential expiry reminder",
+    CredentialExpired => "credential.expired", "Credential expired",
+    WebhookCreated => "webhook.created", "Webhook added",
+    WebhookUpdated => "webhook.updated", "Webhook changed",
+    WebhookSecretRotated => "webhook.secret_rotated", "Webhook signing secret rotated",
+    WebhookDeleted => "webhook.deleted", "Webhook deleted",
 }
 
 impl std::fmt::Display for AuditAction {

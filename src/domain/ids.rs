@@ -58,6 +58,14 @@ row_id!(
     /// An audit event, also the audit log's pagination cursor.
     EventId
 );
+row_id!(
+    /// A webhook endpoint of an organization.
+    WebhookId
+);
+row_id!(
+    /// One event's delivery to one webhook endpoint.
+    DeliveryId
+);
 
 /// A credential's public client ID: `kwid_` + 22 base62 characters (at least
 /// 128 random bits). It never changes, not even on rotation.

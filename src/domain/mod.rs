@@ -11,6 +11,7 @@ pub mod org;
 pub mod permission;
 pub mod request;
 pub mod user;
+pub mod webhook;
 
 pub use access::{Access, CredentialsPermission, Role};
 pub use audit::AuditAction;

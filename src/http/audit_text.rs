@@ -235,6 +235,33 @@ pub fn read(event: &Event) -> Reading {
                 .unwrap_or_default(),
         ),
         A::ApiTokenRevoked => ("revoked the personal access token", object, String::new()),
+        A::TokenAddressRefused => (
+            "was refused a token",
+            String::new(),
+            text(&detail, "address")
+                .map(|ip| format!("{ip} is not in its IP allowlist"))
+                .unwrap_or_default(),
+        ),
+        A::CredentialExpiring => (
+            "sent an expiry reminder for",
+            object,
+            text(&detail, "days_left")
+                .map(|d| format!("{d} days left; reminder sent"))
+                .unwrap_or_default(),
+        ),
+        A::CredentialExpired => (
+            "marked expired",
+            object,
+            "it gets no more tokens".to_owned(),
+        ),
+        A::WebhookCreated => ("added the webhook", target.clone(), String::new()),
+        A::WebhookUpdated => ("changed the webhook", target.clone(), String::new()),
+        A::WebhookSecretRotated => (
+            "rotated the signing secret of the webhook",
+            target.clone(),
+            "the previous secret also signs for 24 hours".to_owned(),
+        ),
+        A::WebhookDeleted => ("deleted the webhook", target.clone(), String::new()),
     };
     let note = if on_support {
         [note, "as support staff".to_owned()]

@@ -21,6 +21,7 @@ pub mod organization;
 pub mod session;
 pub mod setup;
 pub mod views;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -72,6 +73,7 @@ pub fn app(state: AppState, store: Sessions) -> Router {
         .merge(account::router())
         .merge(members::router())
         .merge(organization::router())
+        .merge(webhooks::router())
         .merge(audit_log::router())
         .merge(credentials::router())
         .layer(middleware::from_fn_with_state(state.clone(), csrf::verify))

@@ -16,6 +16,7 @@ pub enum Nav {
     Members,
     AuditLog,
     Organization,
+    Webhooks,
     Account,
 }
 
@@ -44,6 +45,7 @@ impl Layout {
             Nav::Members => ("members", "/settings/members"),
             Nav::AuditLog => ("audit", "/audit-log"),
             Nav::Organization => ("organization", "/settings/organization"),
+            Nav::Webhooks => ("webhooks", "/settings/webhooks"),
             Nav::Account => ("account", "/account"),
         }
     }

@@ -20,6 +20,7 @@ pub mod organization;
 pub mod requests;
 pub mod setup;
 pub mod tokens;
+pub mod webhooks;
 
 use std::net::IpAddr;
 
@@ -183,6 +184,12 @@ pub enum Error {
         "This Idempotency-Key was used with a different request. Use a new key for a new request."
     )]
     KeyReused,
+    #[error(
+        "An organization can have at most 10 webhooks. Delete one you no longer use, or subscribe an existing one to more events."
+    )]
+    TooManyWebhooks,
+    #[error("This webhook is disabled. Enable it first, then send a test event.")]
+    WebhookDisabled,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }

@@ -15,6 +15,8 @@ use crate::domain::{
     ClientId, CredentialId, CredentialStatus, CredentialsPermission, EventId, OrgId, Plan,
     RequestId, RequestRowId, RequestStatus, Role, SecretId, UserId,
 };
+use crate::domain::ids::{DeliveryId, WebhookId};
+use crate::domain::webhook::{DeliveryStatus, EventTypes};
 
 /// Integer row ids, stored as `BIGINT` / `INTEGER`.
 macro_rules! integer_ids {
@@ -45,7 +47,7 @@ macro_rules! integer_ids {
     )*};
 }
 
-integer_ids!(OrgId, UserId, CredentialId, RequestRowId, SecretId, EventId);
+integer_ids!(OrgId, UserId, CredentialId, RequestRowId, SecretId, EventId, WebhookId, DeliveryId);
 
 /// Values stored as text: `$parse` reads the column (`None` refuses it),
 /// `$show` writes it.
@@ -93,4 +95,6 @@ text_values! {
     IpAllowlist: "IP allowlist", |s| IpAllowlist::parse_stored(&s), |v| v.to_stored();
     AuditAction: "audit action", |s| AuditAction::parse(&s), |v| v.key().to_owned();
     TokenAccess: "token access", |s| TokenAccess::parse(&s), |v| v.as_str().to_owned();
+    EventTypes: "webhook event types", |s| EventTypes::parse_stored(&s).ok(), |v| v.to_stored();
+    DeliveryStatus: "delivery status", |s| DeliveryStatus::parse(&s), |v| v.key().to_owned();
 }

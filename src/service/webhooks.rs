@@ -1,0 +1,207 @@
+//! Webhook endpoints (owners only): add, change, rotate the signing secret,
+//! delete; the recent deliveries, a resend, a test event.
+
+use serde_json::json;
+
+use super::audit::EventExt;
+use super::{Actor, Error, Result, lock};
+use crate::domain::AuditAction;
+use crate::domain::ids::{DeliveryId, WebhookId};
+use crate::domain::webhook::{
+    self, EventTypes, ROTATION_OVERLAP_SECS, RETRY_FOR_SECS, SigningSecret, TEST_EVENT, WebhookUrl,
+};
+use crate::state::AppState;
+use crate::storage::webhooks::{self as repo, Delivery, Endpoint, Outgoing};
+use crate::webhooks::seal_context;
+
+/// An organization holds at most this many endpoints.
+pub const MAX_ENDPOINTS: i64 = 10;
+/// The page and the API show this many recent deliveries per endpoint.
+pub const RECENT_DELIVERIES: i64 = 50;
+
+/// An endpoint's settings, parsed.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub url: WebhookUrl,
+    pub description: String,
+    pub events: EventTypes,
+    pub enabled: bool,
+}
+
+/// The endpoints of the actor's organization. Owners only: a URL may hold
+/// the receiver's own secret.
+pub async fn list(app: &AppState, actor: &Actor) -> Result<Vec<Endpoint>> {
+    must_own(actor)?;
+    let mut conn = app.db.acquire().await?;
+    Ok(repo::list(&mut conn, actor.org).await?)
+}
+
+pub async fn get(app: &AppState, actor: &Actor, id: WebhookId) -> Result<Endpoint> {
+    must_own(actor)?;
+    let mut conn = app.db.acquire().await?;
+    repo::find(&mut conn, actor.org, id)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// Adds an endpoint; its signing secret is returned once and stored sealed.
+pub async fn create(
+    app: &AppState,
+    actor: &Actor,
+    draft: &Draft,
+) -> Result<(WebhookId, SigningSecret)> {
+    let mut locked = lock(app, actor).await?;
+    locked.must_own()?;
+    if repo::count(&mut locked.tx, actor.org).await? >= MAX_ENDPOINTS {
+        return Err(Error::TooManyWebhooks);
+    }
+    let secret = SigningSecret::generate();
+    let sealed = app.keys.seal(secret.expose(), &seal_context(actor.org));
+    let new = repo::NewEndpoint {
+        org: actor.org,
+        url: draft.url.as_str(),
+        description: &draft.description,
+        events: &draft.events,
+        enabled: draft.enabled,
+        sealed_secret: &sealed,
+    };
+    let id = repo::insert(&mut locked.tx, &new, locked.now).await?;
+    let event = described(actor.event(AuditAction::WebhookCreated), id, draft);
+    locked.commit(&event).await?;
+    Ok((id, secret))
+}
+
+pub async fn update(app: &AppState, actor: &Actor, id: WebhookId, draft: &Draft) -> Result<()> {
+    let mut locked = lock(app, actor).await?;
+    locked.must_own()?;
+    repo::find(&mut locked.tx, actor.org, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let settings = repo::Settings {
+        url: draft.url.as_str(),
+        description: &draft.description,
+        events: &draft.events,
+        enabled: draft.enabled,
+    };
+    repo::update(&mut locked.tx, actor.org, id, &settings).await?;
+    let event = described(actor.event(AuditAction::WebhookUpdated), id, draft);
+    locked.commit(&event).await
+}
+
+/// A new signing secret, returned once; the previous one also signs for 24
+/// hours, so receivers switch without missing a delivery.
+pub async fn rotate_secret(app: &AppState, actor: &Actor, id: WebhookId) -> Result<SigningSecret> {
+    let mut locked = lock(app, actor).await?;
+    locked.must_own()?;
+    let endpoint = repo::find(&mut locked.tx, actor.org, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let secret = SigningSecret::generate();
+    let sealed = app.keys.seal(secret.expose(), &seal_context(actor.org));
+    let until = locked.now + ROTATION_OVERLAP_SECS;
+    repo::rotate_secret(&mut locked.tx, actor.org, id, &sealed, until).await?;
+    let event = actor
+        .event(AuditAction::WebhookSecretRotated)
+        .target(WebhookUrl::parse_stored(&endpoint.url).origin())
+        .detail(json!({ "webhook_id": id }));
+    locked.commit(&event).await?;
+    Ok(secret)
+}
+
+pub async fn delete(app: &AppState, actor: &Actor, id: WebhookId) -> Result<()> {
+    let mut locked = lock(app, actor).await?;
+    locked.must_own()?;
+    let endpoint = repo::find(&mut locked.tx, actor.org, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    repo::delete(&mut locked.tx, actor.org, id).await?;
+    let event = actor
+        .event(AuditAction::WebhookDeleted)
+        .target(WebhookUrl::parse_stored(&endpoint.url).origin())
+        .detail(json!({ "webhook_id": id }));
+    locked.commit(&event).await
+}
+
+/// The endpoint's recent deliveries, newest first.
+pub async fn deliveries(app: &AppState, actor: &Actor, id: WebhookId) -> Result<Vec<Delivery>> {
+    let endpoint = get(app, actor, id).await?;
+    let mut conn = app.db.acquire().await?;
+    Ok(repo::deliveries(&mut conn, endpoint.id, RECENT_DELIVERIES).await?)
+}
+
+/// Sends one delivery again now, with the same message id.
+pub async fn resend(
+    app: &AppState,
+    actor: &Actor,
+    id: WebhookId,
+    delivery: DeliveryId,
+) -> Result<()> {
+    let mut locked = lock(app, actor).await?;
+    locked.must_own()?;
+    repo::find(&mut locked.tx, actor.org, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let now = locked.now;
+    if !repo::resend(&mut locked.tx, id, delivery, now, now + RETRY_FOR_SECS).await? {
+        return Err(Error::NotFound);
+    }
+    locked.tx.commit().await?;
+    Ok(())
+}
+
+/// Queues a `webhook.test` event for this endpoint alone.
+pub async fn send_test(app: &AppState, actor: &Actor, id: WebhookId) -> Result<DeliveryId> {
+    let mut locked = lock(app, actor).await?;
+    locked.must_own()?;
+    let endpoint = repo::find(&mut locked.tx, actor.org, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    if !endpoint.enabled {
+        return Err(Error::WebhookDisabled);
+    }
+    let now = locked.now;
+    let message_id = webhook::message_id();
+    let payload = webhook::payload(
+        TEST_EVENT,
+        now,
+        json!({
+            "organization_id": actor.org,
+            "actor": actor.email,
+            "message": "A test event sent from Keyward. Your endpoint received and verified it.",
+        }),
+    );
+    let outgoing = Outgoing {
+        org: actor.org,
+        event_type: TEST_EVENT,
+        subject: None,
+        message_id: &message_id,
+        payload: &payload,
+    };
+    let delivery =
+        repo::insert_delivery(&mut locked.tx, id, &outgoing, now, now + RETRY_FOR_SECS).await?;
+    locked.tx.commit().await?;
+    Ok(delivery)
+}
+
+fn must_own(actor: &Actor) -> Result<()> {
+    if actor.access.is_owner() {
+        Ok(())
+    } else {
+        Err(Error::OwnersOnly)
+    }
+}
+
+/// The audit event of a change to an endpoint: its origin only, since the
+/// audit log is read by administrators and support staff, and a URL's path
+/// may hold the receiver's secret.
+fn described(
+    event: crate::storage::audit::NewEvent,
+    id: WebhookId,
+    draft: &Draft,
+) -> crate::storage::audit::NewEvent {
+    event.target(draft.url.origin()).detail(json!({
+        "webhook_id": id,
+        "events": draft.events.to_stored(),
+        "enabled": draft.enabled,
+    }))
+}

@@ -1,0 +1,417 @@
+//! Webhook endpoints and the outbox of their deliveries.
+
+use anyhow::Context;
+use sqlx::FromRow;
+
+use super::{Conn, Either};
+use crate::domain::ids::{DeliveryId, WebhookId};
+use crate::domain::webhook::{DeliveryStatus, EventType, EventTypes, THROTTLE_SECS};
+use crate::domain::OrgId;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Endpoint {
+    pub id: WebhookId,
+    pub organization_id: OrgId,
+    pub url: String,
+    pub description: String,
+    pub events: EventTypes,
+    pub enabled: bool,
+    /// Sealed under the server key with the organization as context.
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_until: Option<i64>,
+    pub failures_in_a_row: i64,
+    pub failing_since: Option<i64>,
+    pub created_at: i64,
+}
+
+const ENDPOINT: &str = "SELECT id, organization_id, url, description, events, enabled, secret,
+        previous_secret, previous_until, failures_in_a_row, failing_since, created_at
+     FROM webhook_endpoints";
+
+pub struct NewEndpoint<'a> {
+    pub org: OrgId,
+    pub url: &'a str,
+    pub description: &'a str,
+    pub events: &'a EventTypes,
+    pub enabled: bool,
+    pub sealed_secret: &'a str,
+}
+
+pub async fn insert(conn: &mut Conn, new: &NewEndpoint<'_>, now: i64) -> anyhow::Result<WebhookId> {
+    on!(conn, |e| sqlx::query_scalar(
+        "INSERT INTO webhook_endpoints (organization_id, url, description, events, enabled, secret, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(new.org)
+    .bind(new.url)
+    .bind(new.description)
+    .bind(new.events)
+    .bind(new.enabled)
+    .bind(new.sealed_secret)
+    .bind(now)
+    .fetch_one(e)
+    .await)
+    .context("storing a webhook endpoint")
+}
+
+pub async fn list(conn: &mut Conn, org: OrgId) -> anyhow::Result<Vec<Endpoint>> {
+    on!(conn, |e| sqlx::query_as(&format!(
+        "{ENDPOINT} WHERE organization_id = $1 ORDER BY id"
+    ))
+    .bind(org)
+    .fetch_all(e)
+    .await)
+    .context("listing webhook endpoints")
+}
+
+pub async fn count(conn: &mut Conn, org: OrgId) -> anyhow::Result<i64> {
+    on!(conn, |e| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM webhook_endpoints WHERE organization_id = $1"
+    )
+    .bind(org)
+    .fetch_one(e)
+    .await)
+    .context("counting webhook endpoints")
+}
+
+/// The organization's endpoint `id`; another organization's is not found.
+pub async fn find(conn: &mut Conn, org: OrgId, id: WebhookId) -> anyhow::Result<Option<Endpoint>> {
+    on!(conn, |e| sqlx::query_as(&format!(
+        "{ENDPOINT} WHERE organization_id = $1 AND id = $2"
+    ))
+    .bind(org)
+    .bind(id)
+    .fetch_optional(e)
+    .await)
+    .context("reading a webhook endpoint")
+}
+
+pub struct Settings<'a> {
+    pub url: &'a str,
+    pub description: &'a str,
+    pub events: &'a EventTypes,
+    pub enabled: bool,
+}
+
+pub async fn update(
+    conn: &mut Conn,
+    org: OrgId,
+    id: WebhookId,
+    settings: &Settings<'_>,
+) -> anyhow::Result<()> {
+    on!(conn, |e| sqlx::query(
+        "UPDATE webhook_endpoints SET url = $3, description = $4, events = $5, enabled = $6,
+             failures_in_a_row = CASE WHEN $6 THEN failures_in_a_row ELSE 0 END,
+             failing_since = CASE WHEN $6 THEN failing_since ELSE NULL END
+         WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(org)
+    .bind(id)
+    .bind(settings.url)
+    .bind(settings.description)
+    .bind(settings.events)
+    .bind(settings.enabled)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("changing a webhook endpoint")?;
+    Ok(())
+}
+
+/// A new signing secret; the current one keeps signing until `previous_until`.
+pub async fn rotate_secret(
+    conn: &mut Conn,
+    org: OrgId,
+    id: WebhookId,
+    sealed_secret: &str,
+    previous_until: i64,
+) -> anyhow::Result<()> {
+    on!(conn, |e| sqlx::query(
+        "UPDATE webhook_endpoints
+         SET previous_secret = secret, previous_until = $4, secret = $3
+         WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(org)
+    .bind(id)
+    .bind(sealed_secret)
+    .bind(previous_until)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("rotating a webhook secret")?;
+    Ok(())
+}
+
+pub async fn delete(conn: &mut Conn, org: OrgId, id: WebhookId) -> anyhow::Result<()> {
+    on!(conn, |e| sqlx::query(
+        "DELETE FROM webhook_endpoints WHERE organization_id = $1 AND id = $2"
+    )
+    .bind(org)
+    .bind(id)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("deleting a webhook endpoint")?;
+    Ok(())
+}
+
+/// One event for the outbox.
+pub struct Outgoing<'a> {
+    pub org: OrgId,
+    pub event_type: &'a str,
+    /// What the event is about (a client ID, an email): throttled events are
+    /// counted per subject.
+    pub subject: Option<&'a str>,
+    pub message_id: &'a str,
+    pub payload: &'a str,
+}
+
+/// Writes `event` to the outbox of every enabled endpoint of its
+/// organization that subscribes to `kind`, in the caller's transaction. A
+/// throttled kind skips endpoints that got one for the same subject within
+/// the hour.
+pub async fn enqueue(
+    conn: &mut Conn,
+    kind: EventType,
+    event: &Outgoing<'_>,
+    now: i64,
+    give_up_at: i64,
+) -> anyhow::Result<()> {
+    let endpoints: Vec<(WebhookId, EventTypes)> = on!(conn, |e| sqlx::query_as(
+        "SELECT id, events FROM webhook_endpoints WHERE organization_id = $1 AND enabled"
+    )
+    .bind(event.org)
+    .fetch_all(e)
+    .await)
+    .context("finding the webhook endpoints of an event")?;
+    for (endpoint, events) in endpoints {
+        if !events.contains(kind) {
+            continue;
+        }
+        if kind.is_throttled() {
+            let recent: i64 = on!(conn, |e| sqlx::query_scalar(
+                "SELECT COUNT(*) FROM webhook_deliveries
+                 WHERE endpoint_id = $1 AND event_type = $2 AND subject = $3 AND created_at > $4"
+            )
+            .bind(endpoint)
+            .bind(event.event_type)
+            .bind(event.subject)
+            .bind(now - THROTTLE_SECS)
+            .fetch_one(e)
+            .await)
+            .context("checking a throttled webhook event")?;
+            if recent > 0 {
+                continue;
+            }
+        }
+        insert_delivery(conn, endpoint, event, now, give_up_at).await?;
+    }
+    Ok(())
+}
+
+/// One delivery of `event` to `endpoint`, due now.
+pub async fn insert_delivery(
+    conn: &mut Conn,
+    endpoint: WebhookId,
+    event: &Outgoing<'_>,
+    now: i64,
+    give_up_at: i64,
+) -> anyhow::Result<DeliveryId> {
+    on!(conn, |e| sqlx::query_scalar(
+        "INSERT INTO webhook_deliveries
+            (endpoint_id, message_id, event_type, subject, payload, status, next_attempt_at, give_up_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $6) RETURNING id",
+    )
+    .bind(endpoint)
+    .bind(event.message_id)
+    .bind(event.event_type)
+    .bind(event.subject)
+    .bind(event.payload)
+    .bind(now)
+    .bind(give_up_at)
+    .fetch_one(e)
+    .await)
+    .context("queueing a webhook delivery")
+}
+
+/// A delivery a worker claimed, with what it needs to send it.
+#[derive(Debug, Clone, FromRow)]
+pub struct Due {
+    pub id: DeliveryId,
+    pub endpoint_id: WebhookId,
+    pub message_id: String,
+    pub payload: String,
+    pub attempts: i64,
+    pub give_up_at: i64,
+}
+
+/// Claims up to `limit` due deliveries of enabled endpoints for `lease`
+/// seconds and counts the attempt. On PostgreSQL, rows another instance is
+/// claiming are skipped (`FOR UPDATE SKIP LOCKED`), so each is sent by one
+/// instance; on SQLite the update is one write, serialised with every other.
+pub async fn claim_due(
+    conn: &mut Conn,
+    now: i64,
+    lease: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<Due>> {
+    const PICK: &str = "SELECT d.id FROM webhook_deliveries d
+         JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.enabled
+         WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND d.locked_until <= $1
+         ORDER BY d.next_attempt_at, d.id LIMIT $3";
+    const CLAIM: &str = "UPDATE webhook_deliveries
+         SET locked_until = $2, attempts = attempts + 1, last_attempt_at = $1
+         WHERE id IN (PICK)
+         RETURNING id, endpoint_id, message_id, payload, attempts, give_up_at";
+    match conn.exec() {
+        Either::Sqlite(e) => {
+            sqlx::query_as(&CLAIM.replace("PICK", PICK))
+                .bind(now)
+                .bind(now + lease)
+                .bind(limit)
+                .fetch_all(e)
+                .await
+        }
+        Either::Postgres(e) => {
+            // `OF d`: only the delivery rows are locked, not the endpoints.
+            sqlx::query_as(&CLAIM.replace("PICK", &format!("{PICK} FOR UPDATE OF d SKIP LOCKED")))
+                .bind(now)
+                .bind(now + lease)
+                .bind(limit)
+                .fetch_all(e)
+                .await
+        }
+    }
+    .context("claiming due webhook deliveries")
+}
+
+/// The endpoint a claimed delivery goes to, whatever its organization.
+pub async fn endpoint_of(conn: &mut Conn, id: WebhookId) -> anyhow::Result<Option<Endpoint>> {
+    on!(conn, |e| sqlx::query_as(&format!("{ENDPOINT} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(e)
+        .await)
+    .context("reading a webhook endpoint")
+}
+
+/// How an attempt ended.
+pub struct Attempted<'a> {
+    pub response_status: Option<i64>,
+    pub error: Option<&'a str>,
+    pub outcome: AttemptOutcome,
+}
+
+pub enum AttemptOutcome {
+    Delivered,
+    RetryAt(i64),
+    GaveUp,
+}
+
+/// Records an attempt on the delivery and its endpoint's run of failures.
+pub async fn record_attempt(
+    conn: &mut Conn,
+    due: &Due,
+    attempted: &Attempted<'_>,
+    now: i64,
+    failing_after: i64,
+) -> anyhow::Result<()> {
+    let (status, next) = match attempted.outcome {
+        AttemptOutcome::Delivered => (DeliveryStatus::Delivered, now),
+        AttemptOutcome::RetryAt(at) => (DeliveryStatus::Pending, at),
+        AttemptOutcome::GaveUp => (DeliveryStatus::Failed, now),
+    };
+    on!(conn, |e| sqlx::query(
+        "UPDATE webhook_deliveries
+         SET status = $2, next_attempt_at = $3, locked_until = 0, response_status = $4, last_error = $5
+         WHERE id = $1",
+    )
+    .bind(due.id)
+    .bind(status)
+    .bind(next)
+    .bind(attempted.response_status)
+    .bind(attempted.error)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("recording a webhook attempt")?;
+    let delivered = matches!(attempted.outcome, AttemptOutcome::Delivered);
+    on!(conn, |e| sqlx::query(
+        "UPDATE webhook_endpoints SET
+             failures_in_a_row = CASE WHEN $2 THEN 0 ELSE failures_in_a_row + 1 END,
+             failing_since = CASE
+                 WHEN $2 THEN NULL
+                 WHEN failing_since IS NULL AND failures_in_a_row + 1 >= $4 THEN $3
+                 ELSE failing_since END
+         WHERE id = $1",
+    )
+    .bind(due.endpoint_id)
+    .bind(delivered)
+    .bind(now)
+    .bind(failing_after)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("recording an endpoint's failures")?;
+    Ok(())
+}
+
+/// A delivery as the page lists it.
+#[derive(Debug, Clone, FromRow)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub message_id: String,
+    pub event_type: String,
+    pub subject: Option<String>,
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_attempt_at: Option<i64>,
+    pub response_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+}
+
+/// The endpoint's latest deliveries, newest first.
+pub async fn deliveries(
+    conn: &mut Conn,
+    endpoint: WebhookId,
+    limit: i64,
+) -> anyhow::Result<Vec<Delivery>> {
+    on!(conn, |e| sqlx::query_as(
+        "SELECT id, message_id, event_type, subject, status, attempts, next_attempt_at,
+                last_attempt_at, response_status, last_error, created_at
+         FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(endpoint)
+    .bind(limit)
+    .fetch_all(e)
+    .await)
+    .context("listing webhook deliveries")
+}
+
+/// Sends a delivery again now (same message id, so receivers can tell it is
+/// the same event), with a new retry window. `false` when the endpoint has
+/// no such delivery.
+pub async fn resend(
+    conn: &mut Conn,
+    endpoint: WebhookId,
+    id: DeliveryId,
+    now: i64,
+    give_up_at: i64,
+) -> anyhow::Result<bool> {
+    let changed = on!(conn, |e| sqlx::query(
+        "UPDATE webhook_deliveries
+         SET status = 'pending', next_attempt_at = $3, give_up_at = $4, locked_until = 0
+         WHERE endpoint_id = $1 AND id = $2",
+    )
+    .bind(endpoint)
+    .bind(id)
+    .bind(now)
+    .bind(give_up_at)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("resending a webhook delivery")?;
+    Ok(changed == 1)
+}
