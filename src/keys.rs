@@ -154,8 +154,8 @@ impl Keys {
     /// it, so a sealed value moved to another row does not open.
     pub fn seal(&self, plaintext: &str, context: &str) -> String {
         use base64::Engine;
-        use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, Payload};
         use chacha20poly1305::XChaCha20Poly1305;
+        use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, Payload};
         let cipher = XChaCha20Poly1305::new((&self.seal).into());
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let sealed = cipher
@@ -242,7 +242,11 @@ mod tests {
         assert_eq!(keys.open(&sealed, "org:1").as_deref(), Some("whsec_abc"));
         assert_eq!(keys.open(&sealed, "org:2"), None);
         assert_eq!(Keys::random().open(&sealed, "org:1"), None);
-        assert_ne!(keys.seal("whsec_abc", "org:1"), sealed, "a fresh nonce each time");
+        assert_ne!(
+            keys.seal("whsec_abc", "org:1"),
+            sealed,
+            "a fresh nonce each time"
+        );
     }
 
     #[test]

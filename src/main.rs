@@ -224,8 +224,7 @@ impl Settings {
             public_url,
             audience: self.audience.clone(),
             environment: self.environment,
-            trusted_proxies: parse_networks(&self.trusted_proxies)
-                .map_err(anyhow::Error::msg)?,
+            trusted_proxies: parse_networks(&self.trusted_proxies).map_err(anyhow::Error::msg)?,
             token_rate_per_client: self.token_rate_per_client,
             token_rate_per_ip: self.token_rate_per_ip,
             api_rate_per_minute: self.api_rate_per_minute,

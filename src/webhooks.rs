@@ -114,9 +114,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let guard = self.0.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let permitted: Vec<SocketAddr> = found
                 .iter()
                 .copied()
@@ -124,7 +123,9 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 .collect();
             match (permitted.is_empty(), found.first()) {
                 (false, _) => Ok(Box::new(permitted.into_iter()) as reqwest::dns::Addrs),
-                (true, Some(first)) => Err(format!("{host} resolves to {}", Guard::refusal(first.ip())).into()),
+                (true, Some(first)) => {
+                    Err(format!("{host} resolves to {}", Guard::refusal(first.ip())).into())
+                }
                 (true, None) => Err(format!("{host} does not resolve").into()),
             }
         })
@@ -140,7 +141,9 @@ pub struct Sender {
 
 impl std::fmt::Debug for Sender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sender").field("guard", &self.guard).finish()
+        f.debug_struct("Sender")
+            .field("guard", &self.guard)
+            .finish()
     }
 }
 

@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 
 export KEYWARD_TEST_POSTGRES_URL=${KEYWARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 
-# shellcheck source=install-aiosmtpd.sh (the working directory is the repository root)
-. tests/install-aiosmtpd.sh
+# shellcheck source=install-python-tools.sh (the working directory is the repository root)
+. tests/install-python-tools.sh
 
 echo "== tests on SQLite"
 KEYWARD_TEST_DATABASE=sqlite cargo test "$@"

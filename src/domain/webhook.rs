@@ -414,8 +414,8 @@ mod tests {
 
     #[test]
     fn event_types_are_kept_in_form_order_without_repeats() {
-        let types = EventTypes::parse(["member.joined", "credential.created", "member.joined"])
-            .unwrap();
+        let types =
+            EventTypes::parse(["member.joined", "credential.created", "member.joined"]).unwrap();
         assert_eq!(types.to_stored(), "credential.created member.joined");
         assert!(EventTypes::parse([]).is_err());
         assert!(EventTypes::parse(["credential.exploded"]).is_err());

@@ -20,8 +20,8 @@ use crate::http::form::Form;
 use crate::http::meta::RequestMeta;
 use crate::http::session::{OrgContext, take_flash};
 use crate::http::views::{Layout, Nav, absolute_time, relative_time};
-use crate::service::webhooks::{self as use_case, Draft};
 use crate::service::Error;
+use crate::service::webhooks::{self as use_case, Draft};
 use crate::state::AppState;
 use crate::storage::webhooks::{Delivery, Endpoint};
 
@@ -144,7 +144,11 @@ fn events_summary(events: &EventTypes) -> String {
     if events.len() == EventType::ALL.len() {
         "All events".to_owned()
     } else if events.len() <= 2 {
-        events.iter().map(|t| t.label()).collect::<Vec<_>>().join(", ")
+        events
+            .iter()
+            .map(|t| t.label())
+            .collect::<Vec<_>>()
+            .join(", ")
     } else {
         format!("{} events", events.len())
     }
@@ -319,7 +323,8 @@ async fn endpoint_page(
     let deliveries = use_case::deliveries(state, &actor, id).await?;
     let now = state.now();
     let failed = typed.is_some();
-    let (form, errors) = typed.unwrap_or_else(|| (WebhookForm::of(&endpoint), FieldErrors::default()));
+    let (form, errors) =
+        typed.unwrap_or_else(|| (WebhookForm::of(&endpoint), FieldErrors::default()));
     let groups = form.groups();
     let page = EndpointPage {
         layout: ctx.layout("Webhook", Nav::Webhooks),
@@ -429,7 +434,11 @@ async fn delete(
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
     use_case::delete(&state, &ctx.actor(&meta), id).await?;
-    flash(&ctx, "Webhook deleted. Its pending deliveries were dropped.").await?;
+    flash(
+        &ctx,
+        "Webhook deleted. Its pending deliveries were dropped.",
+    )
+    .await?;
     Ok(Redirect::to("/settings/webhooks").into_response())
 }
 

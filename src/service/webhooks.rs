@@ -8,7 +8,7 @@ use super::{Actor, Error, Result, lock};
 use crate::domain::AuditAction;
 use crate::domain::ids::{DeliveryId, WebhookId};
 use crate::domain::webhook::{
-    self, EventTypes, ROTATION_OVERLAP_SECS, RETRY_FOR_SECS, SigningSecret, TEST_EVENT, WebhookUrl,
+    self, EventTypes, RETRY_FOR_SECS, ROTATION_OVERLAP_SECS, SigningSecret, TEST_EVENT, WebhookUrl,
 };
 use crate::state::AppState;
 use crate::storage::webhooks::{self as repo, Delivery, Endpoint, Outgoing};

@@ -9,14 +9,14 @@ use sqlx::{Database, Decode, Encode, Type};
 
 use crate::domain::api_token::TokenAccess;
 use crate::domain::audit::AuditAction;
+use crate::domain::ids::{DeliveryId, WebhookId};
 use crate::domain::ip::IpAllowlist;
 use crate::domain::permission::{Permissions, SetType};
+use crate::domain::webhook::{DeliveryStatus, EventTypes};
 use crate::domain::{
     ClientId, CredentialId, CredentialStatus, CredentialsPermission, EventId, OrgId, Plan,
     RequestId, RequestRowId, RequestStatus, Role, SecretId, UserId,
 };
-use crate::domain::ids::{DeliveryId, WebhookId};
-use crate::domain::webhook::{DeliveryStatus, EventTypes};
 
 /// Integer row ids, stored as `BIGINT` / `INTEGER`.
 macro_rules! integer_ids {
@@ -47,7 +47,16 @@ macro_rules! integer_ids {
     )*};
 }
 
-integer_ids!(OrgId, UserId, CredentialId, RequestRowId, SecretId, EventId, WebhookId, DeliveryId);
+integer_ids!(
+    OrgId,
+    UserId,
+    CredentialId,
+    RequestRowId,
+    SecretId,
+    EventId,
+    WebhookId,
+    DeliveryId
+);
 
 /// Values stored as text: `$parse` reads the column (`None` refuses it),
 /// `$show` writes it.

@@ -4,9 +4,9 @@ use anyhow::Context;
 use sqlx::FromRow;
 
 use super::{Conn, Either};
+use crate::domain::OrgId;
 use crate::domain::ids::{DeliveryId, WebhookId};
 use crate::domain::webhook::{DeliveryStatus, EventType, EventTypes, THROTTLE_SECS};
-use crate::domain::OrgId;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Endpoint {
@@ -288,10 +288,12 @@ pub async fn claim_due(
 
 /// The endpoint a claimed delivery goes to, whatever its organization.
 pub async fn endpoint_of(conn: &mut Conn, id: WebhookId) -> anyhow::Result<Option<Endpoint>> {
-    on!(conn, |e| sqlx::query_as(&format!("{ENDPOINT} WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(e)
-        .await)
+    on!(conn, |e| sqlx::query_as(&format!(
+        "{ENDPOINT} WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(e)
+    .await)
     .context("reading a webhook endpoint")
 }
 

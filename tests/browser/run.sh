@@ -24,8 +24,8 @@ if ! command -v sqlite3 >/dev/null 2>&1; then
   echo "== installing sqlite3 (a journey moves an invitation past its expiry)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3 >/dev/null
 fi
-# shellcheck source=../install-aiosmtpd.sh
-. ../install-aiosmtpd.sh
+# shellcheck source=../install-python-tools.sh
+. ../install-python-tools.sh
 if ! cmp -s package-lock.json node_modules/.installed-lock.json 2>/dev/null; then
   echo "== npm ci"
   npm ci --no-audit --no-fund --loglevel=error

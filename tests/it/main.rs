@@ -17,3 +17,4 @@ mod requests;
 mod sessions;
 mod tenancy;
 mod use_cases;
+mod webhooks;

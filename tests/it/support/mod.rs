@@ -7,6 +7,7 @@ mod client;
 mod clock;
 mod db;
 mod forms;
+mod receiver;
 mod smtp;
 pub mod testdb;
 
@@ -14,4 +15,5 @@ pub use app::{PASSWORD, Persona, TestApp};
 pub use client::{Auth, Client, Grace, Role, Route, TestResponse};
 pub use db::Sql;
 pub use forms::*;
+pub use receiver::Receiver;
 pub use smtp::Smtp;

@@ -1,0 +1,519 @@
+//! Webhooks: endpoints managed on Settings > Webhooks, deliveries signed as
+//! Standard Webhooks defines and verified by a real receiver (the
+//! `standardwebhooks` Python library), retried through failures, refused
+//! where they could reach the server's own network.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::http::StatusCode;
+use keyward::config::Config;
+
+use crate::support::pages::*;
+use crate::support::*;
+
+const ALL_CREDENTIAL_AND_MEMBER_EVENTS: &[&str] = &[
+    "credential.created",
+    "credential.updated",
+    "credential.rotated",
+    "credential.previous_secret_expired",
+    "credential.disabled",
+    "credential.enabled",
+    "credential.deleted",
+    "credential.made_primary",
+    "member.invited",
+];
+
+/// Deliveries may reach loopback (the receiver) and use http there.
+fn local_receivers(config: &mut Config) {
+    config.webhook_allow_http = true;
+    config.webhook_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+}
+
+/// Http to loopback is accepted as a URL, but no network is allowed.
+fn no_private_networks(config: &mut Config) {
+    config.webhook_allow_http = true;
+}
+
+/// Adds a webhook on the page; returns its id and the secret shown once.
+async fn add_webhook(owner: &mut Client, url: &str, events: &[&str]) -> (String, String) {
+    owner
+        .get("/settings/webhooks")
+        .await
+        .assert_status(StatusCode::OK);
+    let mut fields = vec![
+        ("url", url),
+        ("description", "test receiver"),
+        ("enabled", "on"),
+    ];
+    fields.extend(events.iter().map(|e| ("events", *e)));
+    let page = owner.post("/settings/webhooks", &fields).await;
+    page.assert_status(StatusCode::OK)
+        .assert_contains("Webhook added. Copy its signing secret now")
+        .assert_contains(r#"action="/settings/webhooks/"#);
+    assert_eq!(page.header("cache-control"), "no-store");
+    let secret = signing_secret_in(&page.body).expect("the signing secret is shown");
+    let marker = r#"action="/settings/webhooks/"#;
+    let start = page.body.find(marker).unwrap() + marker.len();
+    let id: String = page.body[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    (id, secret)
+}
+
+fn signing_secret_in(body: &str) -> Option<String> {
+    let start = body.find("whsec_")?;
+    Some(
+        body[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || "_+/=".contains(*c))
+            .collect(),
+    )
+}
+
+/// Runs the app's delivery worker until nothing is waiting, moving the
+/// clock past each retry's wait. Returns the rounds it took.
+async fn deliver_everything(app: &TestApp) -> usize {
+    for round in 1..=60 {
+        keyward::webhooks::run_once(&app.state).await.unwrap();
+        let waiting = app
+            .count("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'")
+            .await;
+        if waiting == 0 {
+            return round;
+        }
+        app.clock.advance(60);
+    }
+    panic!("deliveries still waiting after 60 rounds");
+}
+
+#[tokio::test]
+async fn every_event_arrives_signed_and_exactly_once_through_a_receiver_that_fails_at_first() {
+    let app = TestApp::demo_with(local_receivers).await;
+    // The receiver answers 500 to the first three deliveries it verifies.
+    let mut receiver = Receiver::new(3);
+    receiver.start().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (_, secret) = add_webhook(
+        &mut owner,
+        &receiver.url(),
+        ALL_CREDENTIAL_AND_MEMBER_EVENTS,
+    )
+    .await;
+    receiver.set_secret(&secret);
+
+    // Changes, each an event.
+    let old = app.client_ids("Acme Payments").await;
+    let (client_id, client_secret) = owner.create_credential("Webhook probe").await;
+    owner.get(CREDENTIALS).await;
+    owner
+        .rotate(&client_id, Grace::Hours(24))
+        .await
+        .assert_status(StatusCode::OK);
+    owner.get(CREDENTIALS).await;
+    owner.disable(&client_id).await;
+    owner.enable(&client_id).await;
+    owner.make_primary(&client_id).await;
+    owner.delete(&old[0]).await;
+    owner.get("/settings/members").await;
+    owner.invite("new.hire@acme.test", Role::CanView).await;
+    let expected = [
+        "credential.created",
+        "credential.rotated",
+        "credential.disabled",
+        "credential.enabled",
+        "credential.made_primary",
+        "credential.deleted",
+        "member.invited",
+    ];
+    let queued = app.count("SELECT COUNT(*) FROM webhook_deliveries").await;
+    assert_eq!(queued, expected.len() as i64, "one delivery per event");
+
+    let rounds = deliver_everything(&app).await;
+    assert!(rounds > 1, "the failures were retried in later rounds");
+
+    // The receiver verified every request, refused none, and accepted each
+    // event exactly once; the three it answered 500 came again.
+    let log = receiver.log();
+    assert!(log.iter().all(|l| l["verified"] == true), "{log:?}");
+    assert_eq!(log.iter().filter(|l| l["answer"] == 500).count(), 3);
+    let accepted = receiver.accepted();
+    let unique: BTreeSet<&String> = accepted.iter().collect();
+    assert_eq!(unique.len(), accepted.len(), "no event accepted twice");
+    let stored: BTreeSet<String> = app
+        .sql
+        .strings("SELECT message_id FROM webhook_deliveries", &[])
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(unique.into_iter().cloned().collect::<BTreeSet<_>>(), stored);
+    let mut types: Vec<&str> = log
+        .iter()
+        .filter(|l| l["answer"] == 200)
+        .map(|l| l["type"].as_str().unwrap())
+        .collect();
+    types.sort();
+    let mut want = expected.to_vec();
+    want.sort();
+    assert_eq!(types, want);
+    let retried = app
+        .count(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE attempts > 1 AND status = 'delivered'",
+        )
+        .await;
+    assert!(retried >= 1, "some deliveries needed more than one attempt");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM webhook_deliveries WHERE status <> 'delivered'")
+            .await,
+        0
+    );
+
+    // No payload holds a secret: not the client secret, not the signing secret.
+    for line in &log {
+        let body = line["body"].as_str().unwrap_or_default();
+        assert!(
+            !body.contains(&client_secret) && !body.contains("kws_test_"),
+            "{body}"
+        );
+        assert!(
+            !body.contains(&secret) && !body.contains("whsec_"),
+            "{body}"
+        );
+    }
+    // The rotation's payload names the credential it is about.
+    let rotated = log
+        .iter()
+        .find(|l| l["type"] == "credential.rotated" && l["answer"] == 200)
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(rotated["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["data"]["subject"], client_id.as_str());
+    assert_eq!(body["data"]["actor"], "owner@acme.test");
+}
+
+#[tokio::test]
+async fn the_page_lists_deliveries_resends_one_and_sends_a_test_event() {
+    let app = TestApp::demo_with(local_receivers).await;
+    let mut receiver = Receiver::new(0);
+    receiver.start().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (id, secret) = add_webhook(&mut owner, &receiver.url(), &["credential.created"]).await;
+    receiver.set_secret(&secret);
+    let page = format!("/settings/webhooks/{id}");
+
+    owner.get(&page).await;
+    owner
+        .post(&format!("{page}/test"), &[])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    deliver_everything(&app).await;
+    let shown = owner.get(&page).await;
+    shown
+        .assert_contains("Test event queued")
+        .assert_contains("webhook.test")
+        .assert_contains("Delivered")
+        .assert_contains(">200<");
+    assert_eq!(receiver.accepted().len(), 1);
+
+    // Resend: the same event, with the same webhook-id, arrives again.
+    let delivery = app
+        .sql
+        .string("SELECT CAST(id AS TEXT) FROM webhook_deliveries", &[])
+        .await;
+    owner
+        .post(&format!("{page}/deliveries/{delivery}/resend"), &[])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    deliver_everything(&app).await;
+    let accepted = receiver.accepted();
+    assert_eq!(accepted.len(), 2);
+    assert_eq!(accepted[0], accepted[1], "a resend keeps its webhook-id");
+
+    // Another organization's delivery id is not found through this endpoint.
+    owner.get(&page).await;
+    owner
+        .post(&format!("{page}/deliveries/999999/resend"), &[])
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_rotated_signing_secret_overlaps_the_old_one_for_a_day() {
+    let app = TestApp::demo_with(local_receivers).await;
+    let mut receiver = Receiver::new(0);
+    receiver.start().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (id, old_secret) = add_webhook(&mut owner, &receiver.url(), &["credential.created"]).await;
+    receiver.set_secret(&old_secret);
+    let page = format!("/settings/webhooks/{id}");
+
+    owner.get(&page).await;
+    let rotated = owner.post(&format!("{page}/rotate-secret"), &[]).await;
+    rotated
+        .assert_status(StatusCode::OK)
+        .assert_contains("Signing secret rotated");
+    let new_secret = signing_secret_in(&rotated.body).unwrap();
+    assert_ne!(new_secret, old_secret);
+    assert_eq!(
+        app.sql
+            .strings("SELECT secret FROM webhook_endpoints", &[])
+            .await
+            .iter()
+            .filter(|s| s.contains("whsec_"))
+            .count(),
+        0,
+        "signing secrets are stored sealed"
+    );
+
+    // During the overlap both secrets sign: a receiver still on the old one verifies.
+    owner.create_credential("During overlap").await;
+    deliver_everything(&app).await;
+    let log = receiver.log();
+    assert_eq!(log.last().unwrap()["verified"], true);
+    assert_eq!(log.last().unwrap()["signatures"], 2);
+
+    // A day later only the new one signs.
+    app.clock.advance(25 * 3600);
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.create_credential("After overlap").await;
+    keyward::webhooks::run_once(&app.state).await.unwrap();
+    let log = receiver.log();
+    assert_eq!(log.last().unwrap()["signatures"], 1);
+    assert_eq!(
+        log.last().unwrap()["verified"],
+        false,
+        "the old secret no longer verifies"
+    );
+    // The receiver refused it (401); once it has the new secret, the retry is accepted.
+    receiver.set_secret(&new_secret);
+    deliver_everything(&app).await;
+    assert_eq!(receiver.log().last().unwrap()["verified"], true);
+    owner.get(&page).await.assert_lacks("also signs until");
+}
+
+#[tokio::test]
+async fn deliveries_never_reach_loopback_or_private_addresses_unless_the_operator_allows_them() {
+    let app = TestApp::demo_with(no_private_networks).await;
+    // A healthy receiver on loopback, which must get nothing.
+    let mut receiver = Receiver::new(0);
+    receiver.start().await;
+    receiver.set_secret("whsec_AAAA");
+    let port = receiver.port;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let targets = [
+        format!("http://127.0.0.1:{port}/hook"),
+        "https://10.0.0.1/hook".to_owned(),
+        format!("http://localhost:{port}/hook"),
+        format!("http://[::1]:{port}/hook"),
+        "https://[::ffff:127.0.0.1]/hook".to_owned(),
+        "https://169.254.169.254/latest/meta-data".to_owned(),
+    ];
+    for url in &targets {
+        add_webhook(&mut owner, url, &["credential.created"]).await;
+    }
+    owner.create_credential("Probe").await;
+    keyward::webhooks::run_once(&app.state).await.unwrap();
+
+    let rows: Vec<(String, Option<String>, Option<i64>)> = app
+        .sql
+        .all(
+            "SELECT e.url, d.last_error, d.response_status FROM webhook_deliveries d
+             JOIN webhook_endpoints e ON e.id = d.endpoint_id ORDER BY e.id",
+            &[],
+        )
+        .await;
+    assert_eq!(rows.len(), targets.len());
+    for (url, error, status) in &rows {
+        let error = error.as_deref().unwrap_or_default();
+        assert!(
+            error.contains("loopback, private or reserved address"),
+            "{url}: {error}"
+        );
+        assert_eq!(*status, None, "{url} was never connected to");
+    }
+    assert!(receiver.log().is_empty(), "nothing reached the receiver");
+    // The owner reads why on the endpoint's page.
+    let id = app
+        .sql
+        .string("SELECT CAST(MIN(id) AS TEXT) FROM webhook_endpoints", &[])
+        .await;
+    owner
+        .get(&format!("/settings/webhooks/{id}"))
+        .await
+        .assert_contains("is a loopback, private or reserved address");
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed() {
+    // The operator allows 127.0.0.1 (where the redirecting receiver is); the
+    // redirect points at another loopback receiver, which must get nothing.
+    let app = TestApp::demo_with(local_receivers).await;
+    let mut target = Receiver::new(0);
+    target.start().await;
+    let mut redirector = Receiver::redirecting(&target.url());
+    redirector.start().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    add_webhook(&mut owner, &redirector.url(), &["credential.created"]).await;
+    owner.create_credential("Probe").await;
+    keyward::webhooks::run_once(&app.state).await.unwrap();
+
+    let (status, error): (Option<i64>, Option<String>) = app
+        .sql
+        .one(
+            "SELECT response_status, last_error FROM webhook_deliveries",
+            &[],
+        )
+        .await;
+    assert_eq!(status, Some(302));
+    assert!(error.unwrap().contains("redirects are not followed"));
+    assert_eq!(redirector.log().len(), 1);
+    assert!(target.log().is_empty(), "the redirect was not followed");
+}
+
+#[tokio::test]
+async fn only_owners_manage_webhooks_and_only_their_own() {
+    let app = TestApp::demo_with(local_receivers).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (id, _) = add_webhook(
+        &mut owner,
+        "https://hooks.example.test/k",
+        &["credential.created"],
+    )
+    .await;
+    let page = format!("/settings/webhooks/{id}");
+    let actions = [
+        page.clone(),
+        format!("{page}/rotate-secret"),
+        format!("{page}/test"),
+        format!("{page}/delete"),
+    ];
+
+    for persona in [Persona::Admin, Persona::Viewer, Persona::Support] {
+        let mut browser = app.sign_in_as(persona).await;
+        browser
+            .get("/settings/webhooks")
+            .await
+            .assert_status(StatusCode::FORBIDDEN)
+            .assert_contains("Only organization owners can do this.")
+            .assert_lacks("hooks.example.test");
+        browser
+            .get(CREDENTIALS)
+            .await
+            .assert_lacks(r#"href="/settings/webhooks""#);
+        browser
+            .post(
+                "/settings/webhooks",
+                &[
+                    ("url", "https://evil.test/"),
+                    ("events", "credential.created"),
+                ],
+            )
+            .await
+            .assert_status(StatusCode::FORBIDDEN);
+        for action in &actions {
+            let response = browser
+                .post(
+                    action,
+                    &[
+                        ("url", "https://evil.test/"),
+                        ("events", "credential.created"),
+                    ],
+                )
+                .await;
+            assert!(
+                matches!(
+                    response.status,
+                    StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+                ),
+                "{persona:?} {action}: {}",
+                response.status
+            );
+        }
+    }
+
+    // The owner of another organization finds nothing.
+    let mut stranger = app.sign_in_as(Persona::GlobexOwner).await;
+    stranger
+        .get("/settings/webhooks")
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_lacks("hooks.example.test");
+    stranger
+        .get(&page)
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    for action in &actions {
+        stranger
+            .post(
+                action,
+                &[
+                    ("url", "https://evil.test/"),
+                    ("events", "credential.created"),
+                ],
+            )
+            .await
+            .assert_status(StatusCode::NOT_FOUND);
+    }
+    let (url, count): (String, i64) = app
+        .sql
+        .one("SELECT MIN(url), COUNT(*) FROM webhook_endpoints", &[])
+        .await;
+    assert_eq!((url.as_str(), count), ("https://hooks.example.test/k", 1));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM webhook_deliveries").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn bad_settings_are_refused_at_their_field_and_nothing_is_stored() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get("/settings/webhooks").await;
+    let cases: BTreeMap<&str, (&str, Vec<&str>)> = BTreeMap::from([
+        (
+            "Use an https:// URL",
+            ("http://hooks.example.test/k", vec!["credential.created"]),
+        ),
+        (
+            "Enter a full URL",
+            ("hooks.example.test/k", vec!["credential.created"]),
+        ),
+        ("Enter the URL", ("", vec!["credential.created"])),
+        (
+            "Leave the user name and password out",
+            (
+                "https://a:b@hooks.example.test/",
+                vec!["credential.created"],
+            ),
+        ),
+        (
+            "Choose at least one event",
+            ("https://hooks.example.test/k", vec![]),
+        ),
+        (
+            "is not an event Keyward sends",
+            ("https://hooks.example.test/k", vec!["credential.exploded"]),
+        ),
+        // Without the development flag, http is refused even for loopback.
+        (
+            "Use an https:// URL ",
+            ("http://127.0.0.1:9/k", vec!["credential.created"]),
+        ),
+    ]);
+    for (message, (url, events)) in cases {
+        let mut fields = vec![("url", url)];
+        fields.extend(events.iter().map(|e| ("events", *e)));
+        let page = owner.post("/settings/webhooks", &fields).await;
+        page.assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+            .assert_contains(message.trim())
+            .assert_contains(r#"class="field-error""#)
+            .assert_contains(&format!(r#"value="{}""#, url.replace('&', "&amp;")));
+        owner.get("/settings/webhooks").await;
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM webhook_endpoints").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE action LIKE 'webhook.%'")
+            .await,
+        0
+    );
+}
