@@ -43,6 +43,11 @@ fn free_port() -> u16 {
 /// Starts `keyward serve` (with the demo data when `demo`) on a free loopback
 /// port and waits until it answers.
 async fn start(db: &TestDb, key_file: &Path, demo: bool) -> Instance {
+    start_with(db, key_file, demo, &[]).await
+}
+
+/// [`start`] with more environment variables.
+async fn start_with(db: &TestDb, key_file: &Path, demo: bool, env: &[(&str, &str)]) -> Instance {
     // A port free when chosen may be taken (by another test's server) before
     // the process binds it; the process then exits, and another is tried.
     for _ in 0..5 {
@@ -56,6 +61,7 @@ async fn start(db: &TestDb, key_file: &Path, demo: bool) -> Instance {
             .env("KEYWARD_PUBLIC_URL", PUBLIC_URL)
             .env("KEYWARD_DEMO_PASSWORD", PASSWORD)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null());
         if demo {
             command.arg("--demo");
@@ -224,4 +230,172 @@ async fn two_instances_on_one_database_share_sessions_limits_and_credentials() {
         machine_at_b.introspect(caller, &access_token).await,
         json!({"active": false})
     );
+}
+
+/// Webhook deliveries may reach the loopback receiver, over http, and are
+/// retried after 1, 2, 4… seconds.
+const LOCAL_WEBHOOKS: &[(&str, &str)] = &[
+    ("KEYWARD_WEBHOOK_ALLOW_HTTP", "true"),
+    ("KEYWARD_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8"),
+    ("KEYWARD_WEBHOOK_RETRY_BASE_SECS", "1"),
+];
+
+/// Waits until no delivery is pending (at most 60 s).
+async fn until_delivered(sql: &Sql) {
+    for _ in 0..600 {
+        let waiting = sql
+            .scalar_i64(
+                "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'",
+                &[],
+            )
+            .await;
+        if waiting == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("webhook deliveries still pending after 60 s");
+}
+
+/// Every stored delivery was accepted by the receiver exactly once.
+async fn accepted_exactly_once(sql: &Sql, receiver: &Receiver, events: usize) {
+    let stored = sql
+        .strings("SELECT message_id FROM webhook_deliveries", &[])
+        .await;
+    assert_eq!(stored.len(), events, "one delivery per event");
+    let accepted = receiver.accepted();
+    let unique: std::collections::BTreeSet<&String> = accepted.iter().collect();
+    assert_eq!(
+        unique.len(),
+        accepted.len(),
+        "an event was accepted twice: {accepted:?}"
+    );
+    let stored: std::collections::BTreeSet<&String> = stored.iter().collect();
+    assert_eq!(unique, stored);
+    assert!(receiver.log().iter().all(|l| l["verified"] == true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhook_events_survive_a_restart_while_the_receiver_is_down() {
+    let db = TestDb::new().await;
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("keyward.key");
+    // The receiver's port is chosen, but nothing listens there yet.
+    let mut receiver = Receiver::new(0);
+    let first = start_with(&db, &key_file, true, LOCAL_WEBHOOKS).await;
+    let sql = Sql::connect(&db.url).await;
+    let mut owner = Client::http(&first.base);
+    owner
+        .sign_in("owner@acme.test", PASSWORD)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let (_, secret) = crate::webhooks::add_webhook(
+        &mut owner,
+        &receiver.url(),
+        &[
+            "credential.created",
+            "credential.rotated",
+            "credential.disabled",
+            "credential.enabled",
+        ],
+    )
+    .await;
+    let (client_id, _) = owner.create_credential("Survivor").await;
+    owner.get(CREDENTIALS).await;
+    owner
+        .rotate(&client_id, Grace::Immediately)
+        .await
+        .assert_status(StatusCode::OK);
+    owner.get(CREDENTIALS).await;
+    owner
+        .disable(&client_id)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    owner
+        .enable(&client_id)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+
+    // Attempts fail while the receiver is down.
+    for _ in 0..100 {
+        let tried = sql
+            .scalar_i64(
+                "SELECT COUNT(*) FROM webhook_deliveries WHERE attempts > 0",
+                &[],
+            )
+            .await;
+        if tried == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let failed_attempts = sql
+        .scalar_i64(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE attempts > 0 AND status = 'pending' AND last_error IS NOT NULL",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        failed_attempts, 4,
+        "each event was tried and is waiting for a retry"
+    );
+
+    // Keyward stops; the receiver comes up; another Keyward process starts.
+    drop(first);
+    receiver.set_secret(&secret);
+    receiver.start().await;
+    let _second = start_with(&db, &key_file, false, LOCAL_WEBHOOKS).await;
+    until_delivered(&sql).await;
+    accepted_exactly_once(&sql, &receiver, 4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_deliver_each_webhook_event_once() {
+    let db = TestDb::new().await;
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("keyward.key");
+    let mut receiver = Receiver::new(0);
+    receiver.start().await;
+    let a = start_with(&db, &key_file, true, LOCAL_WEBHOOKS).await;
+    let b = start_with(&db, &key_file, false, LOCAL_WEBHOOKS).await;
+    let sql = Sql::connect(&db.url).await;
+    let mut owner_at_a = Client::http(&a.base);
+    owner_at_a
+        .sign_in("owner@acme.test", PASSWORD)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let (_, secret) = crate::webhooks::add_webhook(
+        &mut owner_at_a,
+        &receiver.url(),
+        &[
+            "credential.created",
+            "credential.disabled",
+            "credential.enabled",
+        ],
+    )
+    .await;
+    receiver.set_secret(&secret);
+    let (client_id, _) = owner_at_a.create_credential("Shared").await;
+    owner_at_a.get(CREDENTIALS).await;
+    let mut owner_at_b = owner_at_a.at(&b.base);
+    // 30 changes, alternating between the instances, while both workers run.
+    for i in 0..15 {
+        let browser = if i % 2 == 0 {
+            &mut owner_at_a
+        } else {
+            &mut owner_at_b
+        };
+        browser
+            .disable(&client_id)
+            .await
+            .assert_status(StatusCode::SEE_OTHER);
+        browser
+            .enable(&client_id)
+            .await
+            .assert_status(StatusCode::SEE_OTHER);
+    }
+    until_delivered(&sql).await;
+    // Give a duplicate, were there one, time to arrive.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    accepted_exactly_once(&sql, &receiver, 31).await;
 }

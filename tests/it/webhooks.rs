@@ -35,7 +35,11 @@ fn no_private_networks(config: &mut Config) {
 }
 
 /// Adds a webhook on the page; returns its id and the secret shown once.
-async fn add_webhook(owner: &mut Client, url: &str, events: &[&str]) -> (String, String) {
+pub(crate) async fn add_webhook(
+    owner: &mut Client,
+    url: &str,
+    events: &[&str],
+) -> (String, String) {
     owner
         .get("/settings/webhooks")
         .await
