@@ -84,6 +84,29 @@ pub async fn insert(conn: &mut Conn, event: &NewEvent, now: i64) -> anyhow::Resu
     Ok(())
 }
 
+/// Whether `org` recorded `action` on `target` after `since`.
+pub async fn recorded_after(
+    conn: &mut Conn,
+    org: OrgId,
+    action: AuditAction,
+    target: &str,
+    since: i64,
+) -> anyhow::Result<bool> {
+    let found: Option<i64> = on!(conn, |e| sqlx::query_scalar(
+        "SELECT id FROM audit_events
+         WHERE organization_id = $1 AND action = $2 AND target = $3 AND created_at > $4
+         LIMIT 1",
+    )
+    .bind(org)
+    .bind(action)
+    .bind(target)
+    .bind(since)
+    .fetch_optional(e)
+    .await)
+    .context("looking for a recent audit event")?;
+    Ok(found.is_some())
+}
+
 /// A user's own events (in no organization), newest first.
 pub async fn personal(conn: &mut Conn, user: UserId, limit: i64) -> anyhow::Result<Vec<Event>> {
     on!(conn, |e| sqlx::query_as(

@@ -521,3 +521,93 @@ async fn bad_settings_are_refused_at_their_field_and_nothing_is_stored() {
         0
     );
 }
+
+#[tokio::test]
+async fn failures_and_refused_addresses_reach_a_webhook_at_most_once_an_hour_per_credential() {
+    let app = TestApp::demo_with(local_receivers).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    add_webhook(
+        &mut owner,
+        "https://hooks.example.test/k",
+        &[
+            "credential.authentication_failures",
+            "credential.address_refused",
+        ],
+    )
+    .await;
+    let (client_id, secret) = owner.create_credential("Noisy").await;
+    owner.get(CREDENTIALS).await;
+    let fenced = with(
+        credential_fields("Fenced"),
+        &[("ip_mode", "limited"), ("ip_list", "203.0.113.0/24")],
+    );
+    let created = owner.submit_credential(&fenced).await;
+    created.assert_status(StatusCode::OK);
+    let (fenced_id, fenced_secret) = (
+        client_id_in(&created.body).unwrap(),
+        secret_in(&created.body).unwrap(),
+    );
+    let count = |kind: &'static str| {
+        let sql = &app.sql;
+        async move {
+            sql.scalar_i64(
+                "SELECT COUNT(*) FROM webhook_deliveries WHERE event_type = $1",
+                &[kind.into()],
+            )
+            .await
+        }
+    };
+    let mut machine = app.client();
+    // Well formed (it passes the checksum), but another credential's.
+    let wrong = fenced_secret.clone();
+    assert_ne!(wrong, secret);
+
+    // A wrong secret: one event. Again in a new failure window, within the hour: none.
+    machine
+        .client_credentials(&client_id, &wrong)
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    assert_eq!(count("credential.authentication_failures").await, 1);
+    app.clock.advance(6 * 60);
+    machine.client_credentials(&client_id, &wrong).await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'token.auth_failed'")
+            .await,
+        2,
+        "the audit log has both windows"
+    );
+    assert_eq!(count("credential.authentication_failures").await, 1);
+
+    // The right secret from an address outside the allowlist: one event for
+    // many refusals, each refused.
+    for _ in 0..5 {
+        machine
+            .client_credentials(&fenced_id, &fenced_secret)
+            .await
+            .assert_oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client");
+    }
+    assert_eq!(count("credential.address_refused").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'token.address_refused'")
+            .await,
+        1
+    );
+
+    // An hour later, each may be sent again.
+    app.clock.advance(3600);
+    machine.client_credentials(&client_id, &wrong).await;
+    machine.client_credentials(&fenced_id, &fenced_secret).await;
+    assert_eq!(count("credential.authentication_failures").await, 2);
+    assert_eq!(count("credential.address_refused").await, 2);
+    let payload = app
+        .sql
+        .string(
+            "SELECT payload FROM webhook_deliveries WHERE event_type = 'credential.address_refused'",
+            &[],
+        )
+        .await;
+    assert!(
+        payload.contains(&fenced_id) && payload.contains("\"address\""),
+        "{payload}"
+    );
+}

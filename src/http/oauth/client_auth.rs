@@ -79,8 +79,14 @@ pub(super) async fn authenticate(
                 .map_err(OAuthError::too_many)?;
             // The same rules for every endpoint: a credential that may not get
             // a token may not introspect or revoke one either.
-            service::tokens::may_use(&authenticated.client, meta.ip)
-                .map_err(|refusal| OAuthError::new("unauthorized_client", refusal.to_string()))?;
+            if let Err(refusal) = service::tokens::may_use(&authenticated.client, meta.ip) {
+                if let service::tokens::Refusal::AddressNotAllowed(ip) = refusal {
+                    address_refused(state, meta, &authenticated.client, ip)
+                        .await
+                        .map_err(internal)?;
+                }
+                return Err(OAuthError::new("unauthorized_client", refusal.to_string()));
+            }
             Ok(authenticated)
         }
         Err((error, attempt)) => {
@@ -146,6 +152,35 @@ pub(super) async fn failed(
         Ok(None) => error,
         Err(e) => internal(e),
     }
+}
+
+/// Records that a credential was used from an address outside its
+/// allowlist: once per credential per hour, however often it is tried, so a
+/// misconfigured client cannot flood the audit log or the webhooks.
+async fn address_refused(
+    state: &AppState,
+    meta: &RequestMeta,
+    client: &TokenClient,
+    ip: std::net::IpAddr,
+) -> anyhow::Result<()> {
+    let now = state.now();
+    let mut conn = state.db.acquire().await?;
+    let action = AuditAction::TokenAddressRefused;
+    let target = client.client_id.to_string();
+    if audit::recorded_after(&mut conn, client.org, action, &target, now - 3600).await? {
+        return Ok(());
+    }
+    let event = NewEvent {
+        organization_id: Some(client.org),
+        actor_user_id: None,
+        actor: target.clone(),
+        action,
+        target: Some(target),
+        ip: Some(meta.ip.to_string()),
+        user_agent: meta.user_agent.clone(),
+        detail: json!({ "address": ip.to_string() }),
+    };
+    audit::insert(&mut conn, &event, now).await
 }
 
 /// What a failed authentication tried: the client ID it presented, when that

@@ -89,6 +89,7 @@ impl Receiver {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(10) {
             if let Ok(Some(status)) = child.try_wait() {
+                let _ = child.wait();
                 panic!(
                     "the webhook receiver exited ({status}): is standardwebhooks installed for {python}? (tests/run.sh installs it)"
                 );
@@ -100,6 +101,7 @@ impl Receiver {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("the webhook receiver did not start on port {}", self.port);
     }
 
