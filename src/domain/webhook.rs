@@ -239,7 +239,12 @@ impl WebhookUrl {
             }
             _ => return error("Use an https:// URL."),
         }
-        Ok(WebhookUrl(url.to_string()))
+        // Normalising may encode characters; what is stored fits the limit too.
+        let url = url.to_string();
+        if url.len() > URL_MAX {
+            return error("Use a URL of at most 2,000 characters.");
+        }
+        Ok(WebhookUrl(url))
     }
 
     pub fn parse_stored(raw: &str) -> WebhookUrl {

@@ -898,6 +898,7 @@ async fn the_openapi_document_describes_every_operation_and_the_token() {
         operations,
         [
             "DELETE /api/v1/credentials/{client_id}",
+            "DELETE /api/v1/webhooks/{webhook_id}",
             "GET /api/v1/audit-events",
             "GET /api/v1/credentials",
             "GET /api/v1/credentials/{client_id}",
@@ -905,12 +906,20 @@ async fn the_openapi_document_describes_every_operation_and_the_token() {
             "GET /api/v1/members",
             "GET /api/v1/organization",
             "GET /api/v1/requests",
+            "GET /api/v1/webhooks",
+            "GET /api/v1/webhooks/{webhook_id}",
+            "GET /api/v1/webhooks/{webhook_id}/deliveries",
             "PATCH /api/v1/credentials/{client_id}",
+            "PATCH /api/v1/webhooks/{webhook_id}",
             "POST /api/v1/credentials",
             "POST /api/v1/credentials/{client_id}/rotate",
             "POST /api/v1/credentials/{client_id}/{action}",
             "POST /api/v1/requests/{request_id}/reject",
             "POST /api/v1/requests/{request_id}/{action}",
+            "POST /api/v1/webhooks",
+            "POST /api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/resend",
+            "POST /api/v1/webhooks/{webhook_id}/rotate-secret",
+            "POST /api/v1/webhooks/{webhook_id}/test",
         ]
     );
     let problem = &doc["components"]["schemas"]["Problem"];

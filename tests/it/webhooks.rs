@@ -611,3 +611,158 @@ async fn failures_and_refused_addresses_reach_a_webhook_at_most_once_an_hour_per
         "{payload}"
     );
 }
+
+#[tokio::test]
+async fn the_api_manages_webhooks_for_owners_tokens_only() {
+    let app = TestApp::demo_with(local_receivers).await;
+    let acme = app.org_id("Acme Payments").await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let write = owner.api_token("hooks", acme, "write").await;
+    let read = owner.api_token("hooks read", acme, "read").await;
+    let mut receiver = Receiver::new(0);
+    receiver.start().await;
+    let mut script = app.client();
+
+    let created = script
+        .api(
+            "POST",
+            "/api/v1/webhooks",
+            &write,
+            Some(serde_json::json!({ "url": receiver.url(), "events": ["credential.created", "webhook.test"] })),
+        )
+        .await;
+    // `webhook.test` is not an event one subscribes to.
+    created.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(created.json()["errors"][0]["field"], "events");
+    let created = script
+        .api(
+            "POST",
+            "/api/v1/webhooks",
+            &write,
+            Some(serde_json::json!({ "url": receiver.url(), "events": ["credential.created"], "description": "CI" })),
+        )
+        .await;
+    created.assert_status(StatusCode::CREATED);
+    let body = created.json();
+    let id = body["id"].as_i64().unwrap();
+    let secret = body["signing_secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    assert_eq!(body["events"], serde_json::json!(["credential.created"]));
+    receiver.set_secret(&secret);
+
+    // A read token stands at Can View, below an owner, as for members.
+    script
+        .api("GET", "/api/v1/webhooks", &read, None)
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    // Reads never show the secret again.
+    let listed = script.api("GET", "/api/v1/webhooks", &write, None).await;
+    listed.assert_status(StatusCode::OK).assert_lacks("whsec_");
+    assert_eq!(listed.json()["data"][0]["id"], id);
+
+    // A read token changes nothing.
+    script
+        .api("POST", &format!("/api/v1/webhooks/{id}/test"), &read, None)
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    let queued = script
+        .api("POST", &format!("/api/v1/webhooks/{id}/test"), &write, None)
+        .await;
+    queued.assert_status(StatusCode::ACCEPTED);
+    deliver_everything(&app).await;
+    let deliveries = script
+        .api(
+            "GET",
+            &format!("/api/v1/webhooks/{id}/deliveries"),
+            &write,
+            None,
+        )
+        .await;
+    deliveries.assert_status(StatusCode::OK);
+    let delivery = &deliveries.json()["data"][0];
+    assert_eq!(delivery["event_type"], "webhook.test");
+    assert_eq!(delivery["status"], "delivered");
+    assert_eq!(delivery["response_status"], 200);
+    assert_eq!(
+        receiver.accepted(),
+        [delivery["message_id"].as_str().unwrap()]
+    );
+
+    // PATCH keeps what it does not name; a bad field names itself.
+    let changed = script
+        .api(
+            "PATCH",
+            &format!("/api/v1/webhooks/{id}"),
+            &write,
+            Some(serde_json::json!({ "enabled": false })),
+        )
+        .await;
+    changed.assert_status(StatusCode::OK);
+    assert_eq!(changed.json()["enabled"], false);
+    assert_eq!(changed.json()["description"], "CI");
+    let refused = script
+        .api(
+            "PATCH",
+            &format!("/api/v1/webhooks/{id}"),
+            &write,
+            Some(serde_json::json!({ "url": "ftp://example.test" })),
+        )
+        .await;
+    refused.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.json()["errors"][0]["field"], "url");
+    script
+        .api("POST", &format!("/api/v1/webhooks/{id}/test"), &write, None)
+        .await
+        .assert_status(StatusCode::CONFLICT);
+    let rotated = script
+        .api(
+            "POST",
+            &format!("/api/v1/webhooks/{id}/rotate-secret"),
+            &write,
+            None,
+        )
+        .await;
+    rotated.assert_status(StatusCode::OK);
+    assert_ne!(rotated.json()["signing_secret"], secret.as_str());
+    assert!(rotated.json()["previous_secret_until"].is_string());
+
+    // An administrator's token, and another organization's owner's, reach nothing.
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    let admin_token = admin.api_token("admin", acme, "write").await;
+    script
+        .api("GET", "/api/v1/webhooks", &admin_token, None)
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    script
+        .api(
+            "DELETE",
+            &format!("/api/v1/webhooks/{id}"),
+            &admin_token,
+            None,
+        )
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    let globex = app.org_id("Globex").await;
+    let mut stranger = app.sign_in_as(Persona::GlobexOwner).await;
+    let stranger_token = stranger.api_token("x", globex, "write").await;
+    for (method, path) in [
+        ("GET", format!("/api/v1/webhooks/{id}")),
+        ("DELETE", format!("/api/v1/webhooks/{id}")),
+        ("POST", format!("/api/v1/webhooks/{id}/rotate-secret")),
+        ("GET", format!("/api/v1/webhooks/{id}/deliveries")),
+    ] {
+        script
+            .api(method, &path, &stranger_token, None)
+            .await
+            .assert_status(StatusCode::NOT_FOUND);
+    }
+    script
+        .api("DELETE", &format!("/api/v1/webhooks/{id}"), &write, None)
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    assert_eq!(app.count("SELECT COUNT(*) FROM webhook_endpoints").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM webhook_deliveries").await,
+        0
+    );
+}

@@ -8,6 +8,7 @@ pub mod openapi;
 mod org;
 mod problem;
 mod schema;
+mod webhooks;
 
 use std::sync::{Arc, Mutex};
 
@@ -61,6 +62,32 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/v1/requests/{request_id}/{action}",
             post(org::request_action),
+        )
+        .route(
+            "/api/v1/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/api/v1/webhooks/{webhook_id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/api/v1/webhooks/{webhook_id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route(
+            "/api/v1/webhooks/{webhook_id}/test",
+            post(webhooks::send_test),
+        )
+        .route(
+            "/api/v1/webhooks/{webhook_id}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route(
+            "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/resend",
+            post(webhooks::resend),
         )
         .layer(middleware::from_fn(rate_headers))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
@@ -184,6 +211,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             use sha2::{Digest, Sha256};
             crate::keys::to_hex(&Sha256::digest(&bytes))
         };
+        // Every body this API takes is an object: serde would also read a
+        // struct from an array of its fields in order, which no client means.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-body",
+                "Invalid JSON body",
+                "The body is not valid for this operation: send a JSON object.",
+            ));
+        }
         let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(deserializer)
             .map(|value| Json(value, BodyDigest(digest)))

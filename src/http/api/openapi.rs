@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{credentials, org};
+use super::{credentials, org, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +29,15 @@ use super::{credentials, org};
         org::events,
         org::members,
         org::invitations,
+        webhooks::list,
+        webhooks::create,
+        webhooks::get,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::rotate_secret,
+        webhooks::deliveries,
+        webhooks::resend,
+        webhooks::send_test,
     ),
     components(schemas(
         super::Problem,
@@ -43,6 +52,7 @@ use super::{credentials, org};
         (name = "Credential requests", description = "With approval required, administrators' new credentials and widening edits wait for an owner."),
         (name = "Audit log", description = "Every change, by whom, from where."),
         (name = "Organization", description = "The token's organization and its members."),
+        (name = "Webhooks", description = "Owners only, with a read and write token. Events posted to your endpoints, signed as Standard Webhooks defines, retried for 3 days."),
     )
 )]
 pub struct ApiDoc;

@@ -152,6 +152,8 @@ impl From<Error> for Problem {
                 "Approval needs a justification",
             ),
             Error::Busy => (S::SERVICE_UNAVAILABLE, "busy", "Busy"),
+            Error::TooManyWebhooks => (S::CONFLICT, "webhook-limit", "Webhook limit reached"),
+            Error::WebhookDisabled => (S::CONFLICT, "webhook-disabled", "Webhook disabled"),
             Error::Stale => (S::PRECONDITION_FAILED, "stale", "Changed since read"),
             Error::ReadToken => (S::FORBIDDEN, "read-token", "Read token"),
             Error::AlreadyDone { .. } => (S::CONFLICT, "idempotent-replay", "Done already"),

@@ -212,3 +212,69 @@ pub fn cursor() -> Object {
         .description(Some("The `next_cursor` of the previous page."))
         .build()
 }
+
+/// An https URL. The document states its length and format; which URLs
+/// the domain accepts (https, no user name, password or fragment; http only
+/// for loopback on a server started with the development flag) is in the
+/// description, since no pattern states it exactly.
+fn url_of(nullable: bool) -> Object {
+    ObjectBuilder::new()
+        .schema_type(of(Type::String, nullable))
+        .format(Some(SchemaFormat::Custom("uri".to_owned())))
+        .max_length(Some(crate::domain::webhook::URL_MAX))
+        .description(Some(
+            "Where deliveries are posted: an https URL without user name, password or fragment. Deliveries never go to loopback, private or reserved addresses unless the server's operator allows them.",
+        ))
+        .examples([json!("https://hooks.example.com/keyward")])
+        .build()
+}
+
+pub fn webhook_url() -> Object {
+    url_of(false)
+}
+
+pub fn webhook_url_change() -> Object {
+    url_of(true)
+}
+
+pub fn webhook_description() -> Object {
+    ObjectBuilder::new()
+        .schema_type(of(Type::String, true))
+        .max_length(Some(crate::domain::webhook::DESCRIPTION_MAX))
+        .pattern(Some(
+            r"^([^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?)?$",
+        ))
+        .description(Some(
+            "Up to 200 characters on one line; what the endpoint is for.",
+        ))
+        .build()
+}
+
+fn events_of(nullable: bool) -> Array {
+    let kinds = crate::domain::webhook::EventType::ALL
+        .iter()
+        .map(|t| t.key());
+    let mut list = ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(kinds)),
+        )
+        .min_items(Some(1))
+        .description(Some(
+            "The event types to send: at least one; repeats collapse.",
+        ))
+        .examples([json!(["credential.rotated", "credential.secret_leaked"])]);
+    if nullable {
+        list = list.schema_type(of(Type::Array, true));
+    }
+    list.build()
+}
+
+pub fn webhook_events() -> Array {
+    events_of(false)
+}
+
+pub fn webhook_events_change() -> Array {
+    events_of(true)
+}
