@@ -107,6 +107,7 @@ pub async fn seed(state: &AppState, password: &str) -> anyhow::Result<()> {
             permission_set: SetType::Transactions,
             permissions: &permissions,
             ip_allowlist: &ips,
+            expires_at: None,
         };
         credentials::insert(&mut tx, &new, now).await?;
     }

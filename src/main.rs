@@ -374,6 +374,7 @@ async fn serve(state: AppState, demo: bool) -> anyhow::Result<()> {
         }
     });
     keyward::webhooks::spawn(state.clone());
+    service::expiry::spawn(state.clone());
     let router = keyward::app(state, store);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -320,3 +320,97 @@ mod tests {
         );
     }
 }
+
+/// Expiry: a credential may stop on a date of its owners' choosing; an
+/// organization may require one no further than some days ahead.
+pub mod expiry {
+    use super::FieldError;
+
+    /// The thresholds, in days before expiry, at which reminders go out.
+    pub const REMINDER_DAYS: &[i64] = &[30, 7, 1];
+    /// The lifetimes an organization may require at most, in days.
+    pub const POLICY_DAYS: &[i64] = &[30, 90, 180, 365];
+
+    const DAY: i64 = 86_400;
+
+    /// The date `raw` (YYYY-MM-DD) as the moment the credential stops: the
+    /// end of that day, UTC. Empty means no expiry. The date must be after
+    /// today.
+    pub fn parse(raw: &str, now: i64) -> Result<Option<i64>, FieldError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        let date = time::Date::parse(raw, &format).map_err(|_| {
+            FieldError::new(
+                "expires_on",
+                "Enter a date as YYYY-MM-DD, or leave it empty.",
+            )
+        })?;
+        let end = date.midnight().assume_utc().unix_timestamp() + DAY;
+        if end <= now + DAY - (now.rem_euclid(DAY)) {
+            return Err(FieldError::new("expires_on", "Choose a date after today."));
+        }
+        Ok(Some(end))
+    }
+
+    /// The date of an expiry, as the form shows it (the day it ends).
+    pub fn date(expires_at: i64) -> String {
+        time::OffsetDateTime::from_unix_timestamp(expires_at - 1)
+            .map(|t| t.date().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The latest expiry an organization's policy of `max_days` allows
+    /// for a credential saved at `now`: the end of the day `max_days` ahead.
+    pub fn latest(max_days: i64, now: i64) -> i64 {
+        now - now.rem_euclid(DAY) + (max_days + 1) * DAY
+    }
+
+    /// Why an expiry breaks the organization's policy.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Breach {
+        Missing(i64),
+        TooFar(i64),
+    }
+
+    /// Whether `expires_at` keeps the policy (`max_days`, if any).
+    pub fn check(expires_at: Option<i64>, max_days: Option<i64>, now: i64) -> Result<(), Breach> {
+        match (max_days, expires_at) {
+            (None, _) => Ok(()),
+            (Some(max), None) => Err(Breach::Missing(max)),
+            (Some(max), Some(at)) if at > latest(max, now) => Err(Breach::TooFar(max)),
+            _ => Ok(()),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        // 2026-11-25 10:00:00 UTC
+        const NOW: i64 = 1_795_600_800;
+
+        #[test]
+        fn a_date_is_the_end_of_that_day_and_must_be_after_today() {
+            assert_eq!(parse("", NOW), Ok(None));
+            assert!(parse("2026-11-25", NOW).is_err(), "today");
+            assert!(parse("2026-11-24", NOW).is_err());
+            assert!(parse("26-11-2026", NOW).is_err());
+            let end = parse("2026-11-26", NOW).unwrap().unwrap();
+            assert_eq!(end, 1_795_737_600); // 2026-11-27 00:00 UTC
+            assert_eq!(date(end), "2026-11-26");
+        }
+
+        #[test]
+        fn the_policy_allows_the_last_day_and_not_the_next() {
+            let last = parse("2026-12-25", NOW).unwrap();
+            assert_eq!(check(last, Some(30), NOW), Ok(()));
+            let next = parse("2026-12-26", NOW).unwrap();
+            assert_eq!(check(next, Some(30), NOW), Err(Breach::TooFar(30)));
+            assert_eq!(check(None, Some(30), NOW), Err(Breach::Missing(30)));
+            assert_eq!(check(None, None, NOW), Ok(()));
+        }
+    }
+}

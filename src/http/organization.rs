@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use crate::domain::{FieldErrors, OrgName};
+use crate::domain::credential::expiry;
+use crate::domain::{FieldError, FieldErrors, OrgName};
 use crate::http::error::AppResult;
 use crate::http::form::Form;
 use crate::http::meta::RequestMeta;
@@ -32,6 +33,9 @@ struct OrganizationPage {
     name: String,
     plan: &'static str,
     require_approval: bool,
+    /// The expiry policy as the select holds it: "" (none) or days.
+    max_days: String,
+    policy_days: &'static [i64],
     upgrade: String,
     errors: FieldErrors,
     notice: String,
@@ -44,6 +48,9 @@ struct OrganizationForm {
     /// A checkbox: present when ticked.
     #[serde(default)]
     require_approval: Option<String>,
+    /// "" for no expiry requirement, or one of the allowed lifetimes.
+    #[serde(default)]
+    max_credential_days: String,
 }
 
 async fn show(State(state): State<AppState>, ctx: OrgContext) -> AppResult<Response> {
@@ -56,6 +63,12 @@ async fn show(State(state): State<AppState>, ctx: OrgContext) -> AppResult<Respo
         name: ctx.org.name.clone(),
         plan: ctx.org.plan.label(),
         require_approval: ctx.org.require_approval,
+        max_days: ctx
+            .org
+            .max_credential_days
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        policy_days: expiry::POLICY_DAYS,
         upgrade: state.config.upgrade_text(),
         errors: FieldErrors::default(),
         notice,
@@ -74,20 +87,43 @@ async fn save(
     }
     let require_approval = form.require_approval.is_some();
     let mut errors = FieldErrors::default();
-    let Some(name) = errors.check(OrgName::parse(&form.org_name)) else {
+    let name = errors.check(OrgName::parse(&form.org_name));
+    let max_days = match form.max_credential_days.as_str() {
+        "" => Some(None),
+        days => days
+            .parse::<i64>()
+            .ok()
+            .filter(|d| expiry::POLICY_DAYS.contains(d))
+            .map(Some),
+    };
+    if max_days.is_none() {
+        errors.push(FieldError::new(
+            "max_credential_days",
+            "Choose No requirement or one of the lifetimes listed.",
+        ));
+    }
+    let (Some(name), Some(max_days)) = (name, max_days) else {
         let page = OrganizationPage {
             layout: ctx.layout("Organization", Nav::Organization),
             name: form.org_name,
             plan: ctx.org.plan.label(),
             require_approval,
+            max_days: form.max_credential_days,
+            policy_days: expiry::POLICY_DAYS,
             upgrade: state.config.upgrade_text(),
             errors,
             notice: String::new(),
         };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
-    service::organization::update_settings(&state, &ctx.actor(&meta), &name, require_approval)
-        .await?;
+    service::organization::update_settings(
+        &state,
+        &ctx.actor(&meta),
+        &name,
+        require_approval,
+        max_days,
+    )
+    .await?;
     ctx.session
         .insert(FLASH_KEY, "Organization settings saved.")
         .await?;

@@ -18,6 +18,7 @@ use crate::domain::{
 use crate::state::AppState;
 use crate::storage::credentials::{self as repo, Changes, Credential, NewCredential, StoredSecret};
 use crate::storage::orgs;
+use crate::storage::orgs::Organization;
 use crate::storage::requests::{self, NewRequest, Request};
 
 /// Requests stay on the Credentials page while active, and for this long
@@ -32,6 +33,8 @@ pub struct Draft {
     pub set: SetType,
     pub permissions: Permissions,
     pub ips: IpAllowlist,
+    /// When it stops getting tokens; `None` for never.
+    pub expires_at: Option<i64>,
 }
 
 impl Draft {
@@ -66,8 +69,18 @@ impl Draft {
             "permission_set": self.set.key(),
             "permissions": self.permissions.to_scope_string(),
             "ip_allowlist": self.ips.to_stored(),
+            "expires_at": self.expires_at.map(crate::domain::iso_time),
         })
     }
+}
+
+/// Refuses an expiry the organization's policy does not allow.
+pub(crate) fn keeps_policy(org: &Organization, expires_at: Option<i64>, now: i64) -> Result<()> {
+    use crate::domain::credential::expiry::{self, Breach};
+    expiry::check(expires_at, org.max_credential_days, now).map_err(|breach| match breach {
+        Breach::Missing(days) => Error::ExpiryRequired(days),
+        Breach::TooFar(days) => Error::ExpiryTooFar(days),
+    })
 }
 
 /// A credential that exists now, with the one copy of its secret there will
@@ -261,6 +274,7 @@ pub async fn create_once(
     if repo::name_requested(&mut locked.tx, actor.org, name, None).await? {
         return Err(Error::NameTaken);
     }
+    keeps_policy(&locked.org, draft.expires_at, locked.now)?;
     let is_primary = places.credentials == 0;
     let new = NewCredential {
         org: actor.org,
@@ -273,6 +287,7 @@ pub async fn create_once(
         permission_set: draft.set,
         permissions: &draft.permissions,
         ip_allowlist: &draft.ips,
+        expires_at: draft.expires_at,
     };
     let Some(id) = repo::insert(&mut locked.tx, &new, locked.now).await? else {
         return Err(Error::NameTaken);
@@ -377,6 +392,9 @@ pub async fn update(
     if repo::name_requested(&mut locked.tx, actor.org, name, None).await? {
         return Err(Error::NameTaken);
     }
+    if draft.expires_at != before.expires_at {
+        keeps_policy(&locked.org, draft.expires_at, locked.now)?;
+    }
     let widens = !draft.permissions.is_within(&before.permissions)
         || !draft.ips.is_within(&before.ip_allowlist);
     if widens && needs_approval(&locked.org, locked.access) {
@@ -413,8 +431,12 @@ pub(crate) async fn apply(locked: &mut Locked, before: &Credential, draft: &Draf
         permission_set: draft.set,
         permissions: &draft.permissions,
         ip_allowlist: &draft.ips,
+        expires_at: draft.expires_at,
     };
     if repo::update(&mut locked.tx, before.id, &changes, locked.now).await? {
+        if draft.expires_at != before.expires_at {
+            repo::forget_reminders(&mut locked.tx, before.id).await?;
+        }
         Ok(())
     } else {
         Err(Error::NameTaken)
@@ -430,6 +452,7 @@ impl Credential {
             "permission_set": self.permission_set.key(),
             "permissions": self.permissions.to_scope_string(),
             "ip_allowlist": self.ip_allowlist.to_stored(),
+            "expires_at": self.expires_at.map(crate::domain::iso_time),
         })
     }
 }

@@ -108,7 +108,7 @@ pub async fn report(app: &AppState, found: &Found<'_>) -> Result<bool> {
                 credential.name
             ),
             body: format!(
-                "GitHub secret scanning found the secret of the API credential “{name}” ({client_id}) at:\n\n{url}\n\n                 Keyward disabled the credential at once: it gets no new tokens, and tokens it already has expire within an hour.\n\n                 What to do:\n1. Rotate the credential (Settings > Credentials > … > Rotate Credential) and give the new secret to the systems that use it.\n                 2. Remove the secret from where it was found.\n3. Enable the credential again.\n\n{console}/settings/credentials\n",
+                "GitHub secret scanning found the secret of the API credential “{name}” ({client_id}) at:\n\n{url}\n\n                 Keyward disabled the credential at once: it gets no new tokens, and the tokens it already had are inactive at introspection.\n\n                 What to do:\n1. Rotate the credential (Settings > Credentials > … > Rotate Credential) and give the new secret to the systems that use it.\n                 2. Remove the secret from where it was found.\n3. Enable the credential again.\n\n{console}/settings/credentials\n",
                 name = credential.name,
                 client_id = credential.client_id,
                 console = app.config.public_url,

@@ -13,6 +13,7 @@ pub mod account;
 pub mod api_tokens;
 pub mod audit;
 pub mod credentials;
+pub mod expiry;
 pub mod invitations;
 pub mod leaks;
 pub mod members;
@@ -184,6 +185,12 @@ pub enum Error {
         "This Idempotency-Key was used with a different request. Use a new key for a new request."
     )]
     KeyReused,
+    #[error("Your organization requires credentials to expire within {0} days: choose a date.")]
+    ExpiryRequired(i64),
+    #[error(
+        "Your organization allows credentials to live at most {0} days: choose an earlier date."
+    )]
+    ExpiryTooFar(i64),
     #[error(
         "An organization can have at most 10 webhooks. Delete one you no longer use, or subscribe an existing one to more events."
     )]

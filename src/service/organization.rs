@@ -14,13 +14,22 @@ pub async fn update_settings(
     actor: &Actor,
     name: &OrgName,
     require_approval: bool,
+    max_credential_days: Option<i64>,
 ) -> Result<()> {
     let mut locked = lock(app, actor).await?;
     locked.must_own()?;
-    orgs::update_settings(&mut locked.tx, actor.org, name.as_str(), require_approval).await?;
+    orgs::update_settings(
+        &mut locked.tx,
+        actor.org,
+        name.as_str(),
+        require_approval,
+        max_credential_days,
+    )
+    .await?;
+    let org = &locked.org;
     let event = actor.event(AuditAction::OrganizationUpdated).detail(json!({
-        "before": { "name": locked.org.name, "require_approval": locked.org.require_approval },
-        "after": { "name": name.as_str(), "require_approval": require_approval },
+        "before": { "name": org.name, "require_approval": org.require_approval, "max_credential_days": org.max_credential_days },
+        "after": { "name": name.as_str(), "require_approval": require_approval, "max_credential_days": max_credential_days },
     }));
     locked.commit(&event).await
 }

@@ -125,6 +125,8 @@ async fn apply_change(
         set: request.permission_set,
         permissions: request.permissions.clone(),
         ips: request.ip_allowlist.clone(),
+        // A request does not change when the credential expires.
+        expires_at: before.expires_at,
     };
     apply(locked, &before, &draft).await?;
     repo::complete(&mut locked.tx, request.id).await?;
@@ -209,6 +211,11 @@ pub async fn generate(app: &AppState, actor: &Actor, request_id: &RequestId) -> 
         permission_set: request.permission_set,
         permissions: &request.permissions,
         ip_allowlist: &request.ip_allowlist,
+        // A request carries no expiry: under a policy, the longest it allows.
+        expires_at: locked
+            .org
+            .max_credential_days
+            .map(|days| crate::domain::credential::expiry::latest(days, locked.now)),
     };
     let Some(id) = credentials_repo::insert(&mut locked.tx, &new, locked.now).await? else {
         return Err(Error::NameTaken);

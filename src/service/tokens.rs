@@ -74,6 +74,8 @@ mod tests {
             status,
             permissions: Permissions::parse("balances:read:org transactions:read:org").unwrap(),
             ip_allowlist: IpAllowlist::parse_stored(ips).unwrap(),
+            expires: None,
+            tokens_before: None,
             secrets: Vec::new(),
         }
     }

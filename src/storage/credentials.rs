@@ -28,6 +28,8 @@ pub struct Credential {
     pub permission_set: SetType,
     pub permissions: Permissions,
     pub ip_allowlist: IpAllowlist,
+    /// When it stops getting tokens, if ever.
+    pub expires_at: Option<i64>,
     /// The newest use of any of its current secrets.
     pub last_used_at: Option<i64>,
     pub last_used_ip: Option<String>,
@@ -60,7 +62,7 @@ pub struct StoredSecret {
 }
 
 const SELECT: &str = "SELECT c.id, c.client_id, c.name, c.description, c.is_primary, c.status, c.created_at,
-        c.created_by, c.last_rotated_at, c.permission_set, c.permissions, c.ip_allowlist,
+        c.created_by, c.last_rotated_at, c.permission_set, c.permissions, c.ip_allowlist, c.expires_at,
         (SELECT MAX(s.last_used_at) FROM credential_secrets s WHERE s.credential_id = c.id AND s.expires_at IS NULL) AS last_used_at,
         (SELECT s.last_used_ip FROM credential_secrets s WHERE s.credential_id = c.id AND s.expires_at IS NULL
           AND s.last_used_at IS NOT NULL ORDER BY s.last_used_at DESC LIMIT 1) AS last_used_ip,
@@ -83,6 +85,7 @@ pub struct NewCredential<'a> {
     pub permission_set: SetType,
     pub permissions: &'a Permissions,
     pub ip_allowlist: &'a IpAllowlist,
+    pub expires_at: Option<i64>,
 }
 
 /// What Edit may change.
@@ -92,6 +95,7 @@ pub struct Changes<'a> {
     pub permission_set: SetType,
     pub permissions: &'a Permissions,
     pub ip_allowlist: &'a IpAllowlist,
+    pub expires_at: Option<i64>,
 }
 
 /// The organization's credentials, primary first, each row also counting
@@ -223,8 +227,8 @@ pub async fn insert(
         sqlx::query_scalar(
             "INSERT INTO credentials
                 (organization_id, client_id, name, name_key, description, is_primary, status, created_at, created_by,
-                 updated_at, permission_set, permissions, ip_allowlist)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $12) RETURNING id",
+                 updated_at, permission_set, permissions, ip_allowlist, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $12, $13) RETURNING id",
         )
         .bind(new.org)
         .bind(new.client_id)
@@ -238,6 +242,7 @@ pub async fn insert(
         .bind(new.permission_set)
         .bind(new.permissions)
         .bind(new.ip_allowlist)
+        .bind(new.expires_at)
         .fetch_one(e)
         .await
     });
@@ -280,7 +285,7 @@ pub async fn update(
     let updated = on!(conn, |e| {
         sqlx::query(
             "UPDATE credentials SET name = $1, name_key = $2, description = $3, permission_set = $4, permissions = $5,
-                 ip_allowlist = $6, updated_at = $7
+                 ip_allowlist = $6, updated_at = $7, expires_at = $9
              WHERE id = $8",
         )
         .bind(changes.name)
@@ -291,6 +296,7 @@ pub async fn update(
         .bind(changes.ip_allowlist)
         .bind(now)
         .bind(id)
+        .bind(changes.expires_at)
         .execute(e)
         .await
         .map(|r| r.rows_affected())
@@ -439,6 +445,10 @@ pub struct TokenClient {
     pub status: CredentialStatus,
     pub permissions: Permissions,
     pub ip_allowlist: IpAllowlist,
+    /// The credential's own expiry, if it has one.
+    pub expires: Option<i64>,
+    /// Tokens issued before this time are inactive (set by a leak report).
+    pub tokens_before: Option<i64>,
     pub secrets: Vec<ClientSecret>,
 }
 
@@ -450,6 +460,8 @@ struct TokenRow {
     status: CredentialStatus,
     permissions: Permissions,
     ip_allowlist: IpAllowlist,
+    credential_expires_at: Option<i64>,
+    tokens_before: Option<i64>,
     secret_id: Option<SecretId>,
     digest: Option<String>,
     expires_at: Option<i64>,
@@ -464,7 +476,7 @@ pub async fn token_client(
     let rows: Vec<TokenRow> = on!(conn, |e| {
         sqlx::query_as(
             "SELECT c.client_id, c.organization_id, o.plan, c.status, c.permissions, c.ip_allowlist,
-                    s.id AS secret_id, s.digest, s.expires_at, s.last_used_at
+                    c.expires_at AS credential_expires_at, c.tokens_before, s.id AS secret_id, s.digest, s.expires_at, s.last_used_at
              FROM credentials c
              JOIN organizations o ON o.id = c.organization_id
              LEFT JOIN credential_secrets s ON s.credential_id = c.id
@@ -497,6 +509,8 @@ pub async fn token_client(
         status: first.status,
         permissions: first.permissions,
         ip_allowlist: first.ip_allowlist,
+        expires: first.credential_expires_at,
+        tokens_before: first.tokens_before,
         secrets,
     }))
 }
@@ -526,9 +540,11 @@ pub async fn record_leak(
     token_type: &str,
     now: i64,
 ) -> anyhow::Result<bool> {
+    // ON CONFLICT rather than catching the violation: on PostgreSQL a
+    // failed statement aborts the transaction the report runs in.
     let inserted = on!(conn, |e| sqlx::query(
         "INSERT INTO credential_leaks (credential_id, url, source, token_type, reported_at)
-         VALUES ($1, $2, $3, $4, $5)",
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (credential_id, url) DO NOTHING",
     )
     .bind(id)
     .bind(url)
@@ -537,10 +553,85 @@ pub async fn record_leak(
     .bind(now)
     .execute(e)
     .await
-    .map(|r| r.rows_affected()));
-    match inserted {
-        Ok(_) => Ok(true),
-        Err(e) if is_unique_violation(&e) => Ok(false),
-        Err(e) => Err(e).context("recording a leak"),
-    }
+    .map(|r| r.rows_affected()))
+    .context("recording a leak")?;
+    let new = inserted == 1;
+    // What the leaked secret already obtained stops too: tokens issued
+    // until now turn inactive at introspection.
+    on!(conn, |e| sqlx::query(
+        "UPDATE credentials SET tokens_before = $1 WHERE id = $2"
+    )
+    .bind(now)
+    .bind(id)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("ending the tokens of a leaked secret")?;
+    Ok(new)
+}
+
+/// A credential whose expiry is near or past, for reminders.
+#[derive(Debug, Clone, FromRow)]
+pub struct Expiring {
+    pub id: CredentialId,
+    pub organization_id: OrgId,
+    pub client_id: ClientId,
+    pub name: String,
+    pub created_by: String,
+    pub expires_at: i64,
+    /// The smallest threshold already reminded of (0 once expired), if any.
+    pub reminded: Option<i64>,
+}
+
+/// Credentials that expire by `until` and whose expiry was not yet
+/// announced, soonest first.
+pub async fn expiring(conn: &mut Conn, until: i64, limit: i64) -> anyhow::Result<Vec<Expiring>> {
+    on!(conn, |e| sqlx::query_as(
+        "SELECT c.id, c.organization_id, c.client_id, c.name, c.created_by, c.expires_at,
+                (SELECT MIN(r.days) FROM credential_reminders r WHERE r.credential_id = c.id) AS reminded
+         FROM credentials c
+         WHERE c.expires_at IS NOT NULL AND c.expires_at <= $1
+           AND NOT EXISTS (SELECT 1 FROM credential_reminders r WHERE r.credential_id = c.id AND r.days = 0)
+         ORDER BY c.expires_at LIMIT $2",
+    )
+    .bind(until)
+    .bind(limit)
+    .fetch_all(e)
+    .await)
+    .context("finding expiring credentials")
+}
+
+/// Records that the reminder at `days` went out. `false` when it had
+/// already (another instance, or before a restart): then it is not sent.
+pub async fn claim_reminder(
+    conn: &mut Conn,
+    id: CredentialId,
+    days: i64,
+    now: i64,
+) -> anyhow::Result<bool> {
+    let inserted = on!(conn, |e| sqlx::query(
+        "INSERT INTO credential_reminders (credential_id, days, sent_at) VALUES ($1, $2, $3)
+         ON CONFLICT (credential_id, days) DO NOTHING",
+    )
+    .bind(id)
+    .bind(days)
+    .bind(now)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("recording an expiry reminder")?;
+    Ok(inserted == 1)
+}
+
+/// A new expiry date starts the reminders over.
+pub async fn forget_reminders(conn: &mut Conn, id: CredentialId) -> anyhow::Result<()> {
+    on!(conn, |e| sqlx::query(
+        "DELETE FROM credential_reminders WHERE credential_id = $1"
+    )
+    .bind(id)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("forgetting expiry reminders")?;
+    Ok(())
 }

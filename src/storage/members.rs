@@ -71,6 +71,7 @@ struct UserMembershipRow {
     organization_name: Option<String>,
     plan: Option<Plan>,
     require_approval: Option<bool>,
+    max_credential_days: Option<i64>,
     role: Option<Role>,
     credentials_permission: Option<CredentialsPermission>,
 }
@@ -84,6 +85,7 @@ pub async fn user_with_memberships(
     let rows: Vec<UserMembershipRow> = on!(conn, |e| sqlx::query_as(
         "SELECT u.id, u.email, u.display_name, u.is_support, u.session_epoch,
                 o.id AS organization_id, o.name AS organization_name, o.plan, o.require_approval,
+                o.max_credential_days,
                 m.role, m.credentials_permission
          FROM users u
          LEFT JOIN memberships m ON m.user_id = u.id
@@ -123,6 +125,7 @@ pub async fn user_with_memberships(
                 name,
                 plan,
                 require_approval,
+                max_credential_days: row.max_credential_days,
             },
         });
     }

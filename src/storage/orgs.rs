@@ -12,9 +12,11 @@ pub struct Organization {
     pub name: String,
     pub plan: Plan,
     pub require_approval: bool,
+    /// When set, every credential must expire within this many days.
+    pub max_credential_days: Option<i64>,
 }
 
-const COLUMNS: &str = "id, name, plan, require_approval";
+const COLUMNS: &str = "id, name, plan, require_approval, max_credential_days";
 
 pub async fn find(conn: &mut Conn, id: OrgId) -> anyhow::Result<Option<Organization>> {
     on!(conn, |e| sqlx::query_as(&format!(
@@ -63,13 +65,15 @@ pub async fn update_settings(
     id: OrgId,
     name: &str,
     require_approval: bool,
+    max_credential_days: Option<i64>,
 ) -> anyhow::Result<()> {
     on!(conn, |e| sqlx::query(
-        "UPDATE organizations SET name = $1, require_approval = $2 WHERE id = $3"
+        "UPDATE organizations SET name = $1, require_approval = $2, max_credential_days = $4 WHERE id = $3"
     )
     .bind(name)
     .bind(require_approval)
     .bind(id)
+    .bind(max_credential_days)
     .execute(e)
     .await
     .map(|r| r.rows_affected()))

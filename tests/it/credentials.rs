@@ -740,7 +740,7 @@ async fn edit_renames_with_an_audit_of_before_and_after() {
         .assert_contains("Newer name");
     let detail = app.audit_detail("credential.updated").await;
     assert!(
-        detail.contains("\"before\":{\"description\":null,\"ip_allowlist\":\"0.0.0.0/0\",\"name\":\"Old name here\"") && detail.contains("\"after\":{\"description\":\"Now described\""),
+        detail.contains("\"before\":{\"description\":null,\"expires_at\":null,\"ip_allowlist\":\"0.0.0.0/0\",\"name\":\"Old name here\"") && detail.contains("\"after\":{\"description\":\"Now described\""),
         "{detail}"
     );
 }

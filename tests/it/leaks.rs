@@ -90,6 +90,17 @@ async fn a_signed_report_of_a_live_secret_disables_its_credential_once() {
     .await;
     let mut owner = app.sign_in_as(Persona::Owner).await;
     let (client_id, secret) = owner.create_credential("Leaky service").await;
+    owner.get(CREDENTIALS).await;
+    let (resource_id, resource_secret) = owner.create_credential("Resource server").await;
+    let mut machine = app.client();
+    let leaky_token = machine.get_token(&client_id, &secret).await;
+    let other_token = machine.get_token(&resource_id, &resource_secret).await;
+    let resource = Auth::Basic(&resource_id, &resource_secret);
+    assert_eq!(
+        machine.introspect(resource, &leaky_token).await["active"],
+        true
+    );
+    app.clock.advance(1);
     let body = report(&secret);
 
     let answer = send(&app, &body, KEY_ID, &scanner.sign(&body)).await;
@@ -107,6 +118,16 @@ async fn a_signed_report_of_a_live_secret_disables_its_credential_once() {
         .client_credentials(&client_id, &secret)
         .await
         .assert_oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client");
+    // And what the leaked secret already obtained stops too, unlike a
+    // plain disable; another credential's token is untouched.
+    assert_eq!(
+        machine.introspect(resource, &leaky_token).await["active"],
+        false
+    );
+    assert_eq!(
+        machine.introspect(resource, &other_token).await["active"],
+        true
+    );
     owner
         .get(CREDENTIALS)
         .await
@@ -123,6 +144,7 @@ async fn a_signed_report_of_a_live_secret_disables_its_credential_once() {
     assert!(mails[0].contains("Subject: The secret of "), "{}", mails[0]);
     assert!(mails[0].contains("found the secret of the API credential “Leaky service”"));
     assert!(mails[0].contains("Keyward disabled the credential at once"));
+    assert!(mails[0].contains("inactive at introspection"));
     assert!(mails[0].contains(&client_id));
     assert!(mails[0].contains("https://github.com/octo-org/payments/blob/abc123/config.env"));
     assert!(

@@ -7,6 +7,7 @@ mod support;
 mod api;
 mod audit_log;
 mod credentials;
+mod expiry;
 mod instances;
 mod leaks;
 mod members;

@@ -395,7 +395,7 @@ async fn owners_change_the_organization_name_and_approval_setting() {
     assert!(require_approval);
     let detail = app.audit_detail("organization.updated").await;
     assert!(
-        detail.contains("\"before\":{\"name\":\"Acme Payments\",\"require_approval\":false}"),
+        detail.contains("\"before\":{\"max_credential_days\":null,\"name\":\"Acme Payments\",\"require_approval\":false}"),
         "{detail}"
     );
 }

@@ -46,6 +46,7 @@ fn draft(name: &str) -> Draft {
         set: SetType::Monitoring,
         permissions: Permissions::new(SetType::Monitoring.defaults()).unwrap(),
         ips: IpAllowlist::All,
+        expires_at: None,
     }
 }
 

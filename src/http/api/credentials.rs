@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::problem::FieldProblem;
 use super::schema;
 use super::{ApiActor, Json, Problem, idempotency};
+use crate::domain::credential::expiry;
 use crate::domain::credential::{CredentialName, Description};
 use crate::domain::ip::{IpAllowlist, IpEntry, MAX_ENTRIES};
 use crate::domain::permission::{MAX_PERMISSIONS, Permission, Permissions, SetType};
@@ -57,6 +58,9 @@ pub struct CredentialJson {
     /// credential was disabled then), and when.
     leak_url: Option<String>,
     leaked_at: Option<String>,
+    /// When it stops getting tokens (RFC 3339, the end of its expiry date,
+    /// UTC); `null` if it never expires.
+    expires_at: Option<String>,
 }
 
 impl From<Credential> for CredentialJson {
@@ -77,6 +81,7 @@ impl From<Credential> for CredentialJson {
             last_used_at: c.last_used_at.map(iso_time),
             leak_url: c.leak_url,
             leaked_at: c.leaked_at.map(iso_time),
+            expires_at: c.expires_at.map(iso_time),
             name: c.name,
             description: c.description,
             primary: c.is_primary,
@@ -215,6 +220,11 @@ pub struct NewCredential {
     #[serde(default)]
     #[schema(schema_with = schema::justification)]
     justification: Option<String>,
+    /// The last day it works (YYYY-MM-DD, UTC); `null` or absent for no
+    /// expiry, unless the organization requires one.
+    #[serde(default)]
+    #[schema(schema_with = schema::expires_on)]
+    expires_on: Option<String>,
 }
 
 fn field(errors: &mut Vec<FieldProblem>, error: FieldError) {
@@ -235,7 +245,7 @@ pub(super) fn problem_fields(errors: Vec<FieldError>) -> Vec<FieldProblem> {
 
 impl NewCredential {
     /// The draft, or every field's message.
-    fn draft(&self) -> Result<(Draft, Option<Justification>), Problem> {
+    fn draft(&self, now: i64) -> Result<(Draft, Option<Justification>), Problem> {
         let mut errors = Vec::new();
         let name = CredentialName::parse(&self.name)
             .map_err(|e| field(&mut errors, e))
@@ -274,21 +284,36 @@ impl NewCredential {
                 .ok(),
             None => None,
         };
-        match (name, description, set, permissions, ips) {
-            (Some(name), Some(description), Some(set), Some(permissions), Some(ips))
-                if errors.is_empty() =>
-            {
-                Ok((
-                    Draft {
-                        name,
-                        description,
-                        set,
-                        permissions,
-                        ips,
-                    },
-                    justification,
-                ))
-            }
+        // Absent or null is no expiry; a string must be a date (the form's
+        // empty field has no meaning here).
+        let expires_at = match self.expires_on.as_deref() {
+            Some(date) if date.trim().is_empty() => Err(FieldError::new(
+                "expires_on",
+                "Enter a date as YYYY-MM-DD, or null for no expiry.",
+            )),
+            date => expiry::parse(date.unwrap_or(""), now),
+        }
+        .map_err(|e| field(&mut errors, e))
+        .ok();
+        match (name, description, set, permissions, ips, expires_at) {
+            (
+                Some(name),
+                Some(description),
+                Some(set),
+                Some(permissions),
+                Some(ips),
+                Some(expires_at),
+            ) if errors.is_empty() => Ok((
+                Draft {
+                    name,
+                    description,
+                    set,
+                    permissions,
+                    ips,
+                    expires_at,
+                },
+                justification,
+            )),
             _ => Err(Problem::validation(errors)),
         }
     }
@@ -379,7 +404,7 @@ pub async fn create(
     Json(body, digest): Json<NewCredential>,
 ) -> ApiResult {
     let once = idempotency(&headers, "create", &digest)?;
-    let (draft, justification) = body.draft()?;
+    let (draft, justification) = body.draft(state.now())?;
     match use_case::create_once(
         &state,
         &actor,
@@ -513,6 +538,10 @@ pub struct CredentialChanges {
     ip_allowlist: Option<Vec<String>>,
     #[schema(schema_with = schema::justification)]
     justification: Option<String>,
+    /// `null` removes the expiry (unless the organization requires one).
+    #[serde(default, with = "double_option")]
+    #[schema(schema_with = schema::expires_on)]
+    expires_on: Option<Option<String>>,
 }
 
 /// Tells a missing field (`None`) from an explicit `null` (`Some(None)`).
@@ -581,8 +610,12 @@ pub async fn update(
             .ip_allowlist
             .unwrap_or_else(|| current.ip_allowlist.entries()),
         justification: changes.justification,
+        expires_on: match changes.expires_on {
+            Some(date) => date,
+            None => current.expires_at.map(expiry::date),
+        },
     };
-    let (draft, justification) = merged.draft()?;
+    let (draft, justification) = merged.draft(state.now())?;
     let expected = if_match(&headers);
     match use_case::update(
         &state,

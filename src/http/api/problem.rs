@@ -152,6 +152,13 @@ impl From<Error> for Problem {
                 "Approval needs a justification",
             ),
             Error::Busy => (S::SERVICE_UNAVAILABLE, "busy", "Busy"),
+            Error::ExpiryRequired(_) | Error::ExpiryTooFar(_) => {
+                let message = error.to_string();
+                return Problem::validation(vec![FieldProblem {
+                    field: "expires_on".to_owned(),
+                    message,
+                }]);
+            }
             Error::TooManyWebhooks => (S::CONFLICT, "webhook-limit", "Webhook limit reached"),
             Error::WebhookDisabled => (S::CONFLICT, "webhook-disabled", "Webhook disabled"),
             Error::Stale => (S::PRECONDITION_FAILED, "stale", "Changed since read"),

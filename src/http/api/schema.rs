@@ -278,3 +278,14 @@ pub fn webhook_events() -> Array {
 pub fn webhook_events_change() -> Array {
     events_of(true)
 }
+
+pub fn expires_on() -> Object {
+    ObjectBuilder::new()
+        .schema_type(of(Type::String, true))
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+        .description(Some(
+            "The last day the credential works, UTC. A date after today; when the organization requires an expiry, no further ahead than its limit.",
+        ))
+        .examples([json!("2027-03-31")])
+        .build()
+}

@@ -9,7 +9,7 @@ use axum::response::Response;
 use super::form::{CredentialForm, Fields};
 use super::page::CredentialView;
 use super::{Acting, FlashFragment, LIST, dialog_or_page};
-use crate::domain::credential::{LIMIT_MESSAGE, Secret};
+use crate::domain::credential::{LIMIT_MESSAGE, Secret, expiry};
 use crate::domain::permission::SetType;
 use crate::domain::{ClientId, FieldError, Grace};
 use crate::http::error::AppResult;
@@ -124,12 +124,18 @@ fn new_page(ctx: &OrgContext, hx: bool, fields: Fields, at_limit: bool) -> NewCr
 pub async fn new_form(State(state): State<AppState>, on: Acting<()>) -> AppResult<Response> {
     let room = credentials::room(&state, &on.actor, on.ctx.org.plan).await?;
     let set = SetType::Monitoring;
+    let max_days = on.ctx.org.max_credential_days;
     let form = CredentialForm {
         permission_set: set.key().to_owned(),
         ip_mode: "all".to_owned(),
+        // Under a policy, the longest lifetime it allows, to shorten at will.
+        expires_on: max_days
+            .map(|days| expiry::date(expiry::latest(days, state.now())))
+            .unwrap_or_default(),
         ..Default::default()
     };
     let mut fields = Fields::new(form, &state, LIST.to_owned(), room.needs_approval);
+    fields.max_days = max_days;
     fields.set_rows(&set.defaults());
     let page = new_page(&on.ctx, on.hx, fields, room.full);
     Ok(dialog_or_page!(on.hx, StatusCode::OK, page))
@@ -147,6 +153,7 @@ pub async fn create(
     service::may_edit_credentials(&on.actor, on.ctx.org.plan)?;
     let needs_approval = on.ctx.org.require_approval && !on.ctx.access.is_owner();
     let mut fields = Fields::new(form, &state, LIST.to_owned(), needs_approval);
+    fields.max_days = on.ctx.org.max_credential_days;
     let again = |fields: Fields, at_limit: bool, status| {
         dialog_or_page!(on.hx, status, new_page(&on.ctx, on.hx, fields, at_limit))
     };
@@ -179,6 +186,11 @@ pub async fn create(
         Err(Error::LimitReached) => Ok(again(fields, true, StatusCode::CONFLICT)),
         Err(Error::NameTaken) => {
             fields.errors.push(name_taken());
+            Ok(again(fields, false, StatusCode::UNPROCESSABLE_ENTITY))
+        }
+        Err(error @ (Error::ExpiryRequired(_) | Error::ExpiryTooFar(_))) => {
+            fields.errors.push(FieldError::new("expires_on", error.to_string()));
+            fields.focus = "expires_on";
             Ok(again(fields, false, StatusCode::UNPROCESSABLE_ENTITY))
         }
         // Approval was switched on since the form was shown: it now asks why.
@@ -214,9 +226,11 @@ pub async fn edit_form(State(state): State<AppState>, on: Acting<ClientId>) -> A
         name: credential.name,
         description: credential.description.unwrap_or_default(),
         permission_set: credential.permission_set.key().to_owned(),
+        expires_on: credential.expires_at.map(expiry::date).unwrap_or_default(),
         ..Default::default()
     };
     let mut fields = Fields::new(form, &state, edit_path(&on.target), false);
+    fields.max_days = on.ctx.org.max_credential_days;
     let permissions: Vec<_> = credential.permissions.iter().cloned().collect();
     fields.set_rows(&permissions);
     Ok(dialog_or_page!(
@@ -236,6 +250,7 @@ pub async fn edit(
     // The justification field is there once a change turned out to need approval.
     let explained = !form.justification.trim().is_empty();
     let mut fields = Fields::new(form, &state, edit_path(&on.target), explained);
+    fields.max_days = on.ctx.org.max_credential_days;
     let again = |fields: Fields, status| dialog_or_page!(on.hx, status, edit_page(&on, fields));
     if fields.apply_op() {
         return Ok(again(fields, StatusCode::OK));
@@ -265,6 +280,11 @@ pub async fn edit(
         }
         Err(Error::NameTaken) => {
             fields.errors.push(name_taken());
+            Ok(again(fields, StatusCode::UNPROCESSABLE_ENTITY))
+        }
+        Err(error @ (Error::ExpiryRequired(_) | Error::ExpiryTooFar(_))) => {
+            fields.errors.push(FieldError::new("expires_on", error.to_string()));
+            fields.focus = "expires_on";
             Ok(again(fields, StatusCode::UNPROCESSABLE_ENTITY))
         }
         Err(error) => Err(error.into()),

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use crate::domain::credential::{CredentialName, Description, Environment};
+use crate::domain::credential::{CredentialName, Description, Environment, expiry};
 use crate::domain::ip::IpAllowlist;
 use crate::domain::permission::{
     self, KINDS, MAX_PERMISSIONS, Part, Permission, Permissions, SET_TYPES, SetType,
@@ -33,6 +33,8 @@ pub struct CredentialForm {
     pub ip_mode: String,
     pub ip_list: String,
     pub justification: String,
+    /// The last day it works, YYYY-MM-DD; empty for never.
+    pub expires_on: String,
     pub op: String,
 }
 
@@ -96,6 +98,9 @@ pub struct Fields {
     pub set_types: &'static [SetType],
     pub kinds: &'static [permission::Kind],
     pub scopes: &'static [(&'static str, &'static str)],
+    /// The organization's longest allowed lifetime, in days, if it sets one.
+    pub max_days: Option<i64>,
+    now: i64,
 }
 
 /// The scopes a limited row offers, with their labels.
@@ -133,6 +138,8 @@ impl Fields {
             set_types: SET_TYPES,
             kinds: KINDS,
             scopes: LIMITED_SCOPES,
+            max_days: None,
+            now: state.now(),
         }
     }
 
@@ -254,6 +261,9 @@ impl Fields {
         if !self.ip_errors.is_empty() {
             return "ip_list";
         }
+        if self.errors.has("expires_on") {
+            return "expires_on";
+        }
         "name"
     }
 
@@ -328,6 +338,9 @@ impl Fields {
         } else {
             None
         };
+        let expires_at = self
+            .errors
+            .check(expiry::parse(&self.form.expires_on, self.now));
         if !self.errors.is_empty() || !self.ip_errors.is_empty() || !rows_ok {
             self.focus = self.first_error();
             return None;
@@ -339,6 +352,7 @@ impl Fields {
                 set: set?,
                 permissions: permissions?,
                 ips: ips?,
+                expires_at: expires_at?,
             },
             notes,
             justification,

@@ -41,6 +41,17 @@ pub struct CredentialView {
     pub previous: Option<PreviousSecret>,
     /// Where its secret was reported leaked, and when.
     pub leak: Option<Leak>,
+    pub expiry: Option<Expiry>,
+}
+
+/// When a credential expires, as its card says it.
+pub struct Expiry {
+    /// The last day it works.
+    pub date: String,
+    pub when: When,
+    pub expired: bool,
+    /// Within 30 days: the card says so in a warning badge.
+    pub soon: bool,
 }
 
 pub struct Leak {
@@ -111,8 +122,15 @@ impl CredentialView {
             }),
             _ => None,
         };
+        let expiry = c.expires_at.map(|at| Expiry {
+            date: crate::domain::credential::expiry::date(at),
+            when: When::at(at, now),
+            expired: at <= now,
+            soon: at > now && at - now <= 30 * 86_400,
+        });
         CredentialView {
             leak,
+            expiry,
             grants: GrantChip::all(&c.permissions),
             ips: c.ip_allowlist.summary(),
             previous,

@@ -79,6 +79,17 @@ pub(super) async fn authenticate(
                 .map_err(OAuthError::too_many)?;
             // The same rules for every endpoint: a credential that may not get
             // a token may not introspect or revoke one either.
+            // Past its expiry date a credential authenticates no more.
+            if authenticated
+                .client
+                .expires
+                .is_some_and(|at| at <= state.now())
+            {
+                return Err(OAuthError::new(
+                    "invalid_client",
+                    "This credential has expired. Ask an owner of its organization for a new one.",
+                ));
+            }
             if let Err(refusal) = service::tokens::may_use(&authenticated.client, meta.ip) {
                 if let service::tokens::Refusal::AddressNotAllowed(ip) = refusal {
                     address_refused(state, meta, &authenticated.client, ip)

@@ -18,7 +18,8 @@ use super::{ClientRequest, OAuthError, internal, no_store};
 /// RFC 7662. Resource servers authenticate with a credential of the same
 /// organization; a token is active while unexpired, unrevoked and its
 /// credential exists (a disabled credential's tokens stay active until they
-/// expire, as the reference guide says).
+/// expire, as the reference guide says), unless its secret was reported
+/// leaked after the token was issued.
 pub(super) async fn introspect(
     State(state): State<AppState>,
     request: ClientRequest,
@@ -42,11 +43,12 @@ pub(super) async fn introspect(
         return Ok(inactive());
     }
     drop(conn);
-    let exists = match ClientId::parse(&claims.client_id) {
-        Some(id) => token_client(&state, &id).await.map_err(internal)?.is_some(),
-        None => false,
+    let client = match ClientId::parse(&claims.client_id) {
+        Some(id) => token_client(&state, &id).await.map_err(internal)?,
+        None => None,
     };
-    if !exists {
+    let live = client.is_some_and(|c| c.tokens_before.is_none_or(|before| claims.iat > before));
+    if !live {
         return Ok(inactive());
     }
     let mut response = Json(json!({
