@@ -264,6 +264,7 @@ struct DeliveryRow {
     response: String,
     when: String,
     when_exact: String,
+    when_iso: String,
     next: String,
 }
 
@@ -283,6 +284,7 @@ impl DeliveryRow {
             response,
             when: relative_time(d.created_at, now),
             when_exact: absolute_time(d.created_at),
+            when_iso: crate::domain::iso_time(d.created_at),
             next: if d.status == DeliveryStatus::Pending && d.attempts > 0 {
                 format!("next attempt {}", relative_time(d.next_attempt_at, now))
             } else {

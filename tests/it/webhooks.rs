@@ -766,3 +766,96 @@ async fn the_api_manages_webhooks_for_owners_tokens_only() {
         0
     );
 }
+
+#[tokio::test]
+async fn an_endpoint_that_keeps_failing_is_shown_failing_until_a_delivery_succeeds() {
+    let app = TestApp::demo_with(local_receivers).await;
+    // Answers 500 to everything it verifies, for the first 100.
+    let mut broken = Receiver::new(100);
+    broken.start().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (id, secret) = add_webhook(&mut owner, &broken.url(), &["credential.created"]).await;
+    broken.set_secret(&secret);
+    owner.create_credential("Probe").await;
+    let page = format!("/settings/webhooks/{id}");
+    for attempt in 1..=5 {
+        keyward::webhooks::run_once(&app.state).await.unwrap();
+        let shown = owner.get(&page).await;
+        if attempt < 5 {
+            shown.assert_lacks("Failing since");
+        } else {
+            shown
+                .assert_contains("Failing since")
+                .assert_contains("the last 5 delivery attempts failed");
+        }
+        app.clock.advance(3600);
+    }
+    owner
+        .get("/settings/webhooks")
+        .await
+        .assert_contains(r#"<span class="badge danger">Failing</span>"#);
+    let (status, attempts): (String, i64) = app
+        .sql
+        .one("SELECT status, attempts FROM webhook_deliveries", &[])
+        .await;
+    assert_eq!((status.as_str(), attempts), ("pending", 5), "still retried");
+
+    // The owner points it at a working receiver: the retry succeeds, and
+    // the endpoint is no longer failing.
+    let mut fixed = Receiver::new(0);
+    fixed.start().await;
+    fixed.set_secret(&secret);
+    owner.get(&page).await;
+    owner
+        .post(
+            &page,
+            &[
+                ("url", &fixed.url()),
+                ("events", "credential.created"),
+                ("enabled", "on"),
+            ],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    deliver_everything(&app).await;
+    assert_eq!(fixed.accepted().len(), 1);
+    owner
+        .get(&page)
+        .await
+        .assert_lacks("Failing since")
+        .assert_contains("Webhook saved.");
+}
+
+#[tokio::test]
+async fn a_delivery_is_given_up_three_days_after_its_event() {
+    let app = TestApp::demo_with(local_receivers).await;
+    let mut broken = Receiver::new(10_000);
+    broken.start().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (_, secret) = add_webhook(&mut owner, &broken.url(), &["credential.created"]).await;
+    broken.set_secret(&secret);
+    owner.create_credential("Probe").await;
+    let mut rounds = 0;
+    loop {
+        keyward::webhooks::run_once(&app.state).await.unwrap();
+        let status = app
+            .sql
+            .string("SELECT status FROM webhook_deliveries", &[])
+            .await;
+        if status == "failed" {
+            break;
+        }
+        rounds += 1;
+        assert!(rounds < 200, "never given up");
+        app.clock.advance(3600);
+    }
+    let elapsed = rounds * 3600;
+    assert!(
+        (3 * 86_400 - 13 * 3600..=3 * 86_400 + 3600).contains(&elapsed),
+        "given up after {elapsed} s"
+    );
+    let attempts = app.count("SELECT attempts FROM webhook_deliveries").await;
+    // Exponential waits: far fewer attempts than hourly retries would make.
+    assert!((10..=30).contains(&attempts), "{attempts} attempts");
+    assert_eq!(broken.log().len() as i64, attempts);
+}

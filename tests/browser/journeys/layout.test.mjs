@@ -10,7 +10,7 @@ import { createCredential, fromMenu } from "../lib/steps.mjs";
 
 const setup = useKeyward();
 
-const PAGES = ["/settings/credentials", "/settings/members", "/audit-log", "/settings/organization", "/account"];
+const PAGES = ["/settings/credentials", "/settings/members", "/audit-log", "/settings/webhooks", "/settings/organization", "/account"];
 const SIZES = [
   ["phone", { width: 390, height: 844 }],
   ["desktop", { width: 1280, height: 900 }],

@@ -8,7 +8,7 @@ import { fromMenu } from "../lib/steps.mjs";
 
 const setup = useKeyward();
 
-const PAGES = ["/settings/credentials", "/settings/members", "/audit-log", "/settings/organization", "/account"];
+const PAGES = ["/settings/credentials", "/settings/members", "/audit-log", "/settings/webhooks", "/settings/organization", "/account"];
 
 for (const colorScheme of ["light", "dark"]) {
   test(`every page and dialog passes axe (${colorScheme} theme)`, async () => {
