@@ -77,7 +77,7 @@ start() {
   DATABASE_URL="$2" KEYWARD_KEY_FILE="$WORK/bench.key" \
     KEYWARD_ADDR="127.0.0.1:$PORT" KEYWARD_DEMO_PASSWORD="bench-password-123" RUST_LOG=warn \
     KEYWARD_TOKEN_RATE_PER_CLIENT=1000000 KEYWARD_TOKEN_RATE_PER_IP=1000000 \
-    KEYWARD_API_RATE_PER_MINUTE=1000000000 \
+    KEYWARD_API_RATE_PER_MINUTE=1000000000 KEYWARD_SHUTDOWN_DRAIN_SECS=0 \
     ./target/release/keyward serve --demo >"$WORK/server-$1.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 100); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done

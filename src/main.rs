@@ -143,6 +143,16 @@ struct Settings {
         global = true
     )]
     webhook_retry_base_secs: i64,
+    /// Seconds between a stop signal and the server's stop, while /readyz
+    /// answers 503 so a load balancer drains this instance first.
+    #[arg(
+        long,
+        env = "KEYWARD_SHUTDOWN_DRAIN_SECS",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(0..=300),
+        global = true
+    )]
+    shutdown_drain_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -274,6 +284,7 @@ async fn run() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let config = cli.settings.config()?;
+    let drain_secs = cli.settings.shutdown_drain_secs;
     let db = Db::connect(&config.database_url).await?;
     let command = cli.command.unwrap_or(Command::Serve { demo: false });
     if let Command::Migrate = command {
@@ -293,7 +304,7 @@ async fn run() -> anyhow::Result<()> {
     }
     let state = AppState::new(db, config, keys);
     match command {
-        Command::Serve { demo } => serve(state, demo).await,
+        Command::Serve { demo } => serve(state, demo, drain_secs).await,
         Command::Migrate => Ok(()),
         Command::User(UserCommand::Add {
             email,
@@ -339,7 +350,7 @@ async fn add_token(
     Ok(())
 }
 
-async fn serve(state: AppState, demo: bool) -> anyhow::Result<()> {
+async fn serve(state: AppState, demo: bool, drain_secs: u64) -> anyhow::Result<()> {
     if demo {
         let (password, generated) = match std::env::var("KEYWARD_DEMO_PASSWORD") {
             Ok(p) if !p.is_empty() => (p, false),
@@ -375,6 +386,8 @@ async fn serve(state: AppState, demo: bool) -> anyhow::Result<()> {
     });
     keyward::webhooks::spawn(state.clone());
     service::expiry::spawn(state.clone());
+    let draining = state.clone();
+    let drain = std::time::Duration::from_secs(drain_secs);
     let router = keyward::app(state, store);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -384,7 +397,13 @@ async fn serve(state: AppState, demo: bool) -> anyhow::Result<()> {
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        draining.start_draining();
+        tracing::info!(seconds = drain.as_secs(), "draining: /readyz answers 503");
+        tokio::time::sleep(drain).await;
+        tracing::info!("shutting down: finishing requests in flight");
+    })
     .await?;
     tracing::info!("stopped");
     Ok(())
@@ -409,7 +428,6 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
 async fn add_user(

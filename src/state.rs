@@ -29,6 +29,9 @@ pub struct AppState {
     pub webhook_sender: Sender,
     /// Set once the first organization exists; `/setup` is closed from then on.
     setup_done: Arc<AtomicBool>,
+    /// Set when the process was asked to stop: `/readyz` answers 503 so a
+    /// load balancer stops sending requests before the server stops.
+    draining: Arc<AtomicBool>,
 }
 
 impl AppState {
@@ -72,7 +75,17 @@ impl AppState {
             keys: Arc::new(keys),
             clock,
             setup_done: Arc::new(AtomicBool::new(false)),
+            draining: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Marks the instance as stopping (see `/readyz`).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     pub fn now(&self) -> i64 {

@@ -112,8 +112,14 @@ fn logged_path(path: &str) -> &str {
 /// login form is never swapped into a dialog.
 pub async fn friendly_errors(request: Request, next: Next) -> Response {
     let HxRequest(htmx) = HxRequest::from_headers(request.headers());
-    let api = request.uri().path().starts_with("/api/");
+    let path = request.uri().path();
+    let api = path.starts_with("/api/");
+    // The probes answer machines, in plain text, as they are.
+    let probe = path == "/healthz" || path == "/readyz";
     let mut response = next.run(request).await;
+    if probe {
+        return response;
+    }
     let status = response.status();
     // Pages and JSON answers (the OAuth endpoints) are already meant for
     // their reader; bare or plain-text errors come from a layer.

@@ -87,6 +87,7 @@ pub fn app(state: AppState, store: Sessions) -> Router {
 
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .merge(assets::router())
         .merge(oauth::router())
         .merge(api::router())
@@ -115,6 +116,30 @@ async fn healthz(State(state): State<AppState>) -> Response {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
     }
+}
+
+/// Readiness, for load balancers and orchestrators: 200 when this instance
+/// should get traffic; 503 while it is stopping, when the database does not
+/// answer, or when the database lacks a migration this binary needs.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let refusal = if state.is_draining() {
+        Some("shutting down\n")
+    } else if !state.db.ping().await {
+        Some("database unavailable\n")
+    } else if !state.db.migrations_applied().await {
+        Some("database migrations pending\n")
+    } else {
+        None
+    };
+    let mut response = match refusal {
+        Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason).into_response(),
+        None => "ready\n".into_response(),
+    };
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 async fn not_found() -> StatusCode {

@@ -391,8 +391,7 @@ async fn save(
         }
     };
     use_case::update(&state, &ctx.actor(&meta), id, &draft).await?;
-    flash(&ctx, "Webhook saved.").await?;
-    Ok(Redirect::to(&format!("/settings/webhooks/{id}")).into_response())
+    back_with(&ctx, Some(id), "Webhook saved.").await
 }
 
 async fn rotate_secret(
@@ -424,8 +423,7 @@ async fn send_test(
         }
         Err(error) => return Err(error.into()),
     };
-    flash(&ctx, notice).await?;
-    Ok(Redirect::to(&format!("/settings/webhooks/{id}")).into_response())
+    back_with(&ctx, Some(id), notice).await
 }
 
 async fn delete(
@@ -436,12 +434,12 @@ async fn delete(
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
     use_case::delete(&state, &ctx.actor(&meta), id).await?;
-    flash(
+    back_with(
         &ctx,
+        None,
         "Webhook deleted. Its pending deliveries were dropped.",
     )
-    .await?;
-    Ok(Redirect::to("/settings/webhooks").into_response())
+    .await
 }
 
 async fn resend(
@@ -453,11 +451,20 @@ async fn resend(
     let id = parse_id(&id)?;
     let delivery: DeliveryId = delivery.parse().map_err(|_| AppError::NotFound)?;
     use_case::resend(&state, &ctx.actor(&meta), id, delivery).await?;
-    flash(&ctx, "Delivery queued again, with the same webhook-id.").await?;
-    Ok(Redirect::to(&format!("/settings/webhooks/{id}")).into_response())
+    back_with(
+        &ctx,
+        Some(id),
+        "Delivery queued again, with the same webhook-id.",
+    )
+    .await
 }
 
-async fn flash(ctx: &OrgContext, text: &str) -> AppResult<()> {
-    ctx.session.insert(FLASH_KEY, text).await?;
-    Ok(())
+/// Back to the endpoint's page (or the list), with `notice` shown there once.
+async fn back_with(ctx: &OrgContext, id: Option<WebhookId>, notice: &str) -> AppResult<Response> {
+    ctx.session.insert(FLASH_KEY, notice).await?;
+    let to = match id {
+        Some(id) => format!("/settings/webhooks/{id}"),
+        None => "/settings/webhooks".to_owned(),
+    };
+    Ok(Redirect::to(&to).into_response())
 }

@@ -285,6 +285,36 @@ impl Db {
         }
     }
 
+    /// Whether every migration this binary knows is applied: a server
+    /// started before a newer one migrated, or on a database not yet
+    /// migrated, is not ready.
+    pub async fn migrations_applied(&self) -> bool {
+        let expected = match &self.pool {
+            Either::Sqlite(_) => sqlx::migrate!("./migrations/sqlite")
+                .iter()
+                .map(|m| m.version)
+                .max(),
+            Either::Postgres(_) => sqlx::migrate!("./migrations/postgres")
+                .iter()
+                .map(|m| m.version)
+                .max(),
+        };
+        let applied: Result<Option<i64>, sqlx::Error> = on!(self, |e| sqlx::query_scalar(
+            "SELECT MAX(version) FROM _sqlx_migrations WHERE success"
+        )
+        .fetch_one(e)
+        .await);
+        matches!(applied, Ok(version) if version >= expected)
+    }
+
+    /// Closes the pool: what follows gets an error (the end of a shutdown).
+    pub async fn close(&self) {
+        match &self.pool {
+            Either::Sqlite(pool) => pool.close().await,
+            Either::Postgres(pool) => pool.close().await,
+        }
+    }
+
     /// Whether the database answers, for health checks.
     pub async fn ping(&self) -> bool {
         on!(self, |e| sqlx::query("SELECT 1")

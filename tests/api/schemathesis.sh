@@ -23,6 +23,7 @@ export DATABASE_URL="sqlite://$dir/keyward.db?mode=rwc"
 export KEYWARD_KEY_FILE="$dir/keyward.key"
 export KEYWARD_DEMO_PASSWORD="schemathesis-demo-password"
 export RUST_LOG=warn
+export KEYWARD_SHUTDOWN_DRAIN_SECS=0
 # The fuzzer sends thousands of requests a minute with one token; the rate
 # limit and its 429 are checked by tests/it/api.rs instead.
 export KEYWARD_API_RATE_PER_MINUTE=1000000

@@ -4,7 +4,6 @@
 //! several-instances deployment; on SQLite, two processes on one file.
 //! The browser and the machine clients are the suite's `Client`, over HTTP.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -30,14 +29,6 @@ impl Drop for Instance {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts `keyward serve` (with the demo data when `demo`) on a free loopback
@@ -398,4 +389,53 @@ async fn two_instances_deliver_each_webhook_event_once() {
     // Give a duplicate, were there one, time to arrive.
     tokio::time::sleep(Duration::from_secs(2)).await;
     accepted_exactly_once(&sql, &receiver, 31).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_instance_is_not_ready_while_it_drains_then_exits() {
+    let db = TestDb::new().await;
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("keyward.key");
+    let mut instance = start_with(
+        &db,
+        &key_file,
+        false,
+        &[("KEYWARD_SHUTDOWN_DRAIN_SECS", "3")],
+    )
+    .await;
+    let mut probe = Client::http(&instance.base);
+    probe
+        .get("/readyz")
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("ready");
+    // SIGTERM, as systemd and container runtimes stop a service.
+    let killed = Command::new("kill")
+        .args(["-TERM", &instance.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut saw_draining = false;
+    for _ in 0..40 {
+        let ready = probe.get("/readyz").await;
+        if ready.status == StatusCode::SERVICE_UNAVAILABLE {
+            ready.assert_contains("shutting down");
+            // Still alive, and still serving, while it drains.
+            probe.get("/healthz").await.assert_status(StatusCode::OK);
+            saw_draining = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(saw_draining, "/readyz never answered 503 after SIGTERM");
+    let mut exited = None;
+    for _ in 0..200 {
+        if let Some(status) = instance.child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = exited.expect("the server did not stop within 10 s of SIGTERM");
+    assert!(status.success(), "{status}");
 }

@@ -274,3 +274,37 @@ async fn a_trial_organization_is_told_whom_to_ask_and_not_shown_settings_that_do
         1
     );
 }
+
+#[tokio::test]
+async fn readiness_needs_the_database_and_its_migrations() {
+    let app = TestApp::demo().await;
+    let mut probe = app.client();
+    probe.get("/readyz").await.assert_status(StatusCode::OK);
+    assert_eq!(
+        probe.get("/readyz").await.header("cache-control"),
+        "no-store"
+    );
+    // A database a newer Keyward has not migrated yet (its last migration missing).
+    app.sql
+        .execute(
+            "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+            &[],
+        )
+        .await;
+    probe
+        .get("/readyz")
+        .await
+        .assert_status(StatusCode::SERVICE_UNAVAILABLE)
+        .assert_contains("database migrations pending");
+    // The database gone: not ready, and not healthy.
+    app.state.db.close().await;
+    probe
+        .get("/readyz")
+        .await
+        .assert_status(StatusCode::SERVICE_UNAVAILABLE)
+        .assert_contains("database unavailable");
+    probe
+        .get("/healthz")
+        .await
+        .assert_status(StatusCode::SERVICE_UNAVAILABLE);
+}

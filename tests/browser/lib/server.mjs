@@ -34,6 +34,7 @@ export async function startKeyward(env = {}) {
       KEYWARD_KEY_FILE: join(dir, "keyward.key"),
       KEYWARD_ADDR: `127.0.0.1:${port}`,
       KEYWARD_DEMO_PASSWORD: PASSWORD,
+      KEYWARD_SHUTDOWN_DRAIN_SECS: "0",
       RUST_LOG: "warn",
       ...env,
     },

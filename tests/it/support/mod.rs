@@ -15,5 +15,5 @@ pub use app::{PASSWORD, Persona, TestApp};
 pub use client::{Auth, Client, Grace, Role, Route, TestResponse};
 pub use db::Sql;
 pub use forms::*;
-pub use receiver::Receiver;
+pub use receiver::{Receiver, free_port};
 pub use smtp::Smtp;

@@ -25,7 +25,8 @@ impl Drop for Receiver {
     }
 }
 
-fn free_port() -> u16 {
+/// A loopback port free when asked (another process may take it before use).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
