@@ -277,11 +277,20 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        .init();
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // Read before the flags, so that their own errors are logged as asked.
+    match std::env::var("KEYWARD_LOG_FORMAT").as_deref() {
+        Ok("json") => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .init(),
+        Ok("text") | Ok("") | Err(_) => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        Ok(other) => anyhow::bail!("KEYWARD_LOG_FORMAT must be text or json, not `{other}`"),
+    }
     let cli = Cli::parse();
     let config = cli.settings.config()?;
     let drain_secs = cli.settings.shutdown_drain_secs;
@@ -357,12 +366,16 @@ async fn serve(state: AppState, demo: bool, drain_secs: u64) -> anyhow::Result<(
             _ => (random::token(16), true),
         };
         demo::seed(&state, &password).await?;
-        println!("Demo data ready. Sign in as owner@acme.test, admin@acme.test, viewer@acme.test,");
-        println!("owner@globex.test or support@keyward.test with the password:");
+        // On standard error: standard output is the log, one JSON object a
+        // line with KEYWARD_LOG_FORMAT=json.
+        eprintln!(
+            "Demo data ready. Sign in as owner@acme.test, admin@acme.test, viewer@acme.test,"
+        );
+        eprintln!("owner@globex.test or support@keyward.test with the password:");
         if generated {
-            println!("    {password}    (set KEYWARD_DEMO_PASSWORD to choose it)");
+            eprintln!("    {password}    (set KEYWARD_DEMO_PASSWORD to choose it)");
         } else {
-            println!("    the value of KEYWARD_DEMO_PASSWORD");
+            eprintln!("    the value of KEYWARD_DEMO_PASSWORD");
         }
     }
     let addr = state.config.addr;

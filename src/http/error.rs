@@ -37,6 +37,8 @@ pub struct ToSignIn;
 pub struct ErrorPage {
     pub title: String,
     pub message: String,
+    /// The request's id, for the person to quote to support.
+    pub request_id: String,
 }
 
 /// The same error as a dialog, for htmx requests: errors show where the
@@ -46,6 +48,7 @@ pub struct ErrorPage {
 pub struct ErrorDialog {
     pub title: String,
     pub message: String,
+    pub request_id: String,
 }
 
 /// What an error response says, kept so the htmx layer can re-render it.
@@ -107,6 +110,7 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     let page = ErrorPage {
         title: title.to_owned(),
         message: message.to_owned(),
+        request_id: crate::http::request_id::current().unwrap_or_default(),
     };
     let mut response = (status, page).into_response();
     response.extensions_mut().insert(ErrorInfo {

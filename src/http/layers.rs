@@ -90,7 +90,12 @@ pub fn trace() -> TraceLayer<
 > {
     TraceLayer::new_for_http()
         .make_span_with(|request: &Request| {
-            tracing::info_span!("request", method = %request.method(), path = %logged_path(request.uri().path()))
+            let id = request
+                .extensions()
+                .get::<crate::http::request_id::RequestId>()
+                .map(|id| id.0.as_str())
+                .unwrap_or_default();
+            tracing::info_span!("request", request_id = %id, method = %request.method(), path = %logged_path(request.uri().path()))
         })
         .on_request(DefaultOnRequest::new().level(Level::DEBUG))
         .on_response(DefaultOnResponse::new().level(Level::INFO))
@@ -148,6 +153,7 @@ pub async fn friendly_errors(request: Request, next: Next) -> Response {
         let dialog = ErrorDialog {
             title: info.title,
             message: info.message,
+            request_id: crate::http::request_id::current().unwrap_or_default(),
         };
         let mut fragment =
             Hx::RetargetInner("#dialog-root").apply(html(response.status(), dialog.render()));

@@ -18,6 +18,7 @@ pub mod members;
 pub mod meta;
 pub mod oauth;
 pub mod organization;
+pub mod request_id;
 pub mod session;
 pub mod setup;
 pub mod views;
@@ -102,6 +103,7 @@ pub fn app(state: AppState, store: Sessions) -> Router {
         .layer(middleware::from_fn(layers::friendly_errors))
         .layer(layers::security_headers(state.config.secure_cookies()))
         .layer(layers::trace())
+        .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
 }
 

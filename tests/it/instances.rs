@@ -39,6 +39,17 @@ async fn start(db: &TestDb, key_file: &Path, demo: bool) -> Instance {
 
 /// [`start`] with more environment variables.
 async fn start_with(db: &TestDb, key_file: &Path, demo: bool, env: &[(&str, &str)]) -> Instance {
+    start_logged(db, key_file, demo, env, None).await
+}
+
+/// [`start_with`], writing its standard output (the log) to `log` if given.
+async fn start_logged(
+    db: &TestDb,
+    key_file: &Path,
+    demo: bool,
+    env: &[(&str, &str)],
+    log: Option<&Path>,
+) -> Instance {
     // A port free when chosen may be taken (by another test's server) before
     // the process binds it; the process then exits, and another is tried.
     for _ in 0..5 {
@@ -53,7 +64,10 @@ async fn start_with(db: &TestDb, key_file: &Path, demo: bool, env: &[(&str, &str
             .env("KEYWARD_DEMO_PASSWORD", PASSWORD)
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
-            .stdout(Stdio::null());
+            .stdout(match log {
+                Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+                None => Stdio::null(),
+            });
         if demo {
             command.arg("--demo");
         }
@@ -438,4 +452,51 @@ async fn a_stopping_instance_is_not_ready_while_it_drains_then_exits() {
     }
     let status = exited.expect("the server did not stop within 10 s of SIGTERM");
     assert!(status.success(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_request_id_that_the_answer_and_the_error_page_show() {
+    let db = TestDb::new().await;
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("keyward.key");
+    let log = key_dir.path().join("keyward.log");
+    let env = [
+        ("KEYWARD_LOG_FORMAT", "json"),
+        ("RUST_LOG", "info,sqlx=warn"),
+    ];
+    let instance = start_logged(&db, &key_file, true, &env, Some(&log)).await;
+    let mut browser = Client::http(&instance.base);
+    browser
+        .sign_in("owner@acme.test", PASSWORD)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let missing = browser.get("/settings/webhooks/424242").await;
+    missing.assert_status(StatusCode::NOT_FOUND);
+    let id = missing.header("x-request-id").to_owned();
+    assert_eq!(id.len(), 20, "{id}");
+    missing.assert_contains(&format!("quote request ID <code>{id}</code>"));
+    let other = browser.get("/healthz").await;
+    assert_ne!(other.header("x-request-id"), id, "one id per request");
+
+    // Every line is one JSON object; the 404's line carries its id.
+    let mut found = None;
+    for _ in 0..50 {
+        let text = std::fs::read_to_string(&log).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect();
+        found = lines
+            .into_iter()
+            .find(|l| l["span"]["request_id"] == id.as_str() && l["status"] == 404);
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let line = found.expect("a log line with the 404's request id");
+    assert_eq!(line["span"]["path"], "/settings/webhooks/424242");
+    assert_eq!(line["level"], "INFO");
+    // The password typed at sign-in is in no line.
+    assert!(!std::fs::read_to_string(&log).unwrap().contains(PASSWORD));
 }
