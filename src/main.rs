@@ -153,6 +153,27 @@ struct Settings {
         global = true
     )]
     shutdown_drain_secs: u64,
+    /// A folder for scheduled backups of the SQLite database (off when unset).
+    #[arg(long, env = "KEYWARD_BACKUP_DIR", global = true)]
+    backup_dir: Option<PathBuf>,
+    /// How often a scheduled backup is taken: 30m, 6h, 1d…
+    #[arg(
+        long,
+        env = "KEYWARD_BACKUP_EVERY",
+        default_value = "1d",
+        value_parser = keyward::backup::parse_every,
+        global = true
+    )]
+    backup_every: std::time::Duration,
+    /// How many scheduled backups are kept (the oldest go first).
+    #[arg(
+        long,
+        env = "KEYWARD_BACKUP_KEEP",
+        default_value_t = 7,
+        value_parser = clap::value_parser!(u64).range(1..=1000),
+        global = true
+    )]
+    backup_keep: u64,
 }
 
 #[derive(Subcommand)]
@@ -165,6 +186,15 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Write a consistent copy of the SQLite database to FILE, while the
+    /// server runs. The key file is not in it: back it up separately.
+    Backup {
+        /// Where to write it; must not exist.
+        file: PathBuf,
+    },
+    /// Replace the SQLite database with the backup FILE, after checking
+    /// it. Refused while a server uses the database.
+    Restore { file: PathBuf },
     /// Manage users from scripts.
     #[command(subcommand)]
     User(UserCommand),
@@ -294,8 +324,34 @@ async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = cli.settings.config()?;
     let drain_secs = cli.settings.shutdown_drain_secs;
-    let db = Db::connect(&config.database_url).await?;
+    let schedule = cli.settings.backup_dir.clone().map(|dir| {
+        (
+            dir,
+            cli.settings.backup_every,
+            cli.settings.backup_keep as usize,
+        )
+    });
     let command = cli.command.unwrap_or(Command::Serve { demo: false });
+    // A restore replaces the database file: nothing may have it open.
+    if let Command::Restore { file } = &command {
+        keyward::backup::restore(&config.database_url, file).await?;
+        println!("restored {} from {}", config.database_url, file.display());
+        return Ok(());
+    }
+    // Running servers share this lock; a restore needs it alone.
+    let _server_lock = match command {
+        Command::Serve { .. } => keyward::backup::hold(&config.database_url)?,
+        _ => None,
+    };
+    let db = Db::connect(&config.database_url).await?;
+    if let Command::Backup { file } = &command {
+        keyward::backup::backup(&db, &config.database_url, file).await?;
+        println!(
+            "backed up to {} (the key file is not in it: keep it separately)",
+            file.display()
+        );
+        return Ok(());
+    }
     if let Command::Migrate = command {
         // Migrating needs no server key, so none is created for it.
         println!("migrations applied");
@@ -313,8 +369,24 @@ async fn run() -> anyhow::Result<()> {
     }
     let state = AppState::new(db, config, keys);
     match command {
-        Command::Serve { demo } => serve(state, demo, drain_secs).await,
-        Command::Migrate => Ok(()),
+        Command::Serve { demo } => {
+            if let Some((dir, every, keep)) = schedule {
+                if keyward::backup::sqlite_file(&state.config.database_url).is_none() {
+                    anyhow::bail!(
+                        "KEYWARD_BACKUP_DIR is for the SQLite database; back PostgreSQL up with pg_dump"
+                    );
+                }
+                keyward::backup::spawn_schedule(
+                    state.db.clone(),
+                    state.config.database_url.clone(),
+                    dir,
+                    every,
+                    keep,
+                );
+            }
+            serve(state, demo, drain_secs).await
+        }
+        Command::Migrate | Command::Backup { .. } | Command::Restore { .. } => Ok(()),
         Command::User(UserCommand::Add {
             email,
             name,

@@ -307,6 +307,39 @@ impl Db {
         matches!(applied, Ok(version) if version >= expected)
     }
 
+    /// SQLite: a consistent copy of the database into `path` (`VACUUM
+    /// INTO`, one read transaction, so the server keeps writing).
+    pub async fn vacuum_into(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        let Either::Sqlite(pool) = &self.pool else {
+            anyhow::bail!("VACUUM INTO is SQLite's");
+        };
+        let target = path
+            .to_str()
+            .context("the backup path is not valid UTF-8")?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(pool)
+            .await
+            .with_context(|| format!("cannot write the backup {}", path.display()))?;
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check` of the SQLite file at `path`, opened read
+    /// only: "ok", or what is wrong.
+    pub async fn integrity_of(path: &std::path::Path) -> anyhow::Result<String> {
+        use sqlx::Connection as _;
+        let options = SqliteConnectOptions::new().filename(path).read_only(true);
+        let mut conn = SqliteConnection::connect_with(&options)
+            .await
+            .with_context(|| format!("{} is not a SQLite database", path.display()))?;
+        let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(&mut conn)
+            .await
+            .with_context(|| format!("{} is not a SQLite database", path.display()))?;
+        conn.close().await.ok();
+        Ok(rows.join("; "))
+    }
+
     /// Closes the pool: what follows gets an error (the end of a shutdown).
     pub async fn close(&self) {
         match &self.pool {

@@ -39,12 +39,12 @@ async fn start(db: &TestDb, key_file: &Path, demo: bool) -> Instance {
 
 /// [`start`] with more environment variables.
 async fn start_with(db: &TestDb, key_file: &Path, demo: bool, env: &[(&str, &str)]) -> Instance {
-    start_logged(db, key_file, demo, env, None).await
+    start_logged(&db.url, key_file, demo, env, None).await
 }
 
 /// [`start_with`], writing its standard output (the log) to `log` if given.
 async fn start_logged(
-    db: &TestDb,
+    database_url: &str,
     key_file: &Path,
     demo: bool,
     env: &[(&str, &str)],
@@ -57,7 +57,7 @@ async fn start_logged(
         let mut command = Command::new(env!("CARGO_BIN_EXE_keyward"));
         command
             .arg("serve")
-            .env("DATABASE_URL", &db.url)
+            .env("DATABASE_URL", database_url)
             .env("KEYWARD_KEY_FILE", key_file)
             .env("KEYWARD_ADDR", format!("127.0.0.1:{port}"))
             .env("KEYWARD_PUBLIC_URL", PUBLIC_URL)
@@ -464,7 +464,7 @@ async fn json_logs_carry_the_request_id_that_the_answer_and_the_error_page_show(
         ("KEYWARD_LOG_FORMAT", "json"),
         ("RUST_LOG", "info,sqlx=warn"),
     ];
-    let instance = start_logged(&db, &key_file, true, &env, Some(&log)).await;
+    let instance = start_logged(&db.url, &key_file, true, &env, Some(&log)).await;
     let mut browser = Client::http(&instance.base);
     browser
         .sign_in("owner@acme.test", PASSWORD)
@@ -499,4 +499,130 @@ async fn json_logs_carry_the_request_id_that_the_answer_and_the_error_page_show(
     assert_eq!(line["level"], "INFO");
     // The password typed at sign-in is in no line.
     assert!(!std::fs::read_to_string(&log).unwrap().contains(PASSWORD));
+}
+
+/// `keyward ARGS` against `database_url` and `key_file`; its exit status and output.
+fn keyward(database_url: &str, key_file: &Path, args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("KEYWARD_KEY_FILE", key_file)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_taken_under_load_restores_a_server_that_accepts_earlier_secrets() {
+    let db = TestDb::new().await;
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("keyward.key");
+    let unlimited = [
+        ("KEYWARD_TOKEN_RATE_PER_CLIENT", "100000"),
+        ("KEYWARD_TOKEN_RATE_PER_IP", "100000"),
+    ];
+    let server = start_with(&db, &key_file, true, &unlimited).await;
+    let backup = key_dir.path().join("backup.db");
+    let backup_arg = backup.to_str().unwrap();
+    if !db.url.starts_with("sqlite") {
+        let (ok, text) = keyward(&db.url, &key_file, &["backup", backup_arg]);
+        assert!(!ok && text.contains("pg_dump"), "{text}");
+        return;
+    }
+    let mut owner = Client::http(&server.base);
+    owner
+        .sign_in("owner@acme.test", PASSWORD)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let (client_id, secret) = owner.create_credential("Backed up").await;
+
+    // Token requests (each a write: the secret's last use) run from before
+    // the backup starts until after it ends.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let base = server.base.clone();
+        let (client_id, secret, stop) = (client_id.clone(), secret.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut machine = Client::http(&base);
+            let (mut issued, mut refused) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match machine.client_credentials(&client_id, &secret).await.status {
+                    StatusCode::OK => issued += 1,
+                    _ => refused += 1,
+                }
+            }
+            (issued, refused)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (ok, text) = keyward(&db.url, &key_file, &["backup", backup_arg]);
+    assert!(ok, "{text}");
+    assert!(text.contains("the key file is not in it"), "{text}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (issued, refused) = load.await.unwrap();
+    assert!(
+        issued > 10 && refused == 0,
+        "{issued} issued, {refused} refused during the backup"
+    );
+    assert_eq!(
+        keyward::storage::Db::integrity_of(&backup).await.unwrap(),
+        "ok"
+    );
+    // A second backup to the same file is refused rather than overwriting it.
+    let (ok, text) = keyward(&db.url, &key_file, &["backup", backup_arg]);
+    assert!(!ok && text.contains("exists already"), "{text}");
+
+    // Restoring over a running server is refused.
+    let (ok, text) = keyward(&db.url, &key_file, &["restore", backup_arg]);
+    assert!(
+        !ok && text.contains("a Keyward server is running"),
+        "{text}"
+    );
+
+    // A server started on the backup, with the same key file, accepts the secret.
+    drop(server);
+    let copy = key_dir.path().join("copy.db");
+    std::fs::copy(&backup, &copy).unwrap();
+    let restored = start_logged(
+        &format!("sqlite://{}", copy.display()),
+        &key_file,
+        false,
+        &[],
+        None,
+    )
+    .await;
+    Client::http(&restored.base)
+        .client_credentials(&client_id, &secret)
+        .await
+        .assert_status(StatusCode::OK);
+    drop(restored);
+
+    // With every server stopped, restore puts the backup in place.
+    owner_gone_and_restored(&db.url, &key_file, backup_arg, &client_id, &secret).await;
+}
+
+async fn owner_gone_and_restored(
+    url: &str,
+    key_file: &Path,
+    backup: &str,
+    client_id: &str,
+    secret: &str,
+) {
+    let sql = Sql::connect(url).await;
+    sql.execute("DELETE FROM credentials", &[]).await;
+    drop(sql);
+    let (ok, text) = keyward(url, key_file, &["restore", backup]);
+    assert!(ok, "{text}");
+    let server = start_logged(url, key_file, false, &[], None).await;
+    Client::http(&server.base)
+        .client_credentials(client_id, secret)
+        .await
+        .assert_status(StatusCode::OK);
 }

@@ -308,3 +308,37 @@ async fn readiness_needs_the_database_and_its_migrations() {
         .await
         .assert_status(StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn scheduled_backups_keep_the_newest_few() {
+    let app = TestApp::demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = &app.config.database_url;
+    if keyward::backup::sqlite_file(url).is_none() {
+        // PostgreSQL is backed up with pg_dump, and the command says so.
+        let refused = keyward::backup::into_folder(&app.state.db, url, dir.path(), 2).await;
+        assert!(format!("{:#}", refused.unwrap_err()).contains("pg_dump"));
+        return;
+    }
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        made.push(
+            keyward::backup::into_folder(&app.state.db, url, dir.path(), 2)
+                .await
+                .unwrap(),
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let mut left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    left.sort();
+    assert_eq!(left, made[1..], "the oldest went first");
+    for file in &left {
+        assert_eq!(
+            keyward::storage::Db::integrity_of(file).await.unwrap(),
+            "ok"
+        );
+    }
+}

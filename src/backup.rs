@@ -1,0 +1,200 @@
+//! Backups of the embedded SQLite database: a consistent copy taken while
+//! the server runs (SQLite's `VACUUM INTO`, one read transaction, so writes
+//! carry on), on demand (`keyward backup FILE`) or on a schedule that keeps
+//! the newest few; and `keyward restore FILE`, which refuses to replace the
+//! database of a running server. The key file is never in a backup: a
+//! database without its key cannot check a secret or sign a token, so the
+//! two are kept apart (see README, "Backups").
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::storage::Db;
+
+/// The file of a `sqlite:` database URL, if it names one.
+pub fn sqlite_file(database_url: &str) -> Option<PathBuf> {
+    let rest = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+/// The lock file beside the database: every running server holds a shared
+/// lock on it; a restore needs it exclusively.
+fn lock_path(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Held by a running server for its lifetime (several may share it).
+pub struct ServerLock(#[allow(dead_code)] std::fs::File);
+
+/// Takes the shared lock of a SQLite database; `None` for PostgreSQL.
+pub fn hold(database_url: &str) -> anyhow::Result<Option<ServerLock>> {
+    let Some(database) = sqlite_file(database_url) else {
+        return Ok(None);
+    };
+    let path = lock_path(&database);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    file.lock_shared()
+        .with_context(|| format!("cannot lock {}", path.display()))?;
+    Ok(Some(ServerLock(file)))
+}
+
+/// Writes a consistent copy of the database to `target`, which must not
+/// exist. Works while the server runs.
+pub async fn backup(db: &Db, database_url: &str, target: &Path) -> anyhow::Result<()> {
+    if sqlite_file(database_url).is_none() {
+        bail!(
+            "backups here are for the SQLite database; for PostgreSQL use pg_dump (see README, \"Backups\")"
+        );
+    }
+    if target.exists() {
+        bail!("{} exists already: choose a new file", target.display());
+    }
+    // Written under a temporary name and renamed, so a file with the final
+    // name is always a whole backup.
+    let partial = target.with_extension("partial");
+    let _ = std::fs::remove_file(&partial);
+    db.vacuum_into(&partial).await?;
+    std::fs::rename(&partial, target)
+        .with_context(|| format!("cannot move the backup to {}", target.display()))?;
+    Ok(())
+}
+
+/// Replaces the SQLite database with `source`, after checking it. Refused
+/// while any server has the database open.
+pub async fn restore(database_url: &str, source: &Path) -> anyhow::Result<()> {
+    let Some(database) = sqlite_file(database_url) else {
+        bail!("restore is for the SQLite database; for PostgreSQL use pg_restore or psql");
+    };
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path(&database))
+        .context("cannot open the database's lock file")?;
+    if lock.try_lock().is_err() {
+        bail!(
+            "a Keyward server is running on {}: stop every server using it, then restore",
+            database.display()
+        );
+    }
+    if !source.is_file() {
+        bail!("{} is not a file", source.display());
+    }
+    let verdict = Db::integrity_of(source).await?;
+    if verdict != "ok" {
+        bail!("{} fails its integrity check: {verdict}", source.display());
+    }
+    for suffix in ["-wal", "-shm"] {
+        let mut name = database.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(name));
+    }
+    std::fs::copy(source, &database)
+        .with_context(|| format!("cannot write {}", database.display()))?;
+    drop(lock);
+    Ok(())
+}
+
+/// Takes a backup into `dir` every `every`, keeping the newest `keep`
+/// (`keyward-YYYYMMDDTHHMMSS.mmmZ.db`).
+pub fn spawn_schedule(db: Db, database_url: String, dir: PathBuf, every: Duration, keep: usize) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await; // the first tick is immediate: wait a period first
+        loop {
+            tick.tick().await;
+            match into_folder(&db, &database_url, &dir, keep).await {
+                Ok(file) => tracing::info!(file = %file.display(), "backup written"),
+                Err(error) => tracing::error!(error = format!("{error:#}"), "backup failed"),
+            }
+        }
+    });
+}
+
+/// One scheduled backup: a new file in `dir`, then the oldest removed until
+/// `keep` are left. Returns the new file.
+pub async fn into_folder(
+    db: &Db,
+    database_url: &str,
+    dir: &Path,
+    keep: usize,
+) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"
+        ))
+        .unwrap_or_default();
+    let file = dir.join(format!("keyward-{stamp}.db"));
+    backup(db, database_url, &file).await?;
+    let mut taken: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("keyward-") && n.ends_with(".db"))
+        })
+        .collect();
+    taken.sort();
+    let excess = taken.len().saturating_sub(keep.max(1));
+    for old in &taken[..excess] {
+        std::fs::remove_file(old).with_context(|| format!("cannot remove {}", old.display()))?;
+    }
+    Ok(file)
+}
+
+/// "30m", "6h", "1d" as a duration.
+pub fn parse_every(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (number, unit) = raw.split_at(raw.len().saturating_sub(1));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{raw}` is not a period such as 30m, 6h or 1d"))?;
+    let seconds = match unit {
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("`{raw}` is not a period such as 30m, 6h or 1d")),
+    };
+    if seconds < 60 {
+        return Err("back up at most once a minute".to_owned());
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_and_files() {
+        assert_eq!(parse_every("6h"), Ok(Duration::from_secs(6 * 3600)));
+        assert_eq!(parse_every("1d"), Ok(Duration::from_secs(86_400)));
+        assert!(parse_every("0m").is_err());
+        assert!(parse_every("6").is_err());
+        assert!(parse_every("h").is_err());
+        assert_eq!(
+            sqlite_file("sqlite:///var/lib/keyward/keyward.db?mode=rwc"),
+            Some(PathBuf::from("/var/lib/keyward/keyward.db"))
+        );
+        assert_eq!(
+            sqlite_file("sqlite://keyward.db"),
+            Some(PathBuf::from("keyward.db"))
+        );
+        assert_eq!(sqlite_file("postgres://db/keyward"), None);
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+    }
+}
