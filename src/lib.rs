@@ -15,6 +15,7 @@ pub mod random;
 pub mod service;
 pub mod state;
 pub mod storage;
+pub mod telemetry;
 pub mod webhooks;
 
 pub use http::app;

@@ -174,6 +174,10 @@ struct Settings {
         global = true
     )]
     backup_keep: u64,
+    /// Where to serve Prometheus metrics at /metrics, apart from the
+    /// console (off when unset), e.g. 127.0.0.1:9464.
+    #[arg(long, env = "KEYWARD_METRICS_ADDR", global = true)]
+    metrics_addr: Option<SocketAddr>,
 }
 
 #[derive(Subcommand)]
@@ -324,6 +328,7 @@ async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = cli.settings.config()?;
     let drain_secs = cli.settings.shutdown_drain_secs;
+    let metrics_addr = cli.settings.metrics_addr;
     let schedule = cli.settings.backup_dir.clone().map(|dir| {
         (
             dir,
@@ -383,6 +388,10 @@ async fn run() -> anyhow::Result<()> {
                     every,
                     keep,
                 );
+            }
+            if let Some(addr) = metrics_addr {
+                let handle = keyward::telemetry::install()?;
+                keyward::telemetry::serve(addr, handle, state.db.clone()).await?;
             }
             serve(state, demo, drain_secs).await
         }

@@ -330,6 +330,11 @@ async fn attempt(state: &AppState, due: Due) -> anyhow::Result<()> {
             AttemptOutcome::RetryAt(now + wait)
         }
     };
+    crate::telemetry::webhook_delivery(match outcome {
+        AttemptOutcome::Delivered => "delivered",
+        AttemptOutcome::RetryAt(_) => "retry",
+        AttemptOutcome::GaveUp => "failed",
+    });
     let attempted = Attempted {
         response_status: answer.status.map(i64::from),
         error: answer.error.as_deref(),

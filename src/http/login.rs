@@ -77,10 +77,12 @@ async fn submit(
     let password = SecretString::from(form.password.clone());
     match service::account::sign_in(&state, &form.email, &password, &meta.origin()).await {
         Ok(user) => {
+            crate::telemetry::sign_in("success");
             session::sign_in(&session, &user, state.now()).await?;
             Ok(Redirect::to("/").into_response())
         }
         Err(Error::SignInThrottled { retry_after }) => {
+            crate::telemetry::sign_in("throttled");
             let minutes = (retry_after + 59) / 60;
             let message = format!(
                 "Too many failed sign-in attempts. Wait {minutes} minute{} and try again.",
@@ -94,6 +96,7 @@ async fn submit(
             Ok(response)
         }
         Err(e @ Error::SignInFailed) => {
+            crate::telemetry::sign_in("failed");
             let csrf = FormToken::for_visitor(&state, &session, &headers).await?;
             Ok(page(StatusCode::UNAUTHORIZED, e.to_string(), csrf))
         }

@@ -94,6 +94,8 @@ pub fn app(state: AppState, store: Sessions) -> Router {
         .merge(api::router())
         .merge(leaks::router())
         .merge(console)
+        // Inside the routes, where the matched route template is known.
+        .route_layer(middleware::from_fn(crate::telemetry::track))
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(csrf::BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(

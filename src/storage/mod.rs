@@ -340,6 +340,14 @@ impl Db {
         Ok(rows.join("; "))
     }
 
+    /// The pool's connections: open, and idle among them.
+    pub fn pool_use(&self) -> (u32, usize) {
+        match &self.pool {
+            Either::Sqlite(pool) => (pool.size(), pool.num_idle()),
+            Either::Postgres(pool) => (pool.size(), pool.num_idle()),
+        }
+    }
+
     /// Closes the pool: what follows gets an error (the end of a shutdown).
     pub async fn close(&self) {
         match &self.pool {

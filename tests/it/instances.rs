@@ -626,3 +626,146 @@ async fn owner_gone_and_restored(
         .await
         .assert_status(StatusCode::OK);
 }
+
+/// The samples of a Prometheus text exposition, parsed by the reference
+/// parser (`prometheus_client` from PyPI): (name, labels, value).
+fn parse_metrics(text: &str) -> Vec<(String, std::collections::BTreeMap<String, String>, f64)> {
+    use std::io::Write;
+    let python = std::env::var("KEYWARD_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let script = "import sys, json\nfrom prometheus_client.parser import text_string_to_metric_families\nout = [[s.name, s.labels, s.value] for f in text_string_to_metric_families(sys.stdin.read()) for s in f.samples]\nprint(json.dumps(out))";
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn sample(
+    samples: &[(String, std::collections::BTreeMap<String, String>, f64)],
+    name: &str,
+    label: (&str, &str),
+) -> f64 {
+    samples
+        .iter()
+        .filter(|(n, labels, _)| {
+            n == name && labels.get(label.0).map(String::as_str) == Some(label.1)
+        })
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_apart_from_the_console_and_move_with_requests() {
+    let db = TestDb::new().await;
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("keyward.key");
+    let metrics_port = free_port();
+    let addr = format!("127.0.0.1:{metrics_port}");
+    let server = start_with(&db, &key_file, true, &[("KEYWARD_METRICS_ADDR", &addr)]).await;
+    let scrape = || async {
+        let mut metrics = Client::http(&format!("http://{addr}"));
+        let page = metrics.get("/metrics").await;
+        page.assert_status(StatusCode::OK);
+        assert!(
+            page.header("content-type")
+                .starts_with("text/plain; version=0.0.4")
+        );
+        parse_metrics(&page.body)
+    };
+    // Not on the console's address.
+    Client::http(&server.base)
+        .get("/metrics")
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+
+    let mut owner = Client::http(&server.base);
+    owner
+        .sign_in("owner@acme.test", PASSWORD)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let (client_id, secret) = owner.create_credential("Measured").await;
+    let before = scrape().await;
+    let mut machine = Client::http(&server.base);
+    machine
+        .client_credentials(&client_id, &secret)
+        .await
+        .assert_status(StatusCode::OK);
+    machine
+        .client_credentials(&client_id, &secret)
+        .await
+        .assert_status(StatusCode::OK);
+    machine
+        .client_credentials(&client_id, &mistyped(&secret))
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    Client::http(&server.base)
+        .sign_in("owner@acme.test", "not the password at all")
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+    let after = scrape().await;
+
+    let moved = |name: &str, label: (&str, &str)| {
+        sample(&after, name, label) - sample(&before, name, label)
+    };
+    assert_eq!(
+        moved("keyward_token_requests_total", ("outcome", "issued")),
+        2.0
+    );
+    assert_eq!(
+        moved(
+            "keyward_token_requests_total",
+            ("outcome", "invalid_client")
+        ),
+        1.0
+    );
+    assert_eq!(moved("keyward_sign_ins_total", ("outcome", "failed")), 1.0);
+    assert!(sample(&after, "keyward_sign_ins_total", ("outcome", "success")) >= 1.0);
+    assert_eq!(
+        moved("keyward_http_requests_total", ("route", "/oauth/token")),
+        3.0
+    );
+    assert!(
+        sample(
+            &after,
+            "keyward_http_request_duration_seconds_count",
+            ("route", "/oauth/token")
+        ) >= 3.0
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "keyward_build_info",
+            ("version", env!("CARGO_PKG_VERSION"))
+        ),
+        1.0
+    );
+    assert!(
+        after
+            .iter()
+            .any(|(n, _, _)| n == "keyward_db_pool_connections")
+    );
+    // Label values are bounded: no client ID, email or address in any.
+    for (name, labels, _) in &after {
+        for value in labels.values() {
+            assert!(
+                !value.contains("kwid_") && !value.contains('@') && !value.contains("127.0.0.1"),
+                "{name} {labels:?}"
+            );
+        }
+    }
+}

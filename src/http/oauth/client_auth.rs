@@ -96,7 +96,11 @@ pub(super) async fn authenticate(
                         .await
                         .map_err(internal)?;
                 }
-                return Err(OAuthError::new("unauthorized_client", refusal.to_string()));
+                let error = OAuthError::new("unauthorized_client", refusal.to_string());
+                return Err(match refusal {
+                    service::tokens::Refusal::AddressNotAllowed(_) => error.address_refused(),
+                    _ => error,
+                });
             }
             Ok(authenticated)
         }

@@ -44,6 +44,8 @@ pub struct OAuthError {
     basic: bool,
     /// Set for 429 answers.
     retry_after: Option<u64>,
+    /// A request from outside the credential's IP allowlist (for metrics).
+    address_refused: bool,
 }
 
 impl OAuthError {
@@ -53,6 +55,7 @@ impl OAuthError {
             description: description.into(),
             basic: false,
             retry_after: None,
+            address_refused: false,
         }
     }
 
@@ -62,6 +65,7 @@ impl OAuthError {
             description: "Client authentication failed.".to_owned(),
             basic,
             retry_after: None,
+            address_refused: false,
         }
     }
 
@@ -72,6 +76,7 @@ impl OAuthError {
                 .to_owned(),
             basic: false,
             retry_after: Some(retry_after),
+            address_refused: false,
         }
     }
 }
@@ -80,6 +85,26 @@ pub(super) fn no_store(response: &mut Response) {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+impl OAuthError {
+    /// The outcome label of a token request this error answered.
+    fn outcome(&self) -> &'static str {
+        match self.code {
+            _ if self.address_refused => "ip_refused",
+            "invalid_client" => "invalid_client",
+            "unauthorized_client" => "unauthorized_client",
+            "invalid_scope" => "invalid_scope",
+            "too_many_requests" => "throttled",
+            "server_error" => "server_error",
+            _ => "invalid_request",
+        }
+    }
+
+    fn address_refused(mut self) -> Self {
+        self.address_refused = true;
+        self
+    }
 }
 
 impl IntoResponse for OAuthError {
@@ -184,6 +209,7 @@ pub(super) fn internal(error: anyhow::Error) -> OAuthError {
         description: "The server could not complete the request.".to_owned(),
         basic: false,
         retry_after: None,
+        address_refused: false,
     }
 }
 

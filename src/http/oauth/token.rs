@@ -39,7 +39,20 @@ pub struct Claims {
     pub jti: String,
 }
 
+/// The token endpoint, its outcome counted for the metrics.
 pub(super) async fn token(
+    state: State<AppState>,
+    request: ClientRequest,
+) -> Result<Response, OAuthError> {
+    let answer = issue(state, request).await;
+    crate::telemetry::token_request(match &answer {
+        Ok(_) => "issued",
+        Err(error) => error.outcome(),
+    });
+    answer
+}
+
+async fn issue(
     State(state): State<AppState>,
     request: ClientRequest,
 ) -> Result<Response, OAuthError> {
@@ -67,7 +80,11 @@ pub(super) async fn token(
             Refusal::ScopeTooWide => "invalid_scope",
             _ => "unauthorized_client",
         };
-        OAuthError::new(code, refusal.to_string())
+        let error = OAuthError::new(code, refusal.to_string());
+        match refusal {
+            Refusal::AddressNotAllowed(_) => error.address_refused(),
+            _ => error,
+        }
     })?;
 
     let claims = Claims {
