@@ -14,7 +14,7 @@
 # Figures are reported as ratios to /healthz from the same backend's run: the
 # machine is shared and absolute numbers drift. Both backends land in one table.
 #
-# Usage: bench/run.sh [seconds per run, default 10] [backend...]
+# Usage: [BENCH_METRICS=1] bench/run.sh [seconds per run, default 10] [backend...]
 #   backends: sqlite postgres (default: both; postgres is skipped, and said so,
 #   when nothing answers at BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432)
 set -euo pipefail
@@ -24,6 +24,12 @@ shift || true
 BACKENDS=("$@")
 [ ${#BACKENDS[@]} -gt 0 ] || BACKENDS=(sqlite postgres)
 PG_URL="${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}"
+# BENCH_METRICS=1: with Prometheus metrics on (KEYWARD_METRICS_ADDR), to
+# compare the ratios with a run without.
+METRICS_ENV=
+if [ -n "${BENCH_METRICS:-}" ]; then
+  METRICS_ENV="KEYWARD_METRICS_ADDR=127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+fi
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
@@ -78,7 +84,7 @@ start() {
     KEYWARD_ADDR="127.0.0.1:$PORT" KEYWARD_DEMO_PASSWORD="bench-password-123" RUST_LOG=warn \
     KEYWARD_TOKEN_RATE_PER_CLIENT=1000000 KEYWARD_TOKEN_RATE_PER_IP=1000000 \
     KEYWARD_API_RATE_PER_MINUTE=1000000000 KEYWARD_SHUTDOWN_DRAIN_SECS=0 \
-    ./target/release/keyward serve --demo >"$WORK/server-$1.log" 2>&1 &
+    env ${METRICS_ENV:-} ./target/release/keyward serve --demo >"$WORK/server-$1.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 100); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done
   JAR="$WORK/cookies"
