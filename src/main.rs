@@ -190,6 +190,12 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Ask the server at KEYWARD_ADDR whether it answers (a container's
+    /// HEALTHCHECK): exit status 0 when PATH answers 200.
+    Health {
+        #[arg(long, default_value = "/healthz")]
+        path: String,
+    },
     /// Write a consistent copy of the SQLite database to FILE, while the
     /// server runs. The key file is not in it: back it up separately.
     Backup {
@@ -337,6 +343,9 @@ async fn run() -> anyhow::Result<()> {
         )
     });
     let command = cli.command.unwrap_or(Command::Serve { demo: false });
+    if let Command::Health { path } = &command {
+        return health(config.addr, path).await;
+    }
     // A restore replaces the database file: nothing may have it open.
     if let Command::Restore { file } = &command {
         keyward::backup::restore(&config.database_url, file).await?;
@@ -395,7 +404,10 @@ async fn run() -> anyhow::Result<()> {
             }
             serve(state, demo, drain_secs).await
         }
-        Command::Migrate | Command::Backup { .. } | Command::Restore { .. } => Ok(()),
+        Command::Migrate
+        | Command::Backup { .. }
+        | Command::Restore { .. }
+        | Command::Health { .. } => Ok(()),
         Command::User(UserCommand::Add {
             email,
             name,
@@ -411,6 +423,28 @@ async fn run() -> anyhow::Result<()> {
             days,
         }) => add_token(&state, &email, &org, &name, &access, days).await,
     }
+}
+
+async fn health(addr: SocketAddr, path: &str) -> anyhow::Result<()> {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::IpAddr::from([127, 0, 0, 1]));
+    }
+    let url = format!("http://{addr}{path}");
+    let answer = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .no_proxy()
+        .build()?
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("{url} does not answer"))?;
+    anyhow::ensure!(
+        answer.status().is_success(),
+        "{url} answered {}",
+        answer.status()
+    );
+    Ok(())
 }
 
 async fn add_token(
