@@ -13,6 +13,7 @@ pub mod keys;
 pub mod mail;
 pub mod random;
 pub mod service;
+pub mod settings;
 pub mod state;
 pub mod storage;
 pub mod telemetry;

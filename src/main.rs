@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use keyward::config::{Config, Environment, parse_networks};
+
 use keyward::domain::{Access, DisplayName, Email, Password};
 use keyward::keys::Keys;
 use keyward::storage::Db;
@@ -16,168 +16,49 @@ use tracing_subscriber::EnvFilter;
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// The configuration file (TOML); every key in it can be overridden by
+    /// its KEYWARD_* variable, and those by flags. `keyward config reference`
+    /// lists them.
+    #[arg(long, env = "KEYWARD_CONFIG", global = true)]
+    config: Option<PathBuf>,
     #[command(flatten)]
-    settings: Settings,
+    flags: Flags,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
-#[derive(Args)]
-struct Settings {
-    /// Address to listen on.
-    #[arg(
-        long,
-        env = "KEYWARD_ADDR",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
-    addr: SocketAddr,
-    /// sqlite://FILE (the default) or postgres://USER@HOST/DB
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "sqlite://keyward.db",
-        global = true
-    )]
-    database_url: String,
-    /// The server key file (created with mode 0600 when missing); `KEYWARD_KEY`
-    /// (64 hex digits) takes its place when set.
-    /// Default: `keyward.key` beside the SQLite database file.
-    #[arg(long, env = "KEYWARD_KEY_FILE", global = true)]
+/// Command-line flags: the top layer, over `keyward.toml` and the
+/// environment (see `keyward::settings`). Each names its setting's key.
+#[derive(Args, serde::Serialize, Default)]
+struct Flags {
+    /// Address to listen on [addr, KEYWARD_ADDR].
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    addr: Option<SocketAddr>,
+    /// sqlite://FILE or postgres://USER@HOST/DB [database_url, DATABASE_URL].
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database_url: Option<String>,
+    /// The server key file [key_file, KEYWARD_KEY_FILE].
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     key_file: Option<PathBuf>,
-    /// Public base URL: the token issuer; https makes cookies Secure.
-    #[arg(long, env = "KEYWARD_PUBLIC_URL", global = true)]
+    /// Public base URL [public_url, KEYWARD_PUBLIC_URL].
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     public_url: Option<String>,
-    /// The API audience shown with each credential and put in tokens.
-    #[arg(
-        long,
-        env = "KEYWARD_AUDIENCE",
-        default_value = "https://api.keyward.test",
-        global = true
-    )]
-    audience: String,
-    /// sandbox (secrets start kws_test_) or production (kws_live_).
-    #[arg(
-        long,
-        env = "KEYWARD_ENVIRONMENT",
-        default_value = "sandbox",
-        global = true
-    )]
-    environment: Environment,
-    /// Comma-separated addresses or CIDR ranges whose X-Forwarded-For is believed.
-    #[arg(
-        long,
-        env = "KEYWARD_TRUSTED_PROXIES",
-        default_value = "",
-        global = true
-    )]
-    trusted_proxies: String,
-    /// Token endpoint requests per second per client ID (bursts of twice that).
-    #[arg(
-        long,
-        env = "KEYWARD_TOKEN_RATE_PER_CLIENT",
-        default_value_t = 20,
-        global = true
-    )]
-    token_rate_per_client: u32,
-    /// Token endpoint requests per second per source address.
-    #[arg(
-        long,
-        env = "KEYWARD_TOKEN_RATE_PER_IP",
-        default_value_t = 50,
-        global = true
-    )]
-    token_rate_per_ip: u32,
-    /// API requests per minute per personal access token.
-    #[arg(
-        long,
-        env = "KEYWARD_API_RATE_PER_MINUTE",
-        default_value_t = 600,
-        global = true
-    )]
-    api_rate_per_minute: u32,
-    /// SMTP server for invitation emails: smtp://host:port (add ?tls=required
-    /// for STARTTLS) or smtps://user:password@host:465. Without it, the
-    /// console shows invitation links to copy.
-    #[arg(long, env = "KEYWARD_SMTP_URL", global = true, hide_env_values = true)]
-    smtp_url: Option<String>,
-    /// The sender of Keyward's emails.
-    #[arg(
-        long,
-        env = "KEYWARD_SMTP_FROM",
-        default_value = "Keyward <keyward@localhost>",
-        global = true
-    )]
-    smtp_from: String,
-    /// Who trial organizations contact to upgrade (an address, a URL, a team).
-    #[arg(
-        long,
-        env = "KEYWARD_UPGRADE_CONTACT",
-        default_value = "the people who run this Keyward server",
-        global = true
-    )]
-    upgrade_contact: String,
-    /// GitHub's secret-scanning public keys document, saved as a JSON file:
-    /// turns on the leaked-secret intake at POST /leaks/github.
-    #[arg(long, env = "KEYWARD_LEAK_PUBLIC_KEYS", global = true)]
-    leak_public_keys: Option<std::path::PathBuf>,
-    /// Comma-separated addresses or CIDR ranges that webhook deliveries may
-    /// reach although they are loopback or private (by default none).
-    #[arg(
-        long,
-        env = "KEYWARD_WEBHOOK_ALLOWED_NETWORKS",
-        default_value = "",
-        global = true
-    )]
-    webhook_allowed_networks: String,
-    /// Development only: accept http:// webhook URLs to loopback hosts.
-    #[arg(long, env = "KEYWARD_WEBHOOK_ALLOW_HTTP", global = true)]
-    webhook_allow_http: bool,
-    /// Seconds before the first retry of a failed webhook delivery; each
-    /// retry waits twice as long (at most 12 hours), for 3 days.
-    #[arg(
-        long,
-        env = "KEYWARD_WEBHOOK_RETRY_BASE_SECS",
-        default_value_t = 5,
-        value_parser = clap::value_parser!(i64).range(1..=3600),
-        global = true
-    )]
-    webhook_retry_base_secs: i64,
-    /// Seconds between a stop signal and the server's stop, while /readyz
-    /// answers 503 so a load balancer drains this instance first.
-    #[arg(
-        long,
-        env = "KEYWARD_SHUTDOWN_DRAIN_SECS",
-        default_value_t = 5,
-        value_parser = clap::value_parser!(u64).range(0..=300),
-        global = true
-    )]
-    shutdown_drain_secs: u64,
-    /// A folder for scheduled backups of the SQLite database (off when unset).
-    #[arg(long, env = "KEYWARD_BACKUP_DIR", global = true)]
-    backup_dir: Option<PathBuf>,
-    /// How often a scheduled backup is taken: 30m, 6h, 1d…
-    #[arg(
-        long,
-        env = "KEYWARD_BACKUP_EVERY",
-        default_value = "1d",
-        value_parser = keyward::backup::parse_every,
-        global = true
-    )]
-    backup_every: std::time::Duration,
-    /// How many scheduled backups are kept (the oldest go first).
-    #[arg(
-        long,
-        env = "KEYWARD_BACKUP_KEEP",
-        default_value_t = 7,
-        value_parser = clap::value_parser!(u64).range(1..=1000),
-        global = true
-    )]
-    backup_keep: u64,
-    /// Where to serve Prometheus metrics at /metrics, apart from the
-    /// console (off when unset), e.g. 127.0.0.1:9464.
-    #[arg(long, env = "KEYWARD_METRICS_ADDR", global = true)]
+    /// sandbox or production [environment, KEYWARD_ENVIRONMENT].
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    environment: Option<String>,
+    /// Prometheus metrics address [metrics_addr, KEYWARD_METRICS_ADDR].
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     metrics_addr: Option<SocketAddr>,
+    /// text or json [log_format, KEYWARD_LOG_FORMAT].
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_format: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -190,6 +71,10 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// The settings: `check` validates them and prints the effective values
+    /// (secrets redacted); `reference` prints the table of every setting.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Ask the server at KEYWARD_ADDR whether it answers (a container's
     /// HEALTHCHECK): exit status 0 when PATH answers 200.
     Health {
@@ -211,6 +96,12 @@ enum Command {
     /// Manage personal access tokens from scripts.
     #[command(subcommand)]
     Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    Check,
+    Reference,
 }
 
 #[derive(Subcommand)]
@@ -256,54 +147,6 @@ enum UserCommand {
     },
 }
 
-impl Settings {
-    fn config(&self) -> anyhow::Result<Config> {
-        let public_url = self
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.addr))
-            .trim_end_matches('/')
-            .to_owned();
-        Ok(Config {
-            addr: self.addr,
-            database_url: self.database_url.clone(),
-            key_file: self
-                .key_file
-                .clone()
-                .unwrap_or_else(|| default_key_file(&self.database_url)),
-            public_url,
-            audience: self.audience.clone(),
-            environment: self.environment,
-            trusted_proxies: parse_networks(&self.trusted_proxies).map_err(anyhow::Error::msg)?,
-            token_rate_per_client: self.token_rate_per_client,
-            token_rate_per_ip: self.token_rate_per_ip,
-            api_rate_per_minute: self.api_rate_per_minute,
-            smtp_url: self.smtp_url.clone().filter(|url| !url.is_empty()),
-            smtp_from: self.smtp_from.clone(),
-            upgrade_contact: self.upgrade_contact.clone(),
-            leak_public_keys: self.leak_public_keys.clone(),
-            webhook_allowed_networks: parse_networks(&self.webhook_allowed_networks)
-                .map_err(|e| anyhow::anyhow!("KEYWARD_WEBHOOK_ALLOWED_NETWORKS: {e}"))?,
-            webhook_allow_http: self.webhook_allow_http,
-            webhook_retry_base_secs: self.webhook_retry_base_secs,
-        })
-    }
-}
-
-/// `keyward.key` in the directory of a `sqlite:` database file, else in the
-/// working directory.
-fn default_key_file(database_url: &str) -> PathBuf {
-    let file = database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| database_url.strip_prefix("sqlite:"))
-        .map(|rest| rest.split('?').next().unwrap_or(""))
-        .filter(|path| !path.is_empty() && *path != ":memory:");
-    match file.and_then(|path| std::path::Path::new(path).parent()) {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.join("keyward.key"),
-        _ => PathBuf::from("keyward.key"),
-    }
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match run().await {
@@ -317,31 +160,50 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Config(ConfigCommand::Reference)) = &cli.command {
+        print!("{}", keyward::settings::reference_table());
+        return Ok(());
+    }
+    let settings = keyward::settings::load(
+        cli.config.as_deref(),
+        figment::providers::Serialized::globals(&cli.flags),
+    )?;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    // Read before the flags, so that their own errors are logged as asked.
-    match std::env::var("KEYWARD_LOG_FORMAT").as_deref() {
-        Ok("json") => tracing_subscriber::fmt()
+    if settings.log_format == "json" {
+        tracing_subscriber::fmt()
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
             .with_env_filter(filter)
-            .init(),
-        Ok("text") | Ok("") | Err(_) => tracing_subscriber::fmt().with_env_filter(filter).init(),
-        Ok(other) => anyhow::bail!("KEYWARD_LOG_FORMAT must be text or json, not `{other}`"),
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
     }
-    let cli = Cli::parse();
-    let config = cli.settings.config()?;
-    let drain_secs = cli.settings.shutdown_drain_secs;
-    let metrics_addr = cli.settings.metrics_addr;
-    let schedule = cli.settings.backup_dir.clone().map(|dir| {
-        (
-            dir,
-            cli.settings.backup_every,
-            cli.settings.backup_keep as usize,
-        )
-    });
+    let config = settings.config()?;
+    if let Some(Command::Config(ConfigCommand::Check)) = &cli.command {
+        match &cli.config {
+            Some(path) => println!(
+                "# {} with the environment and flags over it",
+                path.display()
+            ),
+            None => println!("# defaults with the environment and flags over them"),
+        }
+        print!("{}", settings.redacted());
+        return Ok(());
+    }
+    let drain_secs = settings.shutdown_drain_secs;
+    let metrics_addr = settings.metrics_addr;
+    let schedule = match &settings.backup.dir {
+        Some(dir) => Some((
+            dir.clone(),
+            settings.backup_every()?,
+            settings.backup.keep as usize,
+        )),
+        None => None,
+    };
     let command = cli.command.unwrap_or(Command::Serve { demo: false });
     if let Command::Health { path } = &command {
         return health(config.addr, path).await;
@@ -405,6 +267,7 @@ async fn run() -> anyhow::Result<()> {
             serve(state, demo, drain_secs).await
         }
         Command::Migrate
+        | Command::Config(_)
         | Command::Backup { .. }
         | Command::Restore { .. }
         | Command::Health { .. } => Ok(()),
