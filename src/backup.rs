@@ -4,7 +4,7 @@
 //! the newest few; and `keyward restore FILE`, which refuses to replace the
 //! database of a running server. The key file is never in a backup: a
 //! database without its key cannot check a secret or sign a token, so the
-//! two are kept apart (see README, "Backups").
+//! two are kept apart (see README, "Operating Keyward").
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -55,7 +55,7 @@ pub fn hold(database_url: &str) -> anyhow::Result<Option<ServerLock>> {
 pub async fn backup(db: &Db, database_url: &str, target: &Path) -> anyhow::Result<()> {
     if sqlite_file(database_url).is_none() {
         bail!(
-            "backups here are for the SQLite database; for PostgreSQL use pg_dump (see README, \"Backups\")"
+            "backups here are for the SQLite database; for PostgreSQL use pg_dump (see README, \"Operating Keyward\")"
         );
     }
     if target.exists() {
@@ -66,6 +66,14 @@ pub async fn backup(db: &Db, database_url: &str, target: &Path) -> anyhow::Resul
     let partial = target.with_extension("partial");
     let _ = std::fs::remove_file(&partial);
     db.vacuum_into(&partial).await?;
+    // Readable by its owner alone, and without the console's sessions.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", partial.display()))?;
+    }
+    Db::scrub_sessions(&partial).await?;
     std::fs::rename(&partial, target)
         .with_context(|| format!("cannot move the backup to {}", target.display()))?;
     Ok(())

@@ -240,6 +240,9 @@ async fn run() -> anyhow::Result<()> {
     if let Some(url) = &config.smtp_url {
         keyward::mail::Mailer::smtp(url, &config.smtp_from)?;
     }
+    keyward::webhooks::Sender::new(keyward::webhooks::Guard::new(
+        config.webhook_allowed_networks.clone(),
+    ))?;
     if let Some(path) = &config.leak_public_keys {
         keyward::auth::leak_keys::LeakKeys::load(path)?;
     }

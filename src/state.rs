@@ -25,8 +25,9 @@ pub struct AppState {
     pub leak_keys: Option<Arc<LeakKeys>>,
     pub clock: Arc<dyn Clock>,
     pub mailer: Mailer,
-    /// The HTTP client of webhook deliveries, with its address guard.
-    pub webhook_sender: Sender,
+    /// The HTTP client of webhook deliveries, with its address guard
+    /// (`keyward serve` checks it can be built before it gets here).
+    pub webhook_sender: Option<Sender>,
     /// Set once the first organization exists; `/setup` is closed from then on.
     setup_done: Arc<AtomicBool>,
     /// Set when the process was asked to stop: `/readyz` answers 503 so a
@@ -57,7 +58,9 @@ impl AppState {
         };
         AppState {
             mailer,
-            webhook_sender: Sender::new(Guard::new(config.webhook_allowed_networks.clone())),
+            webhook_sender: Sender::new(Guard::new(config.webhook_allowed_networks.clone()))
+                .map_err(|error| tracing::error!(error = format!("{error:#}"), "webhooks are off"))
+                .ok(),
             token_limits,
             api_limits: Arc::new(ApiLimits::new(config.api_rate_per_minute)),
             // `keyward serve` checks the file before it gets here.

@@ -78,8 +78,9 @@ fn is_public(ip: IpAddr) -> bool {
         "224.0.0.0/3",
     ];
     const V6_RESERVED: &[&str] = &[
-        "::/128",
+        "::/96",
         "::1/128",
+        "::ffff:0:0:0/96",
         "64:ff9b::/96",
         "64:ff9b:1::/48",
         "100::/64",
@@ -88,6 +89,7 @@ fn is_public(ip: IpAddr) -> bool {
         "2002::/16",
         "fc00::/7",
         "fe80::/10",
+        "fec0::/10",
         "ff00::/8",
     ];
     let in_any = |nets: &[&str]| {
@@ -154,7 +156,9 @@ pub struct Answer {
 }
 
 impl Sender {
-    pub fn new(guard: Guard) -> Sender {
+    /// The client, or why it cannot be built (then webhooks cannot run:
+    /// the server does not start rather than send without its guard).
+    pub fn new(guard: Guard) -> anyhow::Result<Sender> {
         let guard = Arc::new(guard);
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -164,8 +168,8 @@ impl Sender {
             .user_agent(concat!("Keyward-Webhooks/", env!("CARGO_PKG_VERSION")))
             .dns_resolver(Arc::new(GuardedResolver(guard.clone())))
             .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        Sender { client, guard }
+            .map_err(|e| anyhow::anyhow!("the webhook HTTP client: {e}"))?;
+        Ok(Sender { client, guard })
     }
 
     /// Posts `body` to `url` with the Standard Webhooks headers.
@@ -304,16 +308,20 @@ async fn attempt(state: &AppState, due: Due) -> anyhow::Result<()> {
         ("webhook-timestamp", timestamp.to_string()),
         ("webhook-signature", signature),
     ];
-    let answer = if secrets.is_empty() {
-        Answer {
-            status: None,
-            error: Some("the signing secret cannot be read with this server's key".to_owned()),
+    let refused = |error: &str| Answer {
+        status: None,
+        error: Some(error.to_owned()),
+    };
+    let answer = match &state.webhook_sender {
+        _ if secrets.is_empty() => {
+            refused("the signing secret cannot be read with this server's key")
         }
-    } else {
-        state
-            .webhook_sender
-            .post(&endpoint.url, &headers, due.payload.clone())
-            .await
+        None => refused("this server cannot send webhooks: its HTTP client could not start"),
+        Some(sender) => {
+            sender
+                .post(&endpoint.url, &headers, due.payload.clone())
+                .await
+        }
     };
     let now = state.now();
     let outcome = if answer.error.is_none() {
@@ -336,6 +344,7 @@ async fn attempt(state: &AppState, due: Due) -> anyhow::Result<()> {
         AttemptOutcome::GaveUp => "failed",
     });
     let attempted = Attempted {
+        claimed_until: due.locked_until,
         response_status: answer.status.map(i64::from),
         error: answer.error.as_deref(),
         outcome,

@@ -58,6 +58,7 @@ impl Draft {
             justification: justification.as_str(),
             requested_by: actor.user,
             requested_by_email: &actor.email,
+            expires_at: self.expires_at,
         }
     }
 
@@ -266,6 +267,7 @@ pub async fn create_once(
     if places.is_full() {
         return Err(Error::LimitReached);
     }
+    keeps_policy(&locked.org, draft.expires_at, locked.now)?;
     if needs_approval(&locked.org, locked.access) {
         let justification = justification.ok_or(Error::JustificationRequired)?;
         return request(locked, actor, draft, justification, once).await;
@@ -274,7 +276,6 @@ pub async fn create_once(
     if repo::name_requested(&mut locked.tx, actor.org, name, None).await? {
         return Err(Error::NameTaken);
     }
-    keeps_policy(&locked.org, draft.expires_at, locked.now)?;
     let is_primary = places.credentials == 0;
     let new = NewCredential {
         org: actor.org,
@@ -395,8 +396,15 @@ pub async fn update(
     if draft.expires_at != before.expires_at {
         keeps_policy(&locked.org, draft.expires_at, locked.now)?;
     }
+    // A longer life (a later date, or none) widens as much as a scope does.
+    let lives_longer = match (before.expires_at, draft.expires_at) {
+        (Some(_), None) => true,
+        (Some(was), Some(now)) => now > was,
+        (None, _) => false,
+    };
     let widens = !draft.permissions.is_within(&before.permissions)
-        || !draft.ips.is_within(&before.ip_allowlist);
+        || !draft.ips.is_within(&before.ip_allowlist)
+        || lives_longer;
     if widens && needs_approval(&locked.org, locked.access) {
         let justification = justification.ok_or(Error::WideningNeedsApproval)?;
         let request_id = RequestId::generate();

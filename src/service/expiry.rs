@@ -34,10 +34,9 @@ fn threshold(expires_at: i64, now: i64) -> Option<i64> {
 /// One round: sends what is due. Returns how many reminders went out.
 pub async fn run_once(app: &AppState) -> anyhow::Result<usize> {
     let now = app.now();
-    let largest = REMINDER_DAYS.iter().copied().max().unwrap_or(30);
     let due = {
         let mut conn = app.db.acquire().await?;
-        repo::expiring(&mut conn, now + largest * DAY, BATCH).await?
+        repo::expiring(&mut conn, now, BATCH).await?
     };
     let mut sent = 0;
     for credential in due {
@@ -62,7 +61,13 @@ async fn remind(
     days: i64,
     now: i64,
 ) -> anyhow::Result<bool> {
-    let mut tx = app.db.begin().await?;
+    let mut tx = app.db.begin_org(credential.organization_id).await?.0;
+    // Its date may have changed since it was listed: a reminder for the old
+    // date would block those of the new one.
+    let current = repo::find_by_id(&mut tx, credential.organization_id, credential.id).await?;
+    if current.and_then(|c| c.expires_at) != Some(credential.expires_at) {
+        return Ok(false);
+    }
     if !repo::claim_reminder(&mut tx, credential.id, days, now).await? {
         return Ok(false);
     }

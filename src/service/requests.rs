@@ -125,8 +125,9 @@ async fn apply_change(
         set: request.permission_set,
         permissions: request.permissions.clone(),
         ips: request.ip_allowlist.clone(),
-        // A request does not change when the credential expires.
-        expires_at: before.expires_at,
+        // The expiry the change asked for (the credential's own when the
+        // request left it as it was).
+        expires_at: request.expires_at,
     };
     apply(locked, &before, &draft).await?;
     repo::complete(&mut locked.tx, request.id).await?;
@@ -199,6 +200,15 @@ pub async fn generate(app: &AppState, actor: &Actor, request_id: &RequestId) -> 
     {
         return Err(Error::NameTaken);
     }
+    // The expiry asked for, checked against the policy as it is now; a
+    // request made before a policy took effect gets the longest it allows.
+    let expires_at = request.expires_at.or_else(|| {
+        locked
+            .org
+            .max_credential_days
+            .map(|days| crate::domain::credential::expiry::latest(days, locked.now))
+    });
+    crate::service::credentials::keeps_policy(&locked.org, expires_at, locked.now)?;
     let is_primary = places.credentials == 0;
     let new = NewCredential {
         org: actor.org,
@@ -211,11 +221,7 @@ pub async fn generate(app: &AppState, actor: &Actor, request_id: &RequestId) -> 
         permission_set: request.permission_set,
         permissions: &request.permissions,
         ip_allowlist: &request.ip_allowlist,
-        // A request carries no expiry: under a policy, the longest it allows.
-        expires_at: locked
-            .org
-            .max_credential_days
-            .map(|days| crate::domain::credential::expiry::latest(days, locked.now)),
+        expires_at,
     };
     let Some(id) = credentials_repo::insert(&mut locked.tx, &new, locked.now).await? else {
         return Err(Error::NameTaken);

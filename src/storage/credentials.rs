@@ -583,22 +583,30 @@ pub struct Expiring {
     pub reminded: Option<i64>,
 }
 
-/// Credentials that expire by `until` and whose expiry was not yet
-/// announced, soonest first.
-pub async fn expiring(conn: &mut Conn, until: i64, limit: i64) -> anyhow::Result<Vec<Expiring>> {
+/// Credentials whose reminder is due at `now` and not yet sent, soonest
+/// first: the threshold they are at (0 once expired, else the smallest of 1,
+/// 7 and 30 days their remaining time is within) has no reminder at or below
+/// it. Those reminded already are left out in SQL, so however many there
+/// are, the batch is all work to do.
+pub async fn expiring(conn: &mut Conn, now: i64, limit: i64) -> anyhow::Result<Vec<Expiring>> {
     on!(conn, |e| sqlx::query_as(
         "SELECT c.id, c.organization_id, c.client_id, c.name, c.created_by, c.expires_at,
                 (SELECT MIN(r.days) FROM credential_reminders r WHERE r.credential_id = c.id) AS reminded
          FROM credentials c
-         WHERE c.expires_at IS NOT NULL AND c.expires_at <= $1
-           AND NOT EXISTS (SELECT 1 FROM credential_reminders r WHERE r.credential_id = c.id AND r.days = 0)
+         WHERE c.expires_at IS NOT NULL AND c.expires_at <= $1 + 30 * 86400
+           AND NOT EXISTS (
+               SELECT 1 FROM credential_reminders r WHERE r.credential_id = c.id AND r.days <=
+                   CASE WHEN c.expires_at <= $1 THEN 0
+                        WHEN c.expires_at - $1 <= 86400 THEN 1
+                        WHEN c.expires_at - $1 <= 7 * 86400 THEN 7
+                        ELSE 30 END)
          ORDER BY c.expires_at LIMIT $2",
     )
-    .bind(until)
+    .bind(now)
     .bind(limit)
     .fetch_all(e)
     .await)
-    .context("finding expiring credentials")
+    .context("finding credentials with an expiry reminder due")
 }
 
 /// Records that the reminder at `days` went out. `false` when it had

@@ -324,6 +324,27 @@ impl Db {
         Ok(())
     }
 
+    /// Removes the console sessions from a backup copy at `path`, their rows
+    /// overwritten (`secure_delete`): a session id is a bearer credential
+    /// that works without the key file, so a backup must not carry one.
+    pub async fn scrub_sessions(path: &std::path::Path) -> anyhow::Result<()> {
+        use sqlx::Connection as _;
+        let options = SqliteConnectOptions::new().filename(path);
+        let mut conn = SqliteConnection::connect_with(&options)
+            .await
+            .with_context(|| format!("cannot open the backup {}", path.display()))?;
+        sqlx::query("PRAGMA secure_delete = ON")
+            .execute(&mut conn)
+            .await
+            .context("preparing the backup")?;
+        sqlx::query("DELETE FROM tower_sessions")
+            .execute(&mut conn)
+            .await
+            .context("removing sessions from the backup")?;
+        conn.close().await.ok();
+        Ok(())
+    }
+
     /// `PRAGMA integrity_check` of the SQLite file at `path`, opened read
     /// only: "ok", or what is wrong.
     pub async fn integrity_of(path: &std::path::Path) -> anyhow::Result<String> {

@@ -35,6 +35,8 @@ pub struct Request {
     /// The reason given with a rejection.
     pub decision_note: Option<String>,
     pub created_at: i64,
+    /// The expiry asked for, applied with the request.
+    pub expires_at: Option<i64>,
 }
 
 pub struct NewRequest<'a> {
@@ -49,11 +51,12 @@ pub struct NewRequest<'a> {
     pub justification: &'a str,
     pub requested_by: UserId,
     pub requested_by_email: &'a str,
+    pub expires_at: Option<i64>,
 }
 
 const COLUMNS: &str =
     "id, request_id, credential_id, name, description, permission_set, permissions, ip_allowlist, justification,
-    requested_by, requested_by_email, status, decided_by, decided_at, decision_note, created_at,
+    requested_by, requested_by_email, status, decided_by, decided_at, decision_note, created_at, expires_at,
     (SELECT c.client_id FROM credentials c WHERE c.id = credential_requests.credential_id) AS target_client_id";
 
 /// Requests the Credentials page shows: active ones, and those rejected since `shown_since`.
@@ -91,8 +94,8 @@ pub async fn insert(conn: &mut Conn, new: &NewRequest<'_>, now: i64) -> anyhow::
         sqlx::query(
             "INSERT INTO credential_requests
                 (organization_id, request_id, name, name_key, description, permission_set, permissions, ip_allowlist,
-                 justification, requested_by, requested_by_email, status, created_at, credential_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                 justification, requested_by, requested_by_email, status, created_at, credential_id, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(new.org)
         .bind(new.request_id)
@@ -108,6 +111,7 @@ pub async fn insert(conn: &mut Conn, new: &NewRequest<'_>, now: i64) -> anyhow::
         .bind(RequestStatus::Pending)
         .bind(now)
         .bind(new.credential_id)
+        .bind(new.expires_at)
         .execute(e)
         .await
         .map(|r| r.rows_affected())

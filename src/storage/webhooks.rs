@@ -244,6 +244,8 @@ pub struct Due {
     pub payload: String,
     pub attempts: i64,
     pub give_up_at: i64,
+    /// The lease this claim holds; the outcome is recorded only under it.
+    pub locked_until: i64,
 }
 
 /// Claims up to `limit` due deliveries of enabled endpoints for `lease`
@@ -263,7 +265,7 @@ pub async fn claim_due(
     const CLAIM: &str = "UPDATE webhook_deliveries
          SET locked_until = $2, attempts = attempts + 1, last_attempt_at = $1
          WHERE id IN (PICK)
-         RETURNING id, endpoint_id, message_id, payload, attempts, give_up_at";
+         RETURNING id, endpoint_id, message_id, payload, attempts, give_up_at, locked_until";
     match conn.exec() {
         Either::Sqlite(e) => {
             sqlx::query_as(&CLAIM.replace("PICK", PICK))
@@ -299,6 +301,8 @@ pub async fn endpoint_of(conn: &mut Conn, id: WebhookId) -> anyhow::Result<Optio
 
 /// How an attempt ended.
 pub struct Attempted<'a> {
+    /// The lease the attempt was made under.
+    pub claimed_until: i64,
     pub response_status: Option<i64>,
     pub error: Option<&'a str>,
     pub outcome: AttemptOutcome,
@@ -326,13 +330,14 @@ pub async fn record_attempt(
     on!(conn, |e| sqlx::query(
         "UPDATE webhook_deliveries
          SET status = $2, next_attempt_at = $3, locked_until = 0, response_status = $4, last_error = $5
-         WHERE id = $1",
+         WHERE id = $1 AND locked_until = $6",
     )
     .bind(due.id)
     .bind(status)
     .bind(next)
     .bind(attempted.response_status)
     .bind(attempted.error)
+    .bind(attempted.claimed_until)
     .execute(e)
     .await
     .map(|r| r.rows_affected()))
@@ -394,7 +399,8 @@ pub async fn deliveries(
 
 /// Sends a delivery again now (same message id, so receivers can tell it is
 /// the same event), with a new retry window. `false` when the endpoint has
-/// no such delivery.
+/// no such delivery. One being sent right now is left to that attempt, so
+/// two instances never send it at once.
 pub async fn resend(
     conn: &mut Conn,
     endpoint: WebhookId,
@@ -404,8 +410,8 @@ pub async fn resend(
 ) -> anyhow::Result<bool> {
     let changed = on!(conn, |e| sqlx::query(
         "UPDATE webhook_deliveries
-         SET status = 'pending', next_attempt_at = $3, give_up_at = $4, locked_until = 0
-         WHERE endpoint_id = $1 AND id = $2",
+         SET status = 'pending', next_attempt_at = $3, give_up_at = $4
+         WHERE endpoint_id = $1 AND id = $2 AND locked_until <= $3",
     )
     .bind(endpoint)
     .bind(id)
@@ -415,5 +421,16 @@ pub async fn resend(
     .await
     .map(|r| r.rows_affected()))
     .context("resending a webhook delivery")?;
-    Ok(changed == 1)
+    if changed == 1 {
+        return Ok(true);
+    }
+    let exists: i64 = on!(conn, |e| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = $1 AND id = $2"
+    )
+    .bind(endpoint)
+    .bind(id)
+    .fetch_one(e)
+    .await)
+    .context("finding a webhook delivery")?;
+    Ok(exists == 1)
 }

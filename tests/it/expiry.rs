@@ -321,3 +321,178 @@ async fn an_organization_policy_requires_an_expiry_within_its_limit() {
             .starts_with(&date_in(&app, 11))
     );
 }
+
+#[tokio::test]
+async fn with_approval_required_the_requested_expiry_is_kept_and_a_longer_life_needs_an_owner() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.require_approval().await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    admin.get(CREDENTIALS).await;
+    let five_days = date_in(&app, 5);
+    admin
+        .submit_credential(&with(
+            credential_fields("Requested short"),
+            &[
+                ("expires_on", five_days.as_str()),
+                ("justification", "Nightly reconciliation job for the ledger"),
+            ],
+        ))
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let request_id = app
+        .sql
+        .string("SELECT request_id FROM credential_requests", &[])
+        .await;
+    owner.get(CREDENTIALS).await;
+    owner
+        .approve(&request_id)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    admin.get(CREDENTIALS).await;
+    let generated = admin.generate(&request_id).await;
+    generated.assert_status(StatusCode::OK);
+    let client_id = client_id_in(&generated.body).unwrap();
+    admin
+        .get(CREDENTIALS)
+        .await
+        .assert_contains("<dt>Expires</dt>")
+        .assert_contains(&five_days);
+
+    // Extending it is a widening change: a request, the date unchanged until approved.
+    let later = date_in(&app, 60);
+    admin.get(&credential(&client_id, "edit")).await;
+    admin
+        .edit_credential(
+            &client_id,
+            &with(
+                credential_fields("Requested short"),
+                &[
+                    ("expires_on", later.as_str()),
+                    ("justification", "It runs for two more months"),
+                ],
+            ),
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let stored = || async {
+        app.sql
+            .string(
+                "SELECT CAST(expires_at AS TEXT) FROM credentials WHERE client_id = $1",
+                &[client_id.as_str().into()],
+            )
+            .await
+    };
+    let before = stored().await;
+    assert_eq!(
+        keyward::domain::credential::expiry::date(before.parse().unwrap()),
+        five_days
+    );
+    let change = app
+        .sql
+        .string(
+            "SELECT request_id FROM credential_requests WHERE credential_id IS NOT NULL",
+            &[],
+        )
+        .await;
+    owner.get(CREDENTIALS).await;
+    owner
+        .approve(&change)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let after = stored().await;
+    assert_eq!(
+        keyward::domain::credential::expiry::date(after.parse().unwrap()),
+        later
+    );
+}
+
+#[tokio::test]
+async fn a_credential_on_its_last_day_can_still_be_renamed() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(CREDENTIALS).await;
+    let tomorrow = date_in(&app, 1);
+    let created = owner
+        .submit_credential(&with(
+            credential_fields("Last day"),
+            &[("expires_on", tomorrow.as_str())],
+        ))
+        .await;
+    let client_id = client_id_in(&created.body).unwrap();
+    // A day later, its last day is today: a date no longer accepted as new.
+    app.clock.advance(DAY);
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(&credential(&client_id, "edit")).await;
+    owner
+        .edit_credential(
+            &client_id,
+            &with(
+                credential_fields("Last day, renamed"),
+                &[("expires_on", tomorrow.as_str())],
+            ),
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let acme = app.org_id("Acme Payments").await;
+    let token = owner.api_token("rename", acme, "write").await;
+    app.client()
+        .api(
+            "PATCH",
+            &format!("/api/v1/credentials/{client_id}"),
+            &token,
+            Some(serde_json::json!({ "name": "Last day, again" })),
+        )
+        .await
+        .assert_status(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn reminders_are_not_starved_by_credentials_reminded_already() {
+    let app = TestApp::demo().await;
+    let globex = app.org_id("Globex").await;
+    let now = app.clock.now();
+    // 150 credentials of another organization, in 10 days, reminded at 30 days already.
+    for i in 0..150 {
+        let client_id = format!("kwid_starve{i:017}");
+        app.sql
+            .execute(
+                "INSERT INTO credentials (organization_id, client_id, name, name_key, created_at, created_by,
+                     updated_at, permission_set, permissions, ip_allowlist, expires_at)
+                 VALUES ($1, $2, $3, $3, $4, 'x@globex.test', $4, 'monitoring', 'balances:read:org', '0.0.0.0/0', $5)",
+                &[globex.into(), client_id.as_str().into(), format!("starve {i}").as_str().into(), now.into(), (now + 10 * DAY).into()],
+            )
+            .await;
+        app.sql
+            .execute(
+                "INSERT INTO credential_reminders (credential_id, days, sent_at)
+                 SELECT id, 30, $2 FROM credentials WHERE client_id = $1",
+                &[client_id.as_str().into(), now.into()],
+            )
+            .await;
+    }
+    // Acme's, in 20 days, not reminded yet.
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(CREDENTIALS).await;
+    owner
+        .submit_credential(&with(
+            credential_fields("Not starved"),
+            &[("expires_on", &date_in(&app, 20))],
+        ))
+        .await
+        .assert_status(StatusCode::OK);
+    assert_eq!(
+        keyward::service::expiry::run_once(&app.state)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM audit_events e JOIN organizations o ON o.id = e.organization_id
+             WHERE e.action = 'credential.expiring' AND o.name = 'Acme Payments'"
+        )
+        .await,
+        1
+    );
+}

@@ -610,12 +610,13 @@ pub async fn update(
             .ip_allowlist
             .unwrap_or_else(|| current.ip_allowlist.entries()),
         justification: changes.justification,
-        expires_on: match changes.expires_on {
-            Some(date) => date,
-            None => current.expires_at.map(expiry::date),
-        },
+        // Left out: kept as stored, not checked again (it may be today).
+        expires_on: changes.expires_on.clone().unwrap_or(None),
     };
-    let (draft, justification) = merged.draft(state.now())?;
+    let (mut draft, justification) = merged.draft(state.now())?;
+    if changes.expires_on.is_none() {
+        draft.expires_at = current.expires_at;
+    }
     let expected = if_match(&headers);
     match use_case::update(
         &state,

@@ -231,6 +231,7 @@ pub async fn edit_form(State(state): State<AppState>, on: Acting<ClientId>) -> A
     };
     let mut fields = Fields::new(form, &state, edit_path(&on.target), false);
     fields.max_days = on.ctx.org.max_credential_days;
+    fields.current_expiry = credential.expires_at;
     let permissions: Vec<_> = credential.permissions.iter().cloned().collect();
     fields.set_rows(&permissions);
     Ok(dialog_or_page!(
@@ -246,11 +247,12 @@ pub async fn edit(
     Form(form): Form<CredentialForm>,
 ) -> AppResult<Response> {
     // A 404 when the credential is gone, rather than a form for nothing.
-    credentials::editable(&state, &on.actor, on.ctx.org.plan, &on.target).await?;
+    let current = credentials::editable(&state, &on.actor, on.ctx.org.plan, &on.target).await?;
     // The justification field is there once a change turned out to need approval.
     let explained = !form.justification.trim().is_empty();
     let mut fields = Fields::new(form, &state, edit_path(&on.target), explained);
     fields.max_days = on.ctx.org.max_credential_days;
+    fields.current_expiry = current.expires_at;
     let again = |fields: Fields, status| dialog_or_page!(on.hx, status, edit_page(&on, fields));
     if fields.apply_op() {
         return Ok(again(fields, StatusCode::OK));

@@ -100,6 +100,9 @@ pub struct Fields {
     pub scopes: &'static [(&'static str, &'static str)],
     /// The organization's longest allowed lifetime, in days, if it sets one.
     pub max_days: Option<i64>,
+    /// On Edit, the credential's expiry as stored: kept as it is when the
+    /// date is not changed, even if that day is today or past.
+    pub current_expiry: Option<i64>,
     now: i64,
 }
 
@@ -139,6 +142,7 @@ impl Fields {
             kinds: KINDS,
             scopes: LIMITED_SCOPES,
             max_days: None,
+            current_expiry: None,
             now: state.now(),
         }
     }
@@ -338,9 +342,15 @@ impl Fields {
         } else {
             None
         };
-        let expires_at = self
-            .errors
-            .check(expiry::parse(&self.form.expires_on, self.now));
+        let unchanged = self
+            .current_expiry
+            .filter(|at| expiry::date(*at) == self.form.expires_on.trim());
+        let expires_at = match unchanged {
+            Some(at) => Some(Some(at)),
+            None => self
+                .errors
+                .check(expiry::parse(&self.form.expires_on, self.now)),
+        };
         if !self.errors.is_empty() || !self.ip_errors.is_empty() || !rows_ok {
             self.focus = self.first_error();
             return None;
