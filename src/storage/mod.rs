@@ -337,7 +337,7 @@ impl Db {
             .execute(&mut conn)
             .await
             .context("preparing the backup")?;
-        sqlx::query("DELETE FROM tower_sessions")
+        sqlx::query("DELETE FROM sessions")
             .execute(&mut conn)
             .await
             .context("removing sessions from the backup")?;

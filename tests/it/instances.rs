@@ -575,6 +575,25 @@ async fn a_backup_taken_under_load_restores_a_server_that_accepts_earlier_secret
         keyward::storage::Db::integrity_of(&backup).await.unwrap(),
         "ok"
     );
+    // Readable by its owner alone, and without the console's sessions (the
+    // owner above has one in the live database).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+    }
+    let live = Sql::connect(&db.url).await;
+    assert!(live.scalar_i64("SELECT COUNT(*) FROM sessions", &[]).await > 0);
+    drop(live);
+    let copy_sql = Sql::connect(&format!("sqlite://{}", backup.display())).await;
+    assert_eq!(
+        copy_sql
+            .scalar_i64("SELECT COUNT(*) FROM sessions", &[])
+            .await,
+        0
+    );
+    drop(copy_sql);
     // A second backup to the same file is refused rather than overwriting it.
     let (ok, text) = keyward(&db.url, &key_file, &["backup", backup_arg]);
     assert!(!ok && text.contains("exists already"), "{text}");
