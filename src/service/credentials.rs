@@ -443,7 +443,7 @@ pub(crate) async fn apply(locked: &mut Locked, before: &Credential, draft: &Draf
     };
     if repo::update(&mut locked.tx, before.id, &changes, locked.now).await? {
         if draft.expires_at != before.expires_at {
-            repo::forget_reminders(&mut locked.tx, before.id).await?;
+            crate::storage::reminders::forget(&mut locked.tx, before.id).await?;
         }
         Ok(())
     } else {

@@ -11,7 +11,8 @@ use crate::domain::{AuditAction, iso_time};
 use crate::mail::Mail;
 use crate::state::AppState;
 use crate::storage::audit::{self, NewEvent};
-use crate::storage::credentials::{self as repo, Expiring};
+use crate::storage::credentials as credentials_repo;
+use crate::storage::reminders::{self as repo, Expiring};
 use crate::storage::members;
 
 const DAY: i64 = 86_400;
@@ -36,7 +37,7 @@ pub async fn run_once(app: &AppState) -> anyhow::Result<usize> {
     let now = app.now();
     let due = {
         let mut conn = app.db.acquire().await?;
-        repo::expiring(&mut conn, now, BATCH).await?
+        repo::due(&mut conn, now, BATCH).await?
     };
     let mut sent = 0;
     for credential in due {
@@ -64,11 +65,11 @@ async fn remind(
     let mut tx = app.db.begin_org(credential.organization_id).await?.0;
     // Its date may have changed since it was listed: a reminder for the old
     // date would block those of the new one.
-    let current = repo::find_by_id(&mut tx, credential.organization_id, credential.id).await?;
+    let current = credentials_repo::find_by_id(&mut tx, credential.organization_id, credential.id).await?;
     if current.and_then(|c| c.expires_at) != Some(credential.expires_at) {
         return Ok(false);
     }
-    if !repo::claim_reminder(&mut tx, credential.id, days, now).await? {
+    if !repo::claim(&mut tx, credential.id, days, now).await? {
         return Ok(false);
     }
     let action = if days == 0 {

@@ -38,6 +38,7 @@ pub mod idempotency;
 pub mod invitations;
 pub mod members;
 pub mod orgs;
+pub mod reminders;
 pub mod requests;
 pub mod sessions;
 pub mod throttle;
