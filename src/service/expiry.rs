@@ -12,8 +12,8 @@ use crate::mail::Mail;
 use crate::state::AppState;
 use crate::storage::audit::{self, NewEvent};
 use crate::storage::credentials as credentials_repo;
-use crate::storage::reminders::{self as repo, Expiring};
 use crate::storage::members;
+use crate::storage::reminders::{self as repo, Expiring};
 
 const DAY: i64 = 86_400;
 /// Credentials looked at per round.
@@ -65,7 +65,8 @@ async fn remind(
     let mut tx = app.db.begin_org(credential.organization_id).await?.0;
     // Its date may have changed since it was listed: a reminder for the old
     // date would block those of the new one.
-    let current = credentials_repo::find_by_id(&mut tx, credential.organization_id, credential.id).await?;
+    let current =
+        credentials_repo::find_by_id(&mut tx, credential.organization_id, credential.id).await?;
     if current.and_then(|c| c.expires_at) != Some(credential.expires_at) {
         return Ok(false);
     }

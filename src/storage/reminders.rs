@@ -48,12 +48,7 @@ pub async fn due(conn: &mut Conn, now: i64, limit: i64) -> anyhow::Result<Vec<Ex
 
 /// Records that the reminder at `days` went out. `false` when it had
 /// already (another instance, or before a restart): then it is not sent.
-pub async fn claim(
-    conn: &mut Conn,
-    id: CredentialId,
-    days: i64,
-    now: i64,
-) -> anyhow::Result<bool> {
+pub async fn claim(conn: &mut Conn, id: CredentialId, days: i64, now: i64) -> anyhow::Result<bool> {
     let inserted = on!(conn, |e| sqlx::query(
         "INSERT INTO credential_reminders (credential_id, days, sent_at) VALUES ($1, $2, $3)
          ON CONFLICT (credential_id, days) DO NOTHING",
