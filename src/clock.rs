@@ -1,7 +1,8 @@
 //! Time is passed in through the state so tests can move it.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
@@ -10,6 +11,26 @@ pub trait Clock: Send + Sync + 'static {
 
     fn unix(&self) -> i64 {
         self.now().unix_timestamp()
+    }
+
+    /// Time on a clock that never goes back, for the in-memory rate
+    /// limiters: the process's monotonic clock, or the test clock.
+    fn monotonic(&self) -> Duration {
+        static START: OnceLock<Instant> = OnceLock::new();
+        START.get_or_init(Instant::now).elapsed()
+    }
+}
+
+/// The app's clock as `governor` wants one, so request rates follow the
+/// same time as everything else (and a test's clock moves them).
+#[derive(Clone)]
+pub struct RateClock(pub Arc<dyn Clock>);
+
+impl governor::clock::Clock for RateClock {
+    type Instant = governor::nanos::Nanos;
+
+    fn now(&self) -> Self::Instant {
+        self.0.monotonic().into()
     }
 }
 
@@ -41,5 +62,10 @@ impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(self.0.load(Ordering::SeqCst))
             .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// Stands still too, so a burst is a burst however slow the machine.
+    fn monotonic(&self) -> Duration {
+        Duration::from_secs(self.0.load(Ordering::SeqCst).max(0) as u64)
     }
 }

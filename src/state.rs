@@ -5,7 +5,7 @@ use crate::auth::PasswordHasher;
 use crate::auth::api_limits::ApiLimits;
 use crate::auth::leak_keys::LeakKeys;
 use crate::auth::token_limits::TokenLimits;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, RateClock, SystemClock};
 use crate::config::Config;
 use crate::keys::Keys;
 use crate::mail::Mailer;
@@ -44,9 +44,11 @@ impl AppState {
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
+        let rate_clock = RateClock(clock.clone());
         let token_limits = Arc::new(TokenLimits::new(
             config.token_rate_per_client,
             config.token_rate_per_ip,
+            rate_clock.clone(),
         ));
         // `keyward serve` checks the SMTP settings before it gets here.
         let mailer = match &config.smtp_url {
@@ -62,7 +64,7 @@ impl AppState {
                 .map_err(|error| tracing::error!(error = format!("{error:#}"), "webhooks are off"))
                 .ok(),
             token_limits,
-            api_limits: Arc::new(ApiLimits::new(config.api_rate_per_minute)),
+            api_limits: Arc::new(ApiLimits::new(config.api_rate_per_minute, rate_clock)),
             // `keyward serve` checks the file before it gets here.
             leak_keys: config.leak_public_keys.as_deref().and_then(|path| {
                 LeakKeys::load(path)

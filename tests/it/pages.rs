@@ -48,6 +48,19 @@ async fn every_response_carries_the_security_headers() {
         );
         assert_eq!(response.header("referrer-policy"), "no-referrer", "{path}");
         assert_eq!(response.header("x-frame-options"), "DENY", "{path}");
+        // Pages can hold secrets: nothing keeps them. Static files cache.
+        let cache = response.header("cache-control");
+        if path.starts_with("/static/") {
+            assert!(cache.contains("max-age="), "{path}: {cache:?}");
+        } else {
+            assert_eq!(cache, "no-store", "{path}");
+        }
+        // Plain http: no HSTS that a later https deployment would inherit.
+        assert_eq!(
+            response.header("strict-transport-security"),
+            "max-age=0",
+            "{path}"
+        );
         let content_type = response.header("content-type");
         if response.body.is_empty() {
             continue;
@@ -56,6 +69,72 @@ async fn every_response_carries_the_security_headers() {
             content_type.contains("charset=utf-8"),
             "{path}: content-type {content_type:?}"
         );
+    }
+}
+
+/// The `Set-Cookie` of `name` in a response, whole.
+fn set_cookie<'r>(response: &'r TestResponse, name: &str) -> &'r str {
+    response
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in {:?}", response.headers))
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_and_lax_and_over_https_secure_and_host_only() {
+    let app = TestApp::demo().await;
+    let mut browser = app.client();
+    browser.get(LOGIN).await;
+    let signed_in = browser.post(LOGIN, &[("email", "owner@acme.test"), ("password", PASSWORD)]).await;
+    signed_in.assert_status(StatusCode::SEE_OTHER);
+    let cookie = set_cookie(&signed_in, "keyward_session");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain http cannot keep a Secure cookie: {cookie}");
+
+    let app = TestApp::demo_with(|c| c.public_url = "https://keyward.example".to_owned()).await;
+    let mut browser = app.client();
+    let login = browser.get(LOGIN).await;
+    assert_eq!(
+        login.header("strict-transport-security"),
+        "max-age=63072000; includeSubDomains"
+    );
+    let signed_in = browser.post(LOGIN, &[("email", "owner@acme.test"), ("password", PASSWORD)]).await;
+    signed_in.assert_status(StatusCode::SEE_OTHER);
+    let cookie = set_cookie(&signed_in, "__Host-keyward_session");
+    for part in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(cookie.contains(part), "{part} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Domain="), "a __Host- cookie names no domain: {cookie}");
+    // The visitor's CSRF cookie is as careful.
+    let visitor = set_cookie(&login, "__Host-keyward_csrf");
+    for part in ["HttpOnly", "Secure", "Path=/"] {
+        assert!(visitor.contains(part), "{part} missing: {visitor}");
+    }
+    // And the session works under that name.
+    browser.get(CREDENTIALS).await.assert_status(StatusCode::OK).assert_contains("Acme Payments");
+}
+
+#[tokio::test]
+async fn only_static_files_are_compressed() {
+    let app = TestApp::demo().await;
+    let mut browser = app.sign_in_as(Persona::Owner).await;
+    for (path, compressed) in [
+        ("/static/app.css", true),
+        (MEMBERS, false),
+        (CREDENTIALS, false),
+        (AUDIT_LOG, false),
+        ("/api/v1/openapi.json", false),
+        ("/.well-known/jwks.json", false),
+    ] {
+        let request = browser.request("GET", path).header("accept-encoding", "gzip, br");
+        let response = browser.send(request).await;
+        response.assert_status(StatusCode::OK);
+        assert!(response.body.len() > 1000 || !compressed, "{path} is too small to tell");
+        let encoding = response.header("content-encoding");
+        assert_eq!(!encoding.is_empty(), compressed, "{path}: content-encoding {encoding:?}");
     }
 }
 

@@ -6,7 +6,74 @@ use keyward::domain::ip::{IpAllowlist, IpEntry};
 use keyward::domain::permission::{ACTIONS, Permission, Permissions, SCOPES, TYPES};
 use proptest::prelude::*;
 
+/// One allowlist entry as a person might type it: an IPv4 or IPv6 address,
+/// with or without a prefix length, with spaces around it.
+fn typed_entry() -> impl Strategy<Value = String> {
+    let v4 = (any::<u32>(), proptest::option::of(0u8..=32)).prop_map(|(a, prefix)| {
+        let ip = Ipv4Addr::from(a);
+        prefix.map_or(ip.to_string(), |p| format!("{ip}/{p}"))
+    });
+    let v6 = (any::<[u16; 8]>(), proptest::option::of(0u8..=128)).prop_map(|(s, prefix)| {
+        let ip = Ipv6Addr::from(s);
+        prefix.map_or(ip.to_string(), |p| format!("{ip}/{p}"))
+    });
+    (prop_oneof![v4, v6], "[ ]{0,2}").prop_map(|(entry, pad)| format!("{pad}{entry}{pad}"))
+}
+
+/// A permission of known parts, as scope text, with or without a resource.
+fn typed_permission() -> impl Strategy<Value = String> {
+    (0..TYPES.len(), 0..ACTIONS.len(), 0..SCOPES.len(), "[a-z0-9][a-z0-9-]{0,11}").prop_map(
+        |(t, a, s, resource)| {
+            if SCOPES[s] == "org" {
+                format!("{}:{}:org", TYPES[t], ACTIONS[a])
+            } else {
+                format!("{}:{}:{}:{resource}", TYPES[t], ACTIONS[a], SCOPES[s])
+            }
+        },
+    )
+}
+
 proptest! {
+    #[test]
+    fn lists_of_up_to_six_typed_entries_are_accepted_in_normal_form(
+        entries in proptest::collection::vec(typed_entry(), 1..=6),
+        separator in prop_oneof![Just("\n"), Just(","), Just(",\n"), Just("\r\n")],
+    ) {
+        let text = entries.join(separator);
+        let normal: Vec<IpEntry> = entries.iter().map(|e| IpEntry::parse(e.trim()).unwrap().0).collect();
+        let distinct = normal.iter().enumerate().all(|(i, e)| !normal[..i].contains(e));
+        match IpAllowlist::parse_limited(&text) {
+            Ok((list, _)) => {
+                prop_assert!(distinct);
+                prop_assert_eq!(IpAllowlist::parse_stored(&list.to_stored()), Some(list.clone()));
+                // Each entry as typed, normalised, in the order typed.
+                let shown: Vec<String> = normal.iter().map(ToString::to_string).collect();
+                prop_assert_eq!(list.entries(), shown);
+            }
+            Err(errors) => {
+                // Only a network typed twice (after normalising) is refused.
+                prop_assert!(!distinct, "refused {text:?}: {errors:?}");
+                prop_assert!(errors.iter().all(|e| e.message.ends_with("is listed twice.")), "{errors:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn seven_entries_are_one_too_many(entries in proptest::collection::vec(typed_entry(), 7..=7)) {
+        let errors = IpAllowlist::parse_limited(&entries.join("\n")).unwrap_err();
+        prop_assert!(errors.iter().any(|e| e.message == "A credential can have at most 6 IP entries; remove 1."), "{errors:?}");
+    }
+
+    #[test]
+    fn typed_permissions_parse_and_print_back_as_typed(texts in proptest::collection::vec(typed_permission(), 1..8)) {
+        for text in &texts {
+            prop_assert_eq!(Permission::parse(text).unwrap().to_string(), text.clone());
+        }
+        let set = Permissions::parse(&texts.join(" ")).unwrap();
+        prop_assert!(set.len() <= texts.len() && set.len() >= 1);
+        prop_assert_eq!(Permissions::parse(&set.to_scope_string()).unwrap(), set);
+    }
+
     #[test]
     fn any_ipv4_network_normalises_to_a_network_holding_the_address(a: u32, prefix in 0u8..=32) {
         let ip = Ipv4Addr::from(a);

@@ -165,7 +165,7 @@ async fn anonymous_visits_to_the_sign_in_page_store_no_session() {
             ("password", PASSWORD),
         ]))
         .await
-        .assert_status(StatusCode::FORBIDDEN);
+        .assert_csrf_refused();
     let forged = format!("{}.{}", "a".repeat(43), "0".repeat(64));
     forger
         .send(
@@ -179,7 +179,7 @@ async fn anonymous_visits_to_the_sign_in_page_store_no_session() {
                 ]),
         )
         .await
-        .assert_status(StatusCode::FORBIDDEN);
+        .assert_csrf_refused();
     visitor
         .post(
             LOGIN,
@@ -331,7 +331,7 @@ async fn posts_without_the_csrf_token_or_from_another_site_are_refused() {
     browser
         .send(cross_site)
         .await
-        .assert_status(StatusCode::FORBIDDEN)
+        .assert_csrf_refused()
         .assert_contains("Request refused");
     let no_token = post(
         &browser,
@@ -342,13 +342,13 @@ async fn posts_without_the_csrf_token_or_from_another_site_are_refused() {
     browser
         .send(no_token)
         .await
-        .assert_status(StatusCode::FORBIDDEN)
+        .assert_csrf_refused()
         .assert_contains("Reload the page");
     let wrong_token = post(&browser, rename(&"x".repeat(32)), "same-origin", None);
     browser
         .send(wrong_token)
         .await
-        .assert_status(StatusCode::FORBIDDEN);
+        .assert_csrf_refused();
     let wrong_header = post(
         &browser,
         form_body(&[("org_name", "Hijacked")]),
@@ -358,7 +358,7 @@ async fn posts_without_the_csrf_token_or_from_another_site_are_refused() {
     browser
         .send(wrong_header)
         .await
-        .assert_status(StatusCode::FORBIDDEN);
+        .assert_csrf_refused();
     // An Origin from elsewhere, without Sec-Fetch-Site (older browsers).
     let request = browser
         .request("POST", ORGANIZATION)
@@ -368,7 +368,7 @@ async fn posts_without_the_csrf_token_or_from_another_site_are_refused() {
     browser
         .send(request)
         .await
-        .assert_status(StatusCode::FORBIDDEN);
+        .assert_csrf_refused();
 
     assert_eq!(
         app.count("SELECT COUNT(*) FROM organizations WHERE name = 'Hijacked'")
@@ -407,10 +407,53 @@ async fn htmx_requests_that_need_sign_in_get_hx_redirect() {
 async fn sessions_end_after_the_absolute_timeout() {
     let app = TestApp::demo().await;
     let mut browser = app.sign_in_as(Persona::Viewer).await;
-    app.clock.advance(11 * 3600);
-    browser.get(CREDENTIALS).await.assert_status(StatusCode::OK);
-    app.clock.advance(3600);
+    // Busy all day: a page every 20 minutes for 11 h 40 min.
+    for _ in 0..35 {
+        app.clock.advance(20 * 60);
+        browser.get(CREDENTIALS).await.assert_status(StatusCode::OK);
+    }
+    app.clock.advance(20 * 60);
     assert_eq!(browser.get(CREDENTIALS).await.location(), LOGIN);
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
+}
+
+#[tokio::test]
+async fn sessions_end_after_thirty_minutes_idle() {
+    let app = TestApp::demo().await;
+    let mut browser = app.sign_in_as(Persona::Viewer).await;
+    app.clock.advance(29 * 60);
+    browser.get(CREDENTIALS).await.assert_status(StatusCode::OK);
+    // That request counted: another 29 minutes are fine too.
+    app.clock.advance(29 * 60);
+    browser.get(CREDENTIALS).await.assert_status(StatusCode::OK);
+    // Thirty minutes without a request end it, in the store too.
+    app.clock.advance(30 * 60);
+    assert_eq!(browser.get(CREDENTIALS).await.location(), LOGIN);
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
+}
+
+#[tokio::test]
+async fn switching_organization_gives_a_new_session_id() {
+    let app = TestApp::demo().await;
+    let mut support = app.sign_in_as(Persona::Support).await;
+    support.get(CREDENTIALS).await.assert_status(StatusCode::OK);
+    let before = support.cookie.clone().expect("a session cookie");
+    let globex = app.org_id("Globex").await;
+    let switched = support.switch_org(&globex.to_string(), None).await;
+    switched.assert_status(StatusCode::SEE_OTHER);
+    let after = switched.session_cookie().expect("a new session cookie");
+    assert_ne!(after, before);
+    // The old id is worthless; the new one looks at Globex (the visit is
+    // recorded in Globex's log).
+    let mut old = app.client();
+    old.cookie = Some(before);
+    assert_eq!(old.get(CREDENTIALS).await.location(), LOGIN);
+    let visits = format!(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'support.viewed' AND organization_id = {globex}"
+    );
+    assert_eq!(app.count(&visits).await, 0);
+    support.get(CREDENTIALS).await.assert_status(StatusCode::OK);
+    assert_eq!(app.count(&visits).await, 1);
 }
 
 #[tokio::test]

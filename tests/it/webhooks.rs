@@ -780,6 +780,8 @@ async fn an_endpoint_that_keeps_failing_is_shown_failing_until_a_delivery_succee
     let page = format!("/settings/webhooks/{id}");
     for attempt in 1..=5 {
         keyward::webhooks::run_once(&app.state).await.unwrap();
+        // An hour apart: the owner signs in again each time.
+        owner = app.sign_in_as(Persona::Owner).await;
         let shown = owner.get(&page).await;
         if attempt < 5 {
             shown.assert_lacks("Failing since");
@@ -790,6 +792,7 @@ async fn an_endpoint_that_keeps_failing_is_shown_failing_until_a_delivery_succee
         }
         app.clock.advance(3600);
     }
+    let mut owner = app.sign_in_as(Persona::Owner).await;
     owner
         .get("/settings/webhooks")
         .await

@@ -89,6 +89,9 @@ pub struct TestResponse {
 }
 
 impl TestResponse {
+    /// The status, and for a refusal, not the CSRF check's: a test that
+    /// expects a 403 for a rule must not pass because the form's token was
+    /// missing (that is [`assert_csrf_refused`](Self::assert_csrf_refused)).
     #[track_caller]
     pub fn assert_status(&self, status: StatusCode) -> &Self {
         assert_eq!(
@@ -96,6 +99,19 @@ impl TestResponse {
             "unexpected status; body:\n{}",
             self.body
         );
+        assert!(
+            !is_csrf_refusal(&self.body),
+            "refused by the CSRF check, not by the rule under test:\n{}",
+            self.body
+        );
+        self
+    }
+
+    /// Refused by the CSRF check: 403 with its message.
+    #[track_caller]
+    pub fn assert_csrf_refused(&self) -> &Self {
+        assert_eq!(self.status, StatusCode::FORBIDDEN, "{}", self.body);
+        assert!(is_csrf_refusal(&self.body), "{}", self.body);
         self
     }
 
@@ -159,12 +175,24 @@ impl TestResponse {
     /// code, and never cached.
     #[track_caller]
     pub fn assert_oauth_error(&self, status: StatusCode, error: &str) -> &Self {
-        let json: Value = serde_json::from_str(&self.body).unwrap_or(Value::Null);
         assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.header("content-type"), "application/json");
+        let json = self.json();
         assert_eq!(json["error"], error, "{}", self.body);
         assert_eq!(self.header("cache-control"), "no-store");
         self
     }
+}
+
+/// What the CSRF checks answer: Keyward's for a missing or wrong token, and
+/// tower-http's (as the error page words it) for another site's request.
+pub const CSRF_REFUSALS: [&str; 2] = [
+    "This form has expired or did not come from Keyward",
+    "This request came from another site or its form had expired",
+];
+
+fn is_csrf_refusal(body: &str) -> bool {
+    CSRF_REFUSALS.iter().any(|m| body.contains(m))
 }
 
 /// A route to try as every persona: method, path, form fields.
@@ -399,7 +427,11 @@ impl Client {
     /// CSRF token of the last page and `Sec-Fetch-Site: same-origin`. After
     /// [`htmx`](Self::htmx), as htmx does: the token in `X-CSRF-Token`.
     pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
-        let token = self.csrf.clone().unwrap_or_default();
+        // A browser posts a form of a page it loaded, with that page's token.
+        let token = self
+            .csrf
+            .clone()
+            .expect("no CSRF token: open a page with a form before posting");
         let request = self
             .request("POST", path)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")

@@ -150,3 +150,13 @@ pub fn mistyped(secret: &str) -> String {
     let other = if last == "x" { "y" } else { "x" };
     format!("{body}{other}")
 }
+
+/// A secret with the right prefix, length and checksum that no credential
+/// has (256 fresh random bits): it passes the shape check and reaches the
+/// digest comparison, where it must fail.
+pub fn well_formed_wrong_secret() -> String {
+    use keyward::domain::credential::{Environment, Secret};
+    let secret = Secret::generate(Environment::Sandbox);
+    assert!(Secret::is_well_formed(secret.expose()));
+    secret.expose().to_owned()
+}
