@@ -230,8 +230,14 @@ async fn repeated_failures_for_an_account_are_throttled_even_with_the_right_pass
     throttled
         .assert_status(StatusCode::TOO_MANY_REQUESTS)
         .assert_contains("Too many failed sign-in attempts. Wait 15 minutes and try again.");
-    let retry: i64 = throttled.header("retry-after").parse().unwrap();
-    assert!((1..=900).contains(&retry), "Retry-After {retry}");
+    // The clock stands still: the whole window is left.
+    assert_eq!(throttled.header("retry-after"), "900");
+    // The right password was refused: no session, no sign-in recorded.
+    assert!(throttled.session_cookie().is_none());
+    assert_eq!(
+        app.count(SIGN_INS_OF_ADMIN).await,
+        0
+    );
 
     // Another address does not help for this account...
     let mut elsewhere = app.client();
@@ -251,7 +257,11 @@ async fn repeated_failures_for_an_account_are_throttled_even_with_the_right_pass
         .sign_in("admin@acme.test", PASSWORD)
         .await
         .assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(app.count(SIGN_INS_OF_ADMIN).await, 1);
 }
+
+const SIGN_INS_OF_ADMIN: &str =
+    "SELECT COUNT(*) FROM audit_events WHERE action = 'sign_in' AND actor = 'admin@acme.test'";
 
 #[tokio::test]
 async fn many_failures_from_one_address_are_throttled_for_every_account() {
@@ -274,7 +284,9 @@ async fn many_failures_from_one_address_are_throttled_for_every_account() {
     browser
         .send(request)
         .await
-        .assert_status(StatusCode::TOO_MANY_REQUESTS);
+        .assert_status(StatusCode::TOO_MANY_REQUESTS)
+        .assert_contains("Too many failed sign-in attempts. Wait 15 minutes and try again.");
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
 }
 
 #[tokio::test]
