@@ -71,10 +71,7 @@ impl ApiLimits {
                 }
             }
             Err(not_until) => {
-                let wait = not_until
-                    .wait_time_from(self.clock.now())
-                    .as_secs()
-                    .max(1);
+                let wait = not_until.wait_time_from(self.clock.now()).as_secs().max(1);
                 TokenQuota {
                     limit,
                     remaining: 0,

@@ -30,7 +30,8 @@ pub const FAILURE_WINDOW_SECS: i64 = 5 * 60;
 pub const MAX_FAILURES_PER_CLIENT: i64 = 20;
 pub const MAX_FAILURES_PER_IP: i64 = 100;
 
-type Limiter<K> = RateLimiter<K, DefaultKeyedStateStore<K>, RateClock, NoOpMiddleware<governor::nanos::Nanos>>;
+type Limiter<K> =
+    RateLimiter<K, DefaultKeyedStateStore<K>, RateClock, NoOpMiddleware<governor::nanos::Nanos>>;
 
 pub struct TokenLimits {
     per_client: Limiter<String>,

@@ -136,9 +136,20 @@ impl IpAllowlist {
             }
         }
         if errors.is_empty() {
-            Ok((IpAllowlist::Limited(entries), notes))
+            Ok((IpAllowlist::limited(entries), notes))
         } else {
             Err(errors)
+        }
+    }
+
+    /// A list of these entries. `0.0.0.0/0` alone is how all addresses are
+    /// written (and stored), so a list of only that is all addresses: read
+    /// back, it could be nothing else.
+    pub fn limited(entries: Vec<IpEntry>) -> IpAllowlist {
+        if entries.len() == 1 && entries[0].to_string() == ALL {
+            IpAllowlist::All
+        } else {
+            IpAllowlist::Limited(entries)
         }
     }
 

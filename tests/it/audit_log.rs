@@ -257,8 +257,18 @@ async fn every_exported_cell_that_a_spreadsheet_would_run_is_defused() {
             .iter()
             .find(|r| r[1].ends_with(&format!("{c}actor(1)")))
             .unwrap_or_else(|| panic!("no row for {c:?}"));
-        for (column, name) in [(1, "actor"), (3, "target"), (4, "ip"), (5, "agent"), (6, "detail")] {
-            assert_eq!(row[column], format!("'{c}{name}(1)"), "column {column}, {c:?}");
+        for (column, name) in [
+            (1, "actor"),
+            (3, "target"),
+            (4, "ip"),
+            (5, "agent"),
+            (6, "detail"),
+        ] {
+            assert_eq!(
+                row[column],
+                format!("'{c}{name}(1)"),
+                "column {column}, {c:?}"
+            );
         }
     }
     // And nowhere else does a cell start as a formula would.

@@ -15,6 +15,7 @@ mod oauth;
 mod pages;
 mod properties;
 mod requests;
+mod routes;
 mod sessions;
 mod tenancy;
 mod use_cases;

@@ -287,7 +287,10 @@ async fn introspection_and_revocation_follow_rfc_7662_and_7009() {
     // Disabling keeps issued tokens active until they expire, while the
     // credential itself gets no new ones.
     owner.get(CREDENTIALS).await;
-    owner.disable(&id).await.assert_status(StatusCode::SEE_OTHER);
+    owner
+        .disable(&id)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
     m.client_credentials(&id, &secret)
         .await
         .assert_oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client")

@@ -88,11 +88,22 @@ async fn the_session_cookie_is_http_only_and_lax_and_over_https_secure_and_host_
     let app = TestApp::demo().await;
     let mut browser = app.client();
     browser.get(LOGIN).await;
-    let signed_in = browser.post(LOGIN, &[("email", "owner@acme.test"), ("password", PASSWORD)]).await;
+    let signed_in = browser
+        .post(
+            LOGIN,
+            &[("email", "owner@acme.test"), ("password", PASSWORD)],
+        )
+        .await;
     signed_in.assert_status(StatusCode::SEE_OTHER);
     let cookie = set_cookie(&signed_in, "keyward_session");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "plain http cannot keep a Secure cookie: {cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http cannot keep a Secure cookie: {cookie}"
+    );
 
     let app = TestApp::demo_with(|c| c.public_url = "https://keyward.example".to_owned()).await;
     let mut browser = app.client();
@@ -101,20 +112,32 @@ async fn the_session_cookie_is_http_only_and_lax_and_over_https_secure_and_host_
         login.header("strict-transport-security"),
         "max-age=63072000; includeSubDomains"
     );
-    let signed_in = browser.post(LOGIN, &[("email", "owner@acme.test"), ("password", PASSWORD)]).await;
+    let signed_in = browser
+        .post(
+            LOGIN,
+            &[("email", "owner@acme.test"), ("password", PASSWORD)],
+        )
+        .await;
     signed_in.assert_status(StatusCode::SEE_OTHER);
     let cookie = set_cookie(&signed_in, "__Host-keyward_session");
     for part in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
         assert!(cookie.contains(part), "{part} missing: {cookie}");
     }
-    assert!(!cookie.contains("Domain="), "a __Host- cookie names no domain: {cookie}");
+    assert!(
+        !cookie.contains("Domain="),
+        "a __Host- cookie names no domain: {cookie}"
+    );
     // The visitor's CSRF cookie is as careful.
     let visitor = set_cookie(&login, "__Host-keyward_csrf");
     for part in ["HttpOnly", "Secure", "Path=/"] {
         assert!(visitor.contains(part), "{part} missing: {visitor}");
     }
     // And the session works under that name.
-    browser.get(CREDENTIALS).await.assert_status(StatusCode::OK).assert_contains("Acme Payments");
+    browser
+        .get(CREDENTIALS)
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("Acme Payments");
 }
 
 #[tokio::test]
@@ -129,12 +152,21 @@ async fn only_static_files_are_compressed() {
         ("/api/v1/openapi.json", false),
         ("/.well-known/jwks.json", false),
     ] {
-        let request = browser.request("GET", path).header("accept-encoding", "gzip, br");
+        let request = browser
+            .request("GET", path)
+            .header("accept-encoding", "gzip, br");
         let response = browser.send(request).await;
         response.assert_status(StatusCode::OK);
-        assert!(response.body.len() > 1000 || !compressed, "{path} is too small to tell");
+        assert!(
+            response.body.len() > 1000 || !compressed,
+            "{path} is too small to tell"
+        );
         let encoding = response.header("content-encoding");
-        assert_eq!(!encoding.is_empty(), compressed, "{path}: content-encoding {encoding:?}");
+        assert_eq!(
+            !encoding.is_empty(),
+            compressed,
+            "{path}: content-encoding {encoding:?}"
+        );
     }
 }
 

@@ -22,15 +22,19 @@ fn typed_entry() -> impl Strategy<Value = String> {
 
 /// A permission of known parts, as scope text, with or without a resource.
 fn typed_permission() -> impl Strategy<Value = String> {
-    (0..TYPES.len(), 0..ACTIONS.len(), 0..SCOPES.len(), "[a-z0-9][a-z0-9-]{0,11}").prop_map(
-        |(t, a, s, resource)| {
+    (
+        0..TYPES.len(),
+        0..ACTIONS.len(),
+        0..SCOPES.len(),
+        "[a-z0-9][a-z0-9-]{0,11}",
+    )
+        .prop_map(|(t, a, s, resource)| {
             if SCOPES[s] == "org" {
                 format!("{}:{}:org", TYPES[t], ACTIONS[a])
             } else {
                 format!("{}:{}:{}:{resource}", TYPES[t], ACTIONS[a], SCOPES[s])
             }
-        },
-    )
+        })
 }
 
 proptest! {
@@ -46,9 +50,11 @@ proptest! {
             Ok((list, _)) => {
                 prop_assert!(distinct);
                 prop_assert_eq!(IpAllowlist::parse_stored(&list.to_stored()), Some(list.clone()));
-                // Each entry as typed, normalised, in the order typed.
+                // Each entry as typed, normalised, in the order typed; and
+                // 0.0.0.0/0 alone is all addresses, as it is written.
                 let shown: Vec<String> = normal.iter().map(ToString::to_string).collect();
-                prop_assert_eq!(list.entries(), shown);
+                prop_assert_eq!(list.entries(), shown.clone());
+                prop_assert_eq!(list.is_all(), shown == ["0.0.0.0/0"]);
             }
             Err(errors) => {
                 // Only a network typed twice (after normalising) is refused.
@@ -122,4 +128,17 @@ proptest! {
             prop_assert!(TYPES.contains(&p.kind) && ACTIONS.contains(&p.action) && SCOPES.contains(&p.scope));
         }
     }
+}
+
+#[test]
+fn a_limited_list_of_only_every_ipv4_address_is_all_addresses_as_stored() {
+    // Stored as "0.0.0.0/0", it would read back as All (IPv6 included).
+    for typed in ["0.0.0.0/0", " 10.1.2.3/0 "] {
+        let (list, _) = IpAllowlist::parse_limited(typed).unwrap();
+        assert!(list.is_all(), "{typed}");
+        assert_eq!(IpAllowlist::parse_stored(&list.to_stored()), Some(list));
+    }
+    let (two, _) = IpAllowlist::parse_limited("0.0.0.0/0\n::/0").unwrap();
+    assert!(!two.is_all());
+    assert_eq!(IpAllowlist::parse_stored(&two.to_stored()), Some(two));
 }

@@ -234,10 +234,7 @@ async fn repeated_failures_for_an_account_are_throttled_even_with_the_right_pass
     assert_eq!(throttled.header("retry-after"), "900");
     // The right password was refused: no session, no sign-in recorded.
     assert!(throttled.session_cookie().is_none());
-    assert_eq!(
-        app.count(SIGN_INS_OF_ADMIN).await,
-        0
-    );
+    assert_eq!(app.count(SIGN_INS_OF_ADMIN).await, 0);
 
     // Another address does not help for this account...
     let mut elsewhere = app.client();
@@ -357,30 +354,21 @@ async fn posts_without_the_csrf_token_or_from_another_site_are_refused() {
         .assert_csrf_refused()
         .assert_contains("Reload the page");
     let wrong_token = post(&browser, rename(&"x".repeat(32)), "same-origin", None);
-    browser
-        .send(wrong_token)
-        .await
-        .assert_csrf_refused();
+    browser.send(wrong_token).await.assert_csrf_refused();
     let wrong_header = post(
         &browser,
         form_body(&[("org_name", "Hijacked")]),
         "same-origin",
         Some("nope"),
     );
-    browser
-        .send(wrong_header)
-        .await
-        .assert_csrf_refused();
+    browser.send(wrong_header).await.assert_csrf_refused();
     // An Origin from elsewhere, without Sec-Fetch-Site (older browsers).
     let request = browser
         .request("POST", ORGANIZATION)
         .header("content-type", "application/x-www-form-urlencoded")
         .header("origin", "https://evil.example")
         .body(rename(&token));
-    browser
-        .send(request)
-        .await
-        .assert_csrf_refused();
+    browser.send(request).await.assert_csrf_refused();
 
     assert_eq!(
         app.count("SELECT COUNT(*) FROM organizations WHERE name = 'Hijacked'")

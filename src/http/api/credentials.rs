@@ -359,7 +359,7 @@ fn ip_allowlist(list: &[String], errors: &mut Vec<FieldProblem>) -> Option<IpAll
         });
         return None;
     }
-    ok.then_some(IpAllowlist::Limited(entries))
+    ok.then_some(IpAllowlist::limited(entries))
 }
 
 /// A new credential with its secret, which this response alone shows.

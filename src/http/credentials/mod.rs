@@ -34,8 +34,7 @@ use crate::service::Actor;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    let id = |suffix: &str| format!("/settings/credentials/{{client_id}}/{suffix}");
-    let request = |suffix: &str| format!("/settings/credentials/requests/{{request_id}}/{suffix}");
+    // Whole paths, so that each route reads (and is found) as it is served.
     Router::new()
         .route(
             "/settings",
@@ -46,32 +45,50 @@ pub fn router() -> Router<AppState> {
             get(page::show).post(dialogs::create),
         )
         .route("/settings/credentials/new", get(dialogs::new_form))
-        .route(&id("edit"), get(dialogs::edit_form).post(dialogs::edit))
         .route(
-            &id("rotate"),
+            "/settings/credentials/{client_id}/edit",
+            get(dialogs::edit_form).post(dialogs::edit),
+        )
+        .route(
+            "/settings/credentials/{client_id}/rotate",
             get(dialogs::confirm_rotate).post(actions::rotate),
         )
-        .route(&id("make-primary"), post(actions::make_primary))
         .route(
-            &id("delete"),
+            "/settings/credentials/{client_id}/make-primary",
+            post(actions::make_primary),
+        )
+        .route(
+            "/settings/credentials/{client_id}/delete",
             get(dialogs::confirm_delete).post(actions::delete),
         )
         .route(
-            &id("disable"),
+            "/settings/credentials/{client_id}/disable",
             get(dialogs::confirm_disable).post(actions::disable),
         )
-        .route(&id("enable"), post(actions::enable))
         .route(
-            &id("expire-previous"),
+            "/settings/credentials/{client_id}/enable",
+            post(actions::enable),
+        )
+        .route(
+            "/settings/credentials/{client_id}/expire-previous",
             get(dialogs::confirm_expire_previous).post(actions::expire_previous),
         )
-        .route(&request("approve"), post(actions::approve))
         .route(
-            &request("reject"),
+            "/settings/credentials/requests/{request_id}/approve",
+            post(actions::approve),
+        )
+        .route(
+            "/settings/credentials/requests/{request_id}/reject",
             get(actions::confirm_reject).post(actions::reject),
         )
-        .route(&request("cancel"), post(actions::cancel))
-        .route(&request("generate"), post(actions::generate))
+        .route(
+            "/settings/credentials/requests/{request_id}/cancel",
+            post(actions::cancel),
+        )
+        .route(
+            "/settings/credentials/requests/{request_id}/generate",
+            post(actions::generate),
+        )
 }
 
 const FLASH_KEY: &str = "credentials.flash";

@@ -8,6 +8,7 @@ mod clock;
 mod db;
 mod forms;
 mod receiver;
+pub mod routes;
 mod smtp;
 pub mod testdb;
 
