@@ -1118,3 +1118,46 @@ fn without_request_id(body: &str) -> String {
         None => body.to_owned(),
     }
 }
+
+#[tokio::test]
+async fn a_second_rotation_in_a_window_stops_the_oldest_and_windows_last_24_hours_or_7_days() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (id, first) = owner.create_credential("Twice rotated").await;
+    let mut m = app.client();
+    let second = secret_in(&owner.rotate(&id, Grace::Hours(24)).await.body).unwrap();
+    app.clock.advance(3600);
+    m.get_token(&id, &first).await;
+    // A second rotation inside the window: the oldest secret stops at once,
+    // the one it replaced gets a window of its own.
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(CREDENTIALS).await;
+    let third = secret_in(&owner.rotate(&id, Grace::Hours(24)).await.body).unwrap();
+    m.client_credentials(&id, &first)
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    m.get_token(&id, &second).await;
+    m.get_token(&id, &third).await;
+    let live = "SELECT COUNT(*) FROM credential_secrets s JOIN credentials c ON c.id = s.credential_id WHERE c.client_id = $1";
+    assert_eq!(app.sql.scalar_i64(live, &[(&id).into()]).await, 2);
+    // 24 hours: still working a minute before, not a second after.
+    app.clock.advance(24 * 3600 - 60);
+    m.get_token(&id, &second).await;
+    app.clock.advance(61);
+    m.client_credentials(&id, &second)
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    m.get_token(&id, &third).await;
+
+    // 7 days, the same way.
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(CREDENTIALS).await;
+    let fourth = secret_in(&owner.rotate(&id, Grace::Days(7)).await.body).unwrap();
+    app.clock.advance(7 * 86_400 - 60);
+    m.get_token(&id, &third).await;
+    app.clock.advance(61);
+    m.client_credentials(&id, &third)
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    m.get_token(&id, &fourth).await;
+}

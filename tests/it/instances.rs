@@ -50,6 +50,18 @@ async fn start_logged(
     env: &[(&str, &str)],
     log: Option<&Path>,
 ) -> Instance {
+    start_at("127.0.0.1", database_url, key_file, demo, env, log).await
+}
+
+/// [`start_logged`] listening on `host` (`127.0.0.1`, or `[::1]`).
+async fn start_at(
+    host: &str,
+    database_url: &str,
+    key_file: &Path,
+    demo: bool,
+    env: &[(&str, &str)],
+    log: Option<&Path>,
+) -> Instance {
     // A port free when chosen may be taken (by another test's server) before
     // the process binds it; the process then exits, and another is tried.
     for _ in 0..5 {
@@ -59,7 +71,7 @@ async fn start_logged(
             .arg("serve")
             .env("DATABASE_URL", database_url)
             .env("KEYWARD_KEY_FILE", key_file)
-            .env("KEYWARD_ADDR", format!("127.0.0.1:{port}"))
+            .env("KEYWARD_ADDR", format!("{host}:{port}"))
             .env("KEYWARD_PUBLIC_URL", PUBLIC_URL)
             .env("KEYWARD_DEMO_PASSWORD", PASSWORD)
             .env("RUST_LOG", "warn")
@@ -73,7 +85,7 @@ async fn start_logged(
         }
         let mut instance = Instance {
             child: command.spawn().unwrap(),
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("http://{host}:{port}"),
         };
         if ready(&mut instance, port).await {
             return instance;
@@ -89,7 +101,9 @@ async fn ready(instance: &mut Instance, port: u16) -> bool {
         if instance.child.try_wait().unwrap().is_some() {
             return false;
         }
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+        let host = instance.base["http://".len()..].rsplit_once(':').unwrap().0;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if tokio::net::TcpStream::connect((host, port))
             .await
             .is_ok()
         {
@@ -895,4 +909,88 @@ fn the_readme_lists_every_setting_as_the_code_defines_it() {
         keyward::settings::reference_table(),
         "run `keyward config reference` and paste its output into the README"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_allowlist_judges_the_forwarded_client_behind_a_trusted_proxy_and_ipv6_clients_by_their_socket()
+ {
+    let db = TestDb::new().await;
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("keyward.key");
+    // This instance is behind a balancer at 127.0.0.1.
+    let proxied = start_with(&db, &key_file, true, &[("KEYWARD_TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let mut owner = Client::http(&proxied.base);
+    owner
+        .sign_in("owner@acme.test", PASSWORD)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    owner.get(NEW_CREDENTIAL).await;
+    let limited = with(
+        credential_fields("Behind the balancer"),
+        &[("ip_mode", "limited"), ("ip_list", "203.0.113.0/24\n2001:db8::/32\n::1")],
+    );
+    let page = owner.submit_credential(&limited).await;
+    page.assert_status(StatusCode::OK);
+    let (id, secret) = (client_id_in(&page.body).unwrap(), secret_in(&page.body).unwrap());
+    let token_from = |base: &str, forwarded: Option<&str>| {
+        let mut machine = Client::http(base);
+        let mut request = machine
+            .request("POST", "/oauth/token")
+            .form(&[("grant_type", "client_credentials")])
+            .basic_auth(&id, &secret);
+        if let Some(forwarded) = forwarded {
+            request = request.header("x-forwarded-for", forwarded);
+        }
+        async move { machine.send(request).await }
+    };
+    let refused = |response: TestResponse, ip: &str| {
+        response
+            .assert_oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client")
+            .assert_contains(&format!("Requests from {ip} are not allowed"));
+    };
+
+    // From the trusted balancer, the client it names is judged.
+    token_from(&proxied.base, Some("203.0.113.9"))
+        .await
+        .assert_status(StatusCode::OK);
+    token_from(&proxied.base, Some("2001:db8::7"))
+        .await
+        .assert_status(StatusCode::OK);
+    refused(token_from(&proxied.base, Some("198.51.100.1")).await, "198.51.100.1");
+    // A client that sends its own header first gains nothing: the balancer
+    // appends the address it saw, and that one is judged.
+    refused(
+        token_from(&proxied.base, Some("203.0.113.9, 198.51.100.1")).await,
+        "198.51.100.1",
+    );
+    // Without the header, the balancer itself is the client.
+    refused(token_from(&proxied.base, None).await, "127.0.0.1");
+    let sql = Sql::connect(&db.url).await;
+    let last_used = "SELECT s.last_used_ip FROM credential_secrets s JOIN credentials c ON c.id = s.credential_id WHERE c.client_id = $1";
+    assert_eq!(sql.string(last_used, &[(&id).into()]).await, "203.0.113.9");
+
+    // An instance that trusts no proxy ignores the header: the socket decides.
+    let direct = start(&db, &key_file, false).await;
+    refused(token_from(&direct.base, Some("203.0.113.9")).await, "127.0.0.1");
+    // An IPv6 client, on the real socket of an instance listening on ::1.
+    let v6 = start_at("[::1]", &db.url, &key_file, false, &[], None).await;
+    token_from(&v6.base, None)
+        .await
+        .assert_status(StatusCode::OK);
+    // Last used is written at most once a minute: the row still says the
+    // first address, and the audit of a refusal names the IPv6 one.
+    assert_eq!(sql.string(last_used, &[(&id).into()]).await, "203.0.113.9");
+    owner.get(NEW_CREDENTIAL).await;
+    let v4_only = with(
+        credential_fields("IPv4 only"),
+        &[("ip_mode", "limited"), ("ip_list", "203.0.113.0/24")],
+    );
+    let page = owner.submit_credential(&v4_only).await;
+    page.assert_status(StatusCode::OK);
+    let (v4_id, v4_secret) = (client_id_in(&page.body).unwrap(), secret_in(&page.body).unwrap());
+    let mut machine = Client::http(&v6.base);
+    let response = machine
+        .token_request(&[("grant_type", "client_credentials")], Some((&v4_id, &v4_secret)))
+        .await;
+    refused(response, "::1");
 }
