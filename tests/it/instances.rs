@@ -994,3 +994,77 @@ async fn the_allowlist_judges_the_forwarded_client_behind_a_trusted_proxy_and_ip
         .await;
     refused(response, "::1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_disable_and_both_failure_throttles_hold_across_instances() {
+    let db = TestDb::new().await;
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("keyward.key");
+    let a = start(&db, &key_file, true).await;
+    let b = start(&db, &key_file, false).await;
+    let mut owner = Client::http(&a.base);
+    owner
+        .sign_in("owner@acme.test", PASSWORD)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let (id, secret) = owner.create_credential("Shared client").await;
+    let (rs_id, rs_secret) = owner.create_credential("Shared resource").await;
+    let rs = Auth::Basic(&rs_id, &rs_secret);
+    let (mut at_a, mut at_b) = (Client::http(&a.base), Client::http(&b.base));
+
+    // Revoked through B, inactive at A.
+    let token = at_a.get_token(&id, &secret).await;
+    assert_eq!(at_a.introspect(rs, &token).await["active"], true);
+    at_b.revoke(Auth::Basic(&id, &secret), &token)
+        .await
+        .assert_status(StatusCode::OK);
+    assert_eq!(at_a.introspect(rs, &token).await, json!({ "active": false }));
+
+    // Disabled through A, refused at B.
+    owner.get(CREDENTIALS).await;
+    owner.disable(&id).await.assert_status(StatusCode::SEE_OTHER);
+    at_b.client_credentials(&id, &secret)
+        .await
+        .assert_oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client");
+    owner.enable(&id).await.assert_status(StatusCode::SEE_OTHER);
+    at_b.get_token(&id, &secret).await;
+
+    // Failures per client ID, alternating instances: the 20th is refused
+    // with 429 wherever it lands.
+    let wrong = well_formed_wrong_secret();
+    for n in 1..=19 {
+        let at = if n % 2 == 0 { &mut at_a } else { &mut at_b };
+        at.client_credentials(&id, &wrong)
+            .await
+            .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    at_a.client_credentials(&id, &wrong)
+        .await
+        .assert_oauth_error(StatusCode::TOO_MANY_REQUESTS, "too_many_requests");
+    at_b.client_credentials(&id, &wrong)
+        .await
+        .assert_oauth_error(StatusCode::TOO_MANY_REQUESTS, "too_many_requests");
+
+    // Failures per address (100 in the window), each for another unknown
+    // client ID, alternating instances: the address is throttled at both.
+    let sql = Sql::connect(&db.url).await;
+    let so_far = sql
+        .scalar_i64(
+            "SELECT COUNT(*) FROM sign_in_failures WHERE key = 'token-ip:127.0.0.1'",
+            &[],
+        )
+        .await;
+    assert_eq!(so_far, 21, "the 19 failures and the 2 refused");
+    for n in so_far + 1..100 {
+        let at = if n % 2 == 0 { &mut at_a } else { &mut at_b };
+        let unknown = format!("kwid_{n:0>22}");
+        at.client_credentials(&unknown, &wrong)
+            .await
+            .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    for at in [&mut at_a, &mut at_b] {
+        at.client_credentials(&format!("kwid_{:0>22}", 100), &wrong)
+            .await
+            .assert_oauth_error(StatusCode::TOO_MANY_REQUESTS, "too_many_requests");
+    }
+}

@@ -298,6 +298,21 @@ async fn introspection_and_revocation_follow_rfc_7662_and_7009() {
     assert_eq!(m.introspect(rs, &token).await["active"], true);
     owner.enable(&id).await.assert_status(StatusCode::SEE_OTHER);
 
+    // A wrong secret cannot revoke it: the client is not authenticated.
+    m.revoke(Auth::Basic(&id, &well_formed_wrong_secret()), &token)
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    assert_eq!(m.introspect(rs, &token).await["active"], true);
+    // Another organization's client is answered as for any token (RFC 7009
+    // §2.2), and the token stays active.
+    app.upgrade_globex().await;
+    let mut globex = app.sign_in_as(Persona::GlobexOwner).await;
+    let (g_id, g_secret) = globex.create_credential("Globex revoker").await;
+    m.revoke(Auth::Basic(&g_id, &g_secret), &token)
+        .await
+        .assert_status(StatusCode::OK);
+    assert_eq!(m.introspect(rs, &token).await["active"], true);
+
     // Another client cannot revoke it; its own client can; unknown tokens are fine.
     m.revoke(Auth::Basic(&rs_id, &rs_secret), &token)
         .await
@@ -327,9 +342,6 @@ async fn introspection_and_revocation_follow_rfc_7662_and_7009() {
     assert_eq!(m.introspect(rs, &live).await, json!({ "active": false }));
 
     // A resource server of another organization learns nothing.
-    app.upgrade_globex().await;
-    let mut globex = app.sign_in_as(Persona::GlobexOwner).await;
-    let (g_id, g_secret) = globex.create_credential("Globex resource").await;
     let rs_token = m.get_token(&rs_id, &rs_secret).await;
     assert_eq!(
         m.introspect(Auth::Post(&g_id, &g_secret), &rs_token).await,
