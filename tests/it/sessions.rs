@@ -543,3 +543,47 @@ async fn guesses_of_the_current_password_on_the_account_page_are_throttled_like_
         .await
         .assert_status(StatusCode::SEE_OTHER);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn first_run_setup_raced_by_many_makes_one_organization() {
+    let app = TestApp::empty().await;
+    // Twelve people open the setup page and submit it at once.
+    let mut browsers = Vec::new();
+    for _ in 0..12 {
+        let mut browser = app.client();
+        browser.get(SETUP).await.assert_status(StatusCode::OK);
+        browsers.push(browser);
+    }
+    let mut tasks = Vec::new();
+    for (i, mut browser) in browsers.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let email = format!("first{i}@initech.test");
+            let form = [
+                ("org_name", "Initech"),
+                ("display_name", "Peter Gibbons"),
+                ("email", email.as_str()),
+                ("password", "a long enough password"),
+                ("password_confirm", "a long enough password"),
+            ];
+            browser.post(SETUP, &form).await
+        }));
+    }
+    let mut made = 0;
+    for task in tasks {
+        let response = task.await.unwrap();
+        match response.status {
+            StatusCode::SEE_OTHER => {
+                assert_eq!(response.location(), CREDENTIALS);
+                made += 1;
+            }
+            // Those who came second find setup closed.
+            StatusCode::NOT_FOUND | StatusCode::CONFLICT => {}
+            other => panic!("a racing setup answered {other}:\n{}", response.body),
+        }
+    }
+    assert_eq!(made, 1, "exactly one setup succeeds");
+    assert_eq!(app.count("SELECT COUNT(*) FROM organizations").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM memberships").await, 1);
+    assert_eq!(app.audit_actions().await, vec!["organization.created"]);
+}
