@@ -73,6 +73,11 @@ async fn decide(
 ) -> Result<Decided> {
     let mut locked = lock(app, actor).await?;
     let request = decidable_under_lock(&mut locked, actor, request_id).await?;
+    // Approving promises a credential, which a trial organization cannot
+    // hold; rejecting stays possible.
+    if decision == RequestStatus::Approved && locked.org.plan == crate::domain::Plan::Trial {
+        return Err(Error::TrialPlan);
+    }
     repo::decide(
         &mut locked.tx,
         request.id,

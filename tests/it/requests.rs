@@ -281,3 +281,100 @@ async fn the_requester_withdraws_their_request_and_nobody_else_but_an_owner_can(
         1
     );
 }
+
+/// What a trial organization is told when it would hold a credential.
+const TRIAL: &str = "Trial organizations cannot hold API credentials.";
+
+#[tokio::test]
+async fn a_trial_organization_can_neither_request_approve_nor_generate() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.require_approval().await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    admin.get(NEW_CREDENTIAL).await;
+    for name in ["Approved before", "Pending before"] {
+        admin
+            .request_credential(name, "Made while on the standard plan")
+            .await
+            .assert_status(StatusCode::SEE_OTHER);
+    }
+    let ids = request_ids(&app).await;
+    owner.get(CREDENTIALS).await;
+    owner.approve(&ids[0]).await.assert_status(StatusCode::SEE_OTHER);
+    let before = app.client_ids("Acme Payments").await;
+
+    // The contract lapses to a trial.
+    app.set_plan("Acme Payments", "trial").await;
+    admin.get(CREDENTIALS).await.assert_contains("not available on the Trial plan");
+    admin
+        .request_credential("During the trial", "Made while on the trial plan")
+        .await
+        .assert_status(StatusCode::FORBIDDEN)
+        .assert_contains(TRIAL);
+    owner
+        .approve(&ids[1])
+        .await
+        .assert_status(StatusCode::FORBIDDEN)
+        .assert_contains(TRIAL);
+    admin
+        .generate(&ids[0])
+        .await
+        .assert_status(StatusCode::FORBIDDEN)
+        .assert_contains(TRIAL);
+    assert_eq!(app.client_ids("Acme Payments").await, before);
+    assert_eq!(request_ids(&app).await.len(), 2);
+    let statuses = app
+        .sql
+        .strings("SELECT status FROM credential_requests ORDER BY id", &[])
+        .await;
+    assert_eq!(statuses, ["approved", "pending"]);
+
+    // Back on the standard plan, the approved request is generated.
+    app.set_plan("Acme Payments", "standard").await;
+    admin
+        .generate(&ids[0])
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("Save your secret now");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_and_direct_creates_racing_for_the_last_places_never_pass_three() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.require_approval().await;
+    owner.get(NEW_CREDENTIAL).await;
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    admin.get(NEW_CREDENTIAL).await;
+    let taken = "SELECT (SELECT COUNT(*) FROM credentials c JOIN organizations o ON o.id = c.organization_id WHERE o.name = 'Acme Payments')
+         + (SELECT COUNT(*) FROM credential_requests r JOIN organizations o ON o.id = r.organization_id
+            WHERE o.name = 'Acme Payments' AND r.status IN ('pending', 'approved') AND r.credential_id IS NULL)";
+    assert_eq!(app.count(taken).await, 1, "the demo's one credential");
+    // Ten owners' creates and ten administrators' requests at once, for two places.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let mut browser = if i % 2 == 0 { owner.clone() } else { admin.clone() };
+        tasks.push(tokio::spawn(async move {
+            let name = format!("Racer {i:02}");
+            let response = if i % 2 == 0 {
+                browser.submit_credential(&credential_fields(&name)).await
+            } else {
+                browser.request_credential(&name, "Racing for the last place").await
+            };
+            (i, response)
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        let (i, response) = task.await.unwrap();
+        let won_status = if i % 2 == 0 { StatusCode::OK } else { StatusCode::SEE_OTHER };
+        if response.status == won_status {
+            won += 1;
+        } else {
+            assert_eq!(response.status, StatusCode::CONFLICT, "{i}: {}", response.body);
+            response.assert_contains(keyward::domain::credential::LIMIT_MESSAGE);
+        }
+    }
+    assert_eq!(won, 2, "two places were left");
+    assert_eq!(app.count(taken).await, 3);
+}
