@@ -5,120 +5,16 @@
 //! The browser and the machine clients are the suite's `Client`, over HTTP.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde_json::json;
 
 use crate::support::pages::*;
+use crate::support::process::*;
 use crate::support::testdb::TestDb;
 use crate::support::*;
-
-/// The name both instances issue tokens under, as behind a balancer.
-const PUBLIC_URL: &str = "http://keyward.test";
-
-/// A `keyward serve` process, killed on drop.
-struct Instance {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `keyward serve` (with the demo data when `demo`) on a free loopback
-/// port and waits until it answers.
-async fn start(db: &TestDb, key_file: &Path, demo: bool) -> Instance {
-    start_with(db, key_file, demo, &[]).await
-}
-
-/// [`start`] with more environment variables.
-async fn start_with(db: &TestDb, key_file: &Path, demo: bool, env: &[(&str, &str)]) -> Instance {
-    start_logged(&db.url, key_file, demo, env, None).await
-}
-
-/// [`start_with`], writing its standard output (the log) to `log` if given.
-async fn start_logged(
-    database_url: &str,
-    key_file: &Path,
-    demo: bool,
-    env: &[(&str, &str)],
-    log: Option<&Path>,
-) -> Instance {
-    start_at("127.0.0.1", database_url, key_file, demo, env, log).await
-}
-
-/// [`start_logged`] listening on `host` (`127.0.0.1`, or `[::1]`).
-async fn start_at(
-    host: &str,
-    database_url: &str,
-    key_file: &Path,
-    demo: bool,
-    env: &[(&str, &str)],
-    log: Option<&Path>,
-) -> Instance {
-    // A port free when chosen may be taken (by another test's server) before
-    // the process binds it; the process then exits, and another is tried.
-    for _ in 0..5 {
-        let port = free_port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_keyward"));
-        command
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("KEYWARD_KEY_FILE", key_file)
-            .env("KEYWARD_ADDR", format!("{host}:{port}"))
-            .env("KEYWARD_PUBLIC_URL", PUBLIC_URL)
-            .env("KEYWARD_DEMO_PASSWORD", PASSWORD)
-            .env("RUST_LOG", "warn")
-            .envs(env.iter().copied())
-            .stdout(match log {
-                Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
-                None => Stdio::null(),
-            });
-        if demo {
-            command.arg("--demo");
-        }
-        let mut instance = Instance {
-            child: command.spawn().unwrap(),
-            base: format!("http://{host}:{port}"),
-        };
-        if ready(&mut instance, port).await {
-            return instance;
-        }
-    }
-    panic!("keyward could not get a free port in five tries");
-}
-
-/// Whether the instance came up on its port: false if it exited, or if what
-/// answers there is another server.
-async fn ready(instance: &mut Instance, port: u16) -> bool {
-    for _ in 0..400 {
-        if instance.child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        let host = instance.base["http://".len()..].rsplit_once(':').unwrap().0;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if tokio::net::TcpStream::connect((host, port))
-            .await
-            .is_ok()
-        {
-            let mut probe = Client::http(&instance.base);
-            let health = probe.get("/healthz").await;
-            let metadata = probe.get("/.well-known/oauth-authorization-server").await;
-            return health.status == StatusCode::OK
-                && metadata.status == StatusCode::OK
-                && metadata.json()["issuer"] == PUBLIC_URL
-                && instance.child.try_wait().unwrap().is_none();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("keyward did not answer on port {port}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_on_one_database_share_sessions_limits_and_credentials() {
@@ -522,23 +418,6 @@ async fn json_logs_carry_the_request_id_that_the_answer_and_the_error_page_show(
     assert!(!std::fs::read_to_string(&log).unwrap().contains(PASSWORD));
 }
 
-/// `keyward ARGS` against `database_url` and `key_file`; its exit status and output.
-fn keyward(database_url: &str, key_file: &Path, args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(args)
-        .env("DATABASE_URL", database_url)
-        .env("KEYWARD_KEY_FILE", key_file)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_backup_taken_under_load_restores_a_server_that_accepts_earlier_secrets() {
     let db = TestDb::new().await;
@@ -918,7 +797,13 @@ async fn the_allowlist_judges_the_forwarded_client_behind_a_trusted_proxy_and_ip
     let key_dir = tempfile::tempdir().unwrap();
     let key_file = key_dir.path().join("keyward.key");
     // This instance is behind a balancer at 127.0.0.1.
-    let proxied = start_with(&db, &key_file, true, &[("KEYWARD_TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let proxied = start_with(
+        &db,
+        &key_file,
+        true,
+        &[("KEYWARD_TRUSTED_PROXIES", "127.0.0.1")],
+    )
+    .await;
     let mut owner = Client::http(&proxied.base);
     owner
         .sign_in("owner@acme.test", PASSWORD)
@@ -927,11 +812,17 @@ async fn the_allowlist_judges_the_forwarded_client_behind_a_trusted_proxy_and_ip
     owner.get(NEW_CREDENTIAL).await;
     let limited = with(
         credential_fields("Behind the balancer"),
-        &[("ip_mode", "limited"), ("ip_list", "203.0.113.0/24\n2001:db8::/32\n::1")],
+        &[
+            ("ip_mode", "limited"),
+            ("ip_list", "203.0.113.0/24\n2001:db8::/32\n::1"),
+        ],
     );
     let page = owner.submit_credential(&limited).await;
     page.assert_status(StatusCode::OK);
-    let (id, secret) = (client_id_in(&page.body).unwrap(), secret_in(&page.body).unwrap());
+    let (id, secret) = (
+        client_id_in(&page.body).unwrap(),
+        secret_in(&page.body).unwrap(),
+    );
     let token_from = |base: &str, forwarded: Option<&str>| {
         let mut machine = Client::http(base);
         let mut request = machine
@@ -956,7 +847,10 @@ async fn the_allowlist_judges_the_forwarded_client_behind_a_trusted_proxy_and_ip
     token_from(&proxied.base, Some("2001:db8::7"))
         .await
         .assert_status(StatusCode::OK);
-    refused(token_from(&proxied.base, Some("198.51.100.1")).await, "198.51.100.1");
+    refused(
+        token_from(&proxied.base, Some("198.51.100.1")).await,
+        "198.51.100.1",
+    );
     // A client that sends its own header first gains nothing: the balancer
     // appends the address it saw, and that one is judged.
     refused(
@@ -971,7 +865,10 @@ async fn the_allowlist_judges_the_forwarded_client_behind_a_trusted_proxy_and_ip
 
     // An instance that trusts no proxy ignores the header: the socket decides.
     let direct = start(&db, &key_file, false).await;
-    refused(token_from(&direct.base, Some("203.0.113.9")).await, "127.0.0.1");
+    refused(
+        token_from(&direct.base, Some("203.0.113.9")).await,
+        "127.0.0.1",
+    );
     // An IPv6 client, on the real socket of an instance listening on ::1.
     let v6 = start_at("[::1]", &db.url, &key_file, false, &[], None).await;
     token_from(&v6.base, None)
@@ -987,10 +884,16 @@ async fn the_allowlist_judges_the_forwarded_client_behind_a_trusted_proxy_and_ip
     );
     let page = owner.submit_credential(&v4_only).await;
     page.assert_status(StatusCode::OK);
-    let (v4_id, v4_secret) = (client_id_in(&page.body).unwrap(), secret_in(&page.body).unwrap());
+    let (v4_id, v4_secret) = (
+        client_id_in(&page.body).unwrap(),
+        secret_in(&page.body).unwrap(),
+    );
     let mut machine = Client::http(&v6.base);
     let response = machine
-        .token_request(&[("grant_type", "client_credentials")], Some((&v4_id, &v4_secret)))
+        .token_request(
+            &[("grant_type", "client_credentials")],
+            Some((&v4_id, &v4_secret)),
+        )
         .await;
     refused(response, "::1");
 }
@@ -1018,11 +921,17 @@ async fn revocation_disable_and_both_failure_throttles_hold_across_instances() {
     at_b.revoke(Auth::Basic(&id, &secret), &token)
         .await
         .assert_status(StatusCode::OK);
-    assert_eq!(at_a.introspect(rs, &token).await, json!({ "active": false }));
+    assert_eq!(
+        at_a.introspect(rs, &token).await,
+        json!({ "active": false })
+    );
 
     // Disabled through A, refused at B.
     owner.get(CREDENTIALS).await;
-    owner.disable(&id).await.assert_status(StatusCode::SEE_OTHER);
+    owner
+        .disable(&id)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
     at_b.client_credentials(&id, &secret)
         .await
         .assert_oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client");

@@ -6,6 +6,7 @@ mod support;
 
 mod api;
 mod audit_log;
+mod commands;
 mod credentials;
 mod expiry;
 mod instances;

@@ -300,12 +300,18 @@ async fn a_trial_organization_can_neither_request_approve_nor_generate() {
     }
     let ids = request_ids(&app).await;
     owner.get(CREDENTIALS).await;
-    owner.approve(&ids[0]).await.assert_status(StatusCode::SEE_OTHER);
+    owner
+        .approve(&ids[0])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
     let before = app.client_ids("Acme Payments").await;
 
     // The contract lapses to a trial.
     app.set_plan("Acme Payments", "trial").await;
-    admin.get(CREDENTIALS).await.assert_contains("not available on the Trial plan");
+    admin
+        .get(CREDENTIALS)
+        .await
+        .assert_contains("not available on the Trial plan");
     admin
         .request_credential("During the trial", "Made while on the trial plan")
         .await
@@ -353,13 +359,19 @@ async fn requests_and_direct_creates_racing_for_the_last_places_never_pass_three
     // Ten owners' creates and ten administrators' requests at once, for two places.
     let mut tasks = Vec::new();
     for i in 0..20 {
-        let mut browser = if i % 2 == 0 { owner.clone() } else { admin.clone() };
+        let mut browser = if i % 2 == 0 {
+            owner.clone()
+        } else {
+            admin.clone()
+        };
         tasks.push(tokio::spawn(async move {
             let name = format!("Racer {i:02}");
             let response = if i % 2 == 0 {
                 browser.submit_credential(&credential_fields(&name)).await
             } else {
-                browser.request_credential(&name, "Racing for the last place").await
+                browser
+                    .request_credential(&name, "Racing for the last place")
+                    .await
             };
             (i, response)
         }));
@@ -367,11 +379,20 @@ async fn requests_and_direct_creates_racing_for_the_last_places_never_pass_three
     let mut won = 0;
     for task in tasks {
         let (i, response) = task.await.unwrap();
-        let won_status = if i % 2 == 0 { StatusCode::OK } else { StatusCode::SEE_OTHER };
+        let won_status = if i % 2 == 0 {
+            StatusCode::OK
+        } else {
+            StatusCode::SEE_OTHER
+        };
         if response.status == won_status {
             won += 1;
         } else {
-            assert_eq!(response.status, StatusCode::CONFLICT, "{i}: {}", response.body);
+            assert_eq!(
+                response.status,
+                StatusCode::CONFLICT,
+                "{i}: {}",
+                response.body
+            );
             response.assert_contains(keyward::domain::credential::LIMIT_MESSAGE);
         }
     }

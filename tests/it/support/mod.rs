@@ -7,6 +7,7 @@ mod client;
 mod clock;
 mod db;
 mod forms;
+pub mod process;
 mod receiver;
 pub mod routes;
 mod smtp;
