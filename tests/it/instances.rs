@@ -238,25 +238,17 @@ async fn webhook_events_survive_a_restart_while_the_receiver_is_down() {
         .await
         .assert_status(StatusCode::SEE_OTHER);
 
-    // Attempts fail while the receiver is down.
-    for _ in 0..100 {
-        let tried = sql
-            .scalar_i64(
-                "SELECT COUNT(*) FROM webhook_deliveries WHERE attempts > 0",
-                &[],
-            )
-            .await;
-        if tried == 4 {
+    // Attempts fail while the receiver is down. A claimed delivery counts
+    // its attempt before the outcome is recorded: wait for the outcomes.
+    let failed = "SELECT COUNT(*) FROM webhook_deliveries WHERE attempts > 0 AND status = 'pending' AND last_error IS NOT NULL";
+    let mut failed_attempts = 0;
+    for _ in 0..300 {
+        failed_attempts = sql.scalar_i64(failed, &[]).await;
+        if failed_attempts == 4 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let failed_attempts = sql
-        .scalar_i64(
-            "SELECT COUNT(*) FROM webhook_deliveries WHERE attempts > 0 AND status = 'pending' AND last_error IS NOT NULL",
-            &[],
-        )
-        .await;
     assert_eq!(
         failed_attempts, 4,
         "each event was tried and is waiting for a retry"
