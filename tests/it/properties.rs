@@ -76,7 +76,7 @@ proptest! {
             prop_assert_eq!(Permission::parse(text).unwrap().to_string(), text.clone());
         }
         let set = Permissions::parse(&texts.join(" ")).unwrap();
-        prop_assert!(set.len() <= texts.len() && set.len() >= 1);
+        prop_assert!(set.len() <= texts.len() && !set.is_empty());
         prop_assert_eq!(Permissions::parse(&set.to_scope_string()).unwrap(), set);
     }
 
