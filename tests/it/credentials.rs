@@ -781,29 +781,39 @@ async fn edit_changes_permissions_and_addresses_with_before_and_after_in_the_aud
 async fn disable_and_enable_follow_the_roles_and_say_what_happens_to_tokens() {
     let app = TestApp::demo().await;
     let client_id = app.client_ids("Acme Payments").await[0].clone();
+    let events = app.audit_actions().await;
     for persona in [Persona::Viewer, Persona::Support] {
         let mut browser = app.sign_in_as(persona).await;
         browser.get(CREDENTIALS).await;
-        browser
-            .get(&credential(&client_id, "disable"))
-            .await
-            .assert_status(StatusCode::FORBIDDEN);
-        browser
-            .disable(&client_id)
-            .await
-            .assert_status(StatusCode::FORBIDDEN);
-        browser
-            .enable(&client_id)
-            .await
-            .assert_status(StatusCode::FORBIDDEN);
+        for response in [
+            browser.get(&credential(&client_id, "disable")).await,
+            browser.disable(&client_id).await,
+            browser.enable(&client_id).await,
+        ] {
+            response
+                .assert_status(StatusCode::FORBIDDEN)
+                .assert_contains("API Credentials: Can Edit");
+        }
     }
     app.upgrade_globex().await;
     let mut other = app.sign_in_as(Persona::GlobexOwner).await;
     other.get(CREDENTIALS).await;
-    other
-        .disable(&client_id)
+    for response in [other.disable(&client_id).await, other.enable(&client_id).await] {
+        response
+            .assert_status(StatusCode::NOT_FOUND)
+            .assert_contains("There is nothing here, or it was deleted.");
+    }
+    // Nothing changed: still enabled, and no event but the visits.
+    let status = "SELECT status FROM credentials WHERE client_id = $1";
+    assert_eq!(app.sql.string(status, &[(&client_id).into()]).await, "enabled");
+    let after: Vec<String> = app
+        .audit_actions()
         .await
-        .assert_status(StatusCode::NOT_FOUND);
+        .into_iter()
+        .filter(|a| a != "support.viewed" && a != "sign_in")
+        .collect();
+    let before: Vec<String> = events.into_iter().filter(|a| a != "sign_in").collect();
+    assert_eq!(after, before);
 
     let mut owner = app.sign_in_as(Persona::Owner).await;
     owner
