@@ -13,7 +13,7 @@ pub async fn failures_since(
     since: i64,
 ) -> anyhow::Result<(i64, Option<i64>)> {
     on!(conn, |e| sqlx::query_as(
-        "SELECT COUNT(*), MIN(at) FROM sign_in_failures WHERE key = $1 AND at >= $2"
+        "SELECT COUNT(*), MIN(at) FROM sign_in_failures WHERE key = $1 AND at > $2"
     )
     .bind(key)
     .bind(since)

@@ -125,7 +125,11 @@ async fn keyward_user_add_makes_an_account_that_signs_in_with_its_role() {
             &[],
         )
         .await;
-    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    // argon2id at 19 MiB, 2 iterations, 1 lane (OWASP's first choice).
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
 
     let server = start(&db, &key_file, false).await;
     let mut olga = Client::http(&server.base);

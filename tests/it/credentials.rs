@@ -798,14 +798,20 @@ async fn disable_and_enable_follow_the_roles_and_say_what_happens_to_tokens() {
     app.upgrade_globex().await;
     let mut other = app.sign_in_as(Persona::GlobexOwner).await;
     other.get(CREDENTIALS).await;
-    for response in [other.disable(&client_id).await, other.enable(&client_id).await] {
+    for response in [
+        other.disable(&client_id).await,
+        other.enable(&client_id).await,
+    ] {
         response
             .assert_status(StatusCode::NOT_FOUND)
             .assert_contains("There is nothing here, or it was deleted.");
     }
     // Nothing changed: still enabled, and no event but the visits.
     let status = "SELECT status FROM credentials WHERE client_id = $1";
-    assert_eq!(app.sql.string(status, &[(&client_id).into()]).await, "enabled");
+    assert_eq!(
+        app.sql.string(status, &[(&client_id).into()]).await,
+        "enabled"
+    );
     let after: Vec<String> = app
         .audit_actions()
         .await
@@ -1170,4 +1176,37 @@ async fn a_second_rotation_in_a_window_stops_the_oldest_and_windows_last_24_hour
         .await
         .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     m.get_token(&id, &fourth).await;
+}
+
+#[tokio::test]
+async fn the_database_itself_holds_one_primary_per_organization() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (second, _) = owner.create_credential("Second one").await;
+    // Whatever the code did, a second primary row is refused by the index.
+    let made = app
+        .sql
+        .try_execute(
+            "UPDATE credentials SET is_primary = TRUE WHERE client_id = $1",
+            &[(&second).into()],
+        )
+        .await;
+    let error = made.unwrap_err().to_string();
+    assert!(
+        error.contains("credentials_one_primary") || error.contains("UNIQUE"),
+        "{error}"
+    );
+    let primaries = "SELECT COUNT(*) FROM credentials c JOIN organizations o ON o.id = c.organization_id WHERE o.name = 'Acme Payments' AND c.is_primary";
+    assert_eq!(app.count(primaries).await, 1);
+    // Another organization has a primary of its own.
+    app.upgrade_globex().await;
+    app.sign_in_as(Persona::GlobexOwner)
+        .await
+        .create_credential("Globex first")
+        .await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM credentials WHERE is_primary")
+            .await,
+        2
+    );
 }

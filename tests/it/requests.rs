@@ -329,11 +329,20 @@ async fn a_trial_organization_can_neither_request_approve_nor_generate() {
         .assert_contains(TRIAL);
     assert_eq!(app.client_ids("Acme Payments").await, before);
     assert_eq!(request_ids(&app).await.len(), 2);
-    let statuses = app
-        .sql
-        .strings("SELECT status FROM credential_requests ORDER BY id", &[])
-        .await;
-    assert_eq!(statuses, ["approved", "pending"]);
+    let statuses = "SELECT status FROM credential_requests ORDER BY id";
+    assert_eq!(
+        app.sql.strings(statuses, &[]).await,
+        ["approved", "pending"]
+    );
+    // Rejecting promises nothing, and stays possible.
+    owner
+        .reject_with(&ids[1], "Not during the trial")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.sql.strings(statuses, &[]).await,
+        ["approved", "rejected"]
+    );
 
     // Back on the standard plan, the approved request is generated.
     app.set_plan("Acme Payments", "standard").await;

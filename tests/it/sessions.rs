@@ -278,12 +278,24 @@ async fn many_failures_from_one_address_are_throttled_for_every_account() {
         ("email", "owner@acme.test"),
         ("password", PASSWORD),
     ]);
-    browser
-        .send(request)
-        .await
+    let refused = browser.send(request).await;
+    refused
         .assert_status(StatusCode::TOO_MANY_REQUESTS)
         .assert_contains("Too many failed sign-in attempts. Wait 15 minutes and try again.");
+    // A window of 15 minutes: all of it left on a standing clock, and past it
+    // the address signs in again.
+    assert_eq!(refused.header("retry-after"), "900");
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
+    app.clock.advance(14 * 60);
+    browser
+        .sign_in("owner@acme.test", PASSWORD)
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS);
+    app.clock.advance(60);
+    browser
+        .sign_in("owner@acme.test", PASSWORD)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]

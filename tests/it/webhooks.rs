@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::http::StatusCode;
 use keyward::config::Config;
+use serde_json::json;
 
 use crate::support::pages::*;
 use crate::support::*;
@@ -275,8 +276,21 @@ async fn a_rotated_signing_secret_overlaps_the_old_one_for_a_day() {
     assert_eq!(log.last().unwrap()["verified"], true);
     assert_eq!(log.last().unwrap()["signatures"], 2);
 
-    // A day later only the new one signs.
-    app.clock.advance(25 * 3600);
+    // Still both 23 hours on; a day later only the new one signs.
+    app.clock.advance(23 * 3600);
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(&page).await;
+    owner
+        .post(&format!("{page}/test"), &[])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    deliver_everything(&app).await;
+    let last = receiver.log().last().unwrap().clone();
+    assert_eq!(
+        (last["signatures"].clone(), last["verified"].clone()),
+        (json!(2), json!(true))
+    );
+    app.clock.advance(2 * 3600);
     let mut owner = app.sign_in_as(Persona::Owner).await;
     owner.create_credential("After overlap").await;
     keyward::webhooks::run_once(&app.state).await.unwrap();
