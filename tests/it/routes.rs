@@ -250,31 +250,104 @@ fn fields(method: &str, template: &str) -> Vec<(&'static str, &'static str)> {
     }
 }
 
-/// Everything a refused call must leave as it was.
-async fn fingerprint(app: &TestApp) -> Vec<i64> {
-    let mut counts = Vec::new();
-    for sql in [
-        "SELECT COUNT(*) FROM credentials",
-        "SELECT COUNT(*) FROM credential_secrets",
-        "SELECT COUNT(*) FROM credentials WHERE status <> 'enabled' OR is_primary",
-        "SELECT COUNT(*) FROM credential_requests WHERE status = 'pending'",
-        "SELECT COUNT(*) FROM memberships",
-        "SELECT COUNT(*) FROM memberships WHERE role = 'owner' OR credentials_permission = 'edit'",
-        "SELECT COALESCE(MAX(expires_at), 0) FROM credential_secrets",
-        "SELECT COUNT(*) FROM webhook_endpoints WHERE previous_secret IS NOT NULL",
-        "SELECT COUNT(*) FROM webhook_endpoints WHERE url = 'https://hooks.example.com/keyward'",
-        "SELECT COUNT(*) FROM invitations WHERE revoked_at IS NULL",
-        "SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL",
-        "SELECT COUNT(*) FROM webhook_endpoints WHERE enabled",
-        "SELECT COUNT(*) FROM webhook_deliveries",
-        "SELECT COUNT(*) FROM organizations WHERE require_approval",
-        "SELECT COUNT(*) FROM organizations WHERE name = 'Acme Payments'",
-        // Every event but the reads and sign-ins a visit records.
-        "SELECT COUNT(*) FROM audit_events WHERE action NOT IN ('support.viewed', 'sign_in')",
-    ] {
-        counts.push(app.count(sql).await);
+/// Every row a refused call could have touched, as text: a rename, a
+/// permission, a role, a resent invitation or a rotated webhook secret all
+/// show.
+async fn fingerprint(app: &TestApp) -> Vec<String> {
+    let t = |column: &str| format!("COALESCE(CAST({column} AS TEXT), '-')");
+    let tables = [
+        (
+            "credentials",
+            vec![
+                "client_id",
+                "name",
+                "description",
+                "status",
+                "is_primary",
+                "permissions",
+                "ip_allowlist",
+                "expires_at",
+                "tokens_before",
+            ],
+        ),
+        (
+            "credential_secrets",
+            vec!["credential_id", "digest", "expires_at"],
+        ),
+        (
+            "credential_requests",
+            vec!["request_id", "name", "status", "credential_id"],
+        ),
+        (
+            "memberships",
+            vec![
+                "organization_id",
+                "user_id",
+                "role",
+                "credentials_permission",
+            ],
+        ),
+        (
+            "invitations",
+            vec![
+                "email",
+                "role",
+                "token_digest",
+                "expires_at",
+                "accepted_at",
+                "revoked_at",
+            ],
+        ),
+        (
+            "api_tokens",
+            vec!["token_id", "name", "access", "revoked_at"],
+        ),
+        (
+            "webhook_endpoints",
+            vec![
+                "url",
+                "description",
+                "events",
+                "enabled",
+                "secret",
+                "previous_secret",
+            ],
+        ),
+        (
+            "webhook_deliveries",
+            vec!["endpoint_id", "status", "attempts", "next_attempt_at"],
+        ),
+        (
+            "organizations",
+            vec!["name", "plan", "require_approval", "max_credential_days"],
+        ),
+        (
+            "users",
+            vec!["email", "display_name", "password_hash", "session_epoch"],
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (table, columns) in tables {
+        let row: Vec<String> = columns.iter().map(|c| t(c)).collect();
+        let sql = format!("SELECT {} FROM {table} ORDER BY 1", row.join(" || '|' || "));
+        rows.extend(
+            app.sql
+                .strings(&sql, &[])
+                .await
+                .into_iter()
+                .map(|r| format!("{table}: {r}")),
+        );
     }
-    counts
+    // Every event but the reads and sign-ins a visit records.
+    rows.extend(
+        app.sql
+            .strings(
+                "SELECT action FROM audit_events WHERE action NOT IN ('support.viewed', 'sign_in') ORDER BY id",
+                &[],
+            )
+            .await,
+    );
+    rows
 }
 
 /// The console's routes, with the rule of each.
