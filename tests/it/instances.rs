@@ -930,6 +930,20 @@ async fn revocation_disable_and_both_failure_throttles_hold_across_instances() {
     owner.enable(&id).await.assert_status(StatusCode::SEE_OTHER);
     at_b.get_token(&id, &secret).await;
 
+    // An instance started with another key checks secrets against digests
+    // it cannot make: every secret is wrong there, and its tokens verify
+    // with a key nobody publishes.
+    let other_key = key_dir.path().join("other.key");
+    let stranger = start(&db, &other_key, false).await;
+    let mut at_stranger = Client::http(&stranger.base);
+    at_stranger
+        .client_credentials(&rs_id, &rs_secret)
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    let jwks_a = at_a.get("/.well-known/jwks.json").await.json();
+    let jwks_stranger = at_stranger.get("/.well-known/jwks.json").await.json();
+    assert_ne!(jwks_a["keys"][0]["x"], jwks_stranger["keys"][0]["x"]);
+
     // Failures per client ID, alternating instances: the 20th is refused
     // with 429 wherever it lands.
     let wrong = well_formed_wrong_secret();
@@ -955,7 +969,7 @@ async fn revocation_disable_and_both_failure_throttles_hold_across_instances() {
             &[],
         )
         .await;
-    assert_eq!(so_far, 21, "the 19 failures and the 2 refused");
+    assert_eq!(so_far, 22, "the other key's, the 19 failures and the 2 refused");
     for n in so_far + 1..100 {
         let at = if n % 2 == 0 { &mut at_a } else { &mut at_b };
         let unknown = format!("kwid_{n:0>22}");
@@ -967,5 +981,22 @@ async fn revocation_disable_and_both_failure_throttles_hold_across_instances() {
         at.client_credentials(&format!("kwid_{:0>22}", 100), &wrong)
             .await
             .assert_oauth_error(StatusCode::TOO_MANY_REQUESTS, "too_many_requests");
+    }
+
+    // Failed sign-ins for one account, alternating instances: the sixth
+    // attempt is refused at both, even with the right password.
+    for n in 0..5 {
+        let base = if n % 2 == 0 { &a.base } else { &b.base };
+        Client::http(base)
+            .sign_in("admin@acme.test", "not the password!")
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED);
+    }
+    for base in [&a.base, &b.base] {
+        Client::http(base)
+            .sign_in("admin@acme.test", PASSWORD)
+            .await
+            .assert_status(StatusCode::TOO_MANY_REQUESTS)
+            .assert_contains("Too many failed sign-in attempts.");
     }
 }
