@@ -501,6 +501,26 @@ async fn token_expiry_is_required_and_at_most_a_year() {
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
         .assert_contains("id=\"token_name-error\"");
     assert_eq!(app.count("SELECT COUNT(*) FROM api_tokens").await, 0);
+    // A year to the day is the last date allowed; tomorrow the first.
+    let today = time::OffsetDateTime::from_unix_timestamp(app.clock.now())
+        .unwrap()
+        .date();
+    let day = |n: i64| (today + time::Duration::days(n)).to_string();
+    for (on, allowed) in [
+        (day(366), false),
+        (day(0), false),
+        (day(365), true),
+        (day(1), true),
+    ] {
+        let made = owner.make_token("dated", acme, "read", "date", &on).await;
+        if allowed {
+            made.assert_status(StatusCode::OK).assert_contains("kwpat_");
+        } else {
+            made.assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+                .assert_contains("Choose a date after today and at most one year ahead.");
+        }
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM api_tokens").await, 2);
 }
 
 #[tokio::test]
@@ -1447,4 +1467,26 @@ async fn every_operation_answers_each_role_and_another_organization_as_the_conso
         .api("GET", "/api/v1/audit-events", &other_token, None)
         .await;
     assert!(!theirs.body.contains("acme.test"), "{}", theirs.body);
+}
+
+#[tokio::test]
+async fn a_trial_organization_cannot_create_through_the_api_either() {
+    let app = TestApp::demo().await;
+    let globex = app.org_id("Globex").await;
+    let mut owner = app.sign_in_as(Persona::GlobexOwner).await;
+    let token = owner.api_token("trial script", globex, "write").await;
+    let refused = app
+        .client()
+        .api(
+            "POST",
+            "/api/v1/credentials",
+            &token,
+            Some(new_credential("Trial attempt")),
+        )
+        .await;
+    refused
+        .assert_status(StatusCode::FORBIDDEN)
+        .assert_contains("Trial organizations cannot hold API credentials.");
+    assert_eq!(refused.header("content-type"), "application/problem+json");
+    assert!(app.client_ids("Globex").await.is_empty());
 }

@@ -969,7 +969,10 @@ async fn revocation_disable_and_both_failure_throttles_hold_across_instances() {
             &[],
         )
         .await;
-    assert_eq!(so_far, 22, "the other key's, the 19 failures and the 2 refused");
+    assert_eq!(
+        so_far, 22,
+        "the other key's, the 19 failures and the 2 refused"
+    );
     for n in so_far + 1..100 {
         let at = if n % 2 == 0 { &mut at_a } else { &mut at_b };
         let unknown = format!("kwid_{n:0>22}");

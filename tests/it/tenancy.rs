@@ -347,6 +347,26 @@ async fn a_removed_or_demoted_requester_frees_the_place_their_approved_request_h
             .await
             .contains(&"credential.request_cancelled".to_owned())
     );
+
+    // The requester is removed: their pending request is cancelled with them.
+    admin.get(NEW_CREDENTIAL).await;
+    admin
+        .request_credential("Chargeback feed", "The chargeback feed needs its own.")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    owner.get(MEMBERS).await;
+    owner
+        .remove_member(admin_id)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let status = app
+        .sql
+        .string(
+            "SELECT status FROM credential_requests WHERE name = 'Chargeback feed'",
+            &[],
+        )
+        .await;
+    assert_eq!(status, "cancelled");
 }
 
 #[tokio::test]
