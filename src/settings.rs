@@ -557,4 +557,29 @@ mod tests {
         let ok = from_toml("[backup]\nevery = \"6h\"\nkeep = 3\n").unwrap();
         assert_eq!(ok.backup.keep, 3);
     }
+
+    #[test]
+    fn the_documented_defaults_are_the_defaults() {
+        let defaults = serde_json::to_value(Settings::default()).unwrap();
+        let mut compared = 0;
+        for s in SETTINGS {
+            let value = s.key.split('.').fold(&defaults, |v, part| &v[part]);
+            // A default documented as one literal (`20`) must be the value.
+            let literal = s
+                .default
+                .strip_prefix('`')
+                .and_then(|d| d.strip_suffix('`'))
+                .filter(|d| !d.contains('`'));
+            let (Some(literal), false) = (literal, value.is_null()) else {
+                continue;
+            };
+            let actual = match value {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            assert_eq!(actual, literal, "{}", s.key);
+            compared += 1;
+        }
+        assert!(compared >= 14, "only {compared} defaults compared");
+    }
 }
