@@ -2,9 +2,7 @@
 //! `keyward user add`), and what a real server writes to its log after
 //! every kind of secret has passed through it.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use axum::http::StatusCode;
 
@@ -12,33 +10,6 @@ use crate::support::pages::*;
 use crate::support::process::*;
 use crate::support::testdb::TestDb;
 use crate::support::*;
-
-/// `keyward ARGS` with `stdin` on its standard input.
-fn keyward_with_input(db: &str, key_file: &Path, args: &[&str], stdin: &str) -> (bool, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(args)
-        .env("DATABASE_URL", db)
-        .env("KEYWARD_KEY_FILE", key_file)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyward_migrate_applies_every_migration_once() {

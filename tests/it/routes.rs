@@ -504,43 +504,47 @@ async fn every_post_route_refuses_a_form_without_its_token_or_from_another_site(
         } else {
             (&mut owner, token.as_str())
         };
-        let form = "application/x-www-form-urlencoded";
-        // No token at all, from our own page.
-        let request = browser
-            .request("POST", &path)
-            .header("content-type", form)
-            .header("sec-fetch-site", "same-origin")
-            .body("org_name=Hijacked");
-        browser.send(request).await.assert_csrf_refused();
-        // A wrong token in the header.
-        let request = browser
-            .request("POST", &path)
-            .header("content-type", form)
-            .header("sec-fetch-site", "same-origin")
-            .header("x-csrf-token", "0".repeat(43))
-            .body("org_name=Hijacked");
-        browser.send(request).await.assert_csrf_refused();
-        // The right token, from another site (as a browser says it, and as
-        // an older one that sends only Origin does).
-        let request = browser
-            .request("POST", &path)
-            .header("content-type", form)
-            .header("sec-fetch-site", "cross-site")
-            .header("origin", "https://evil.example")
-            .body(form_body(&[
-                ("csrf_token", token),
-                ("org_name", "Hijacked"),
-            ]));
-        browser.send(request).await.assert_csrf_refused();
-        let request = browser
-            .request("POST", &path)
-            .header("content-type", form)
-            .header("origin", "https://evil.example")
-            .body(form_body(&[
-                ("csrf_token", token),
-                ("org_name", "Hijacked"),
-            ]));
-        browser.send(request).await.assert_csrf_refused();
+        let with_token = form_body(&[("csrf_token", token), ("org_name", "Hijacked")]);
+        let wrong = "0".repeat(43);
+        // (Sec-Fetch-Site, Origin, X-CSRF-Token, body): no token at all from
+        // our own page; a wrong token; the right token from another site, as
+        // a browser says it and as an older one that sends only Origin does.
+        let forgeries = [
+            (
+                Some("same-origin"),
+                None,
+                None,
+                "org_name=Hijacked".to_owned(),
+            ),
+            (
+                Some("same-origin"),
+                None,
+                Some(wrong.as_str()),
+                "org_name=Hijacked".to_owned(),
+            ),
+            (
+                Some("cross-site"),
+                Some("https://evil.example"),
+                None,
+                with_token.clone(),
+            ),
+            (None, Some("https://evil.example"), None, with_token),
+        ];
+        for (site, origin, header, body) in forgeries {
+            let mut request = browser
+                .request("POST", &path)
+                .header("content-type", "application/x-www-form-urlencoded");
+            for (name, value) in [
+                ("sec-fetch-site", site),
+                ("origin", origin),
+                ("x-csrf-token", header),
+            ] {
+                if let Some(value) = value {
+                    request = request.header(name, value);
+                }
+            }
+            browser.send(request.body(body)).await.assert_csrf_refused();
+        }
         swept += 1;
     }
     assert!(swept >= 30, "only {swept} POST routes were swept");

@@ -434,37 +434,6 @@ async fn with_approval_required_an_edit_that_widens_a_credential_is_a_request() 
 }
 
 #[tokio::test]
-async fn over_https_the_cookies_carry_the_host_prefix_and_secure() {
-    let app =
-        TestApp::demo_with(|config| config.public_url = "https://keyward.example".to_owned()).await;
-    let login = app.client().get(LOGIN).await;
-    let csrf = login.header("set-cookie");
-    assert!(csrf.starts_with("__Host-keyward_csrf="), "{csrf}");
-    assert!(
-        csrf.contains("Secure") && csrf.contains("Path=/") && !csrf.contains("Domain"),
-        "{csrf}"
-    );
-    let mut browser = app.client();
-    browser.get(LOGIN).await;
-    let signed_in = browser
-        .post(
-            LOGIN,
-            &[("email", "owner@acme.test"), ("password", PASSWORD)],
-        )
-        .await;
-    signed_in.assert_status(StatusCode::SEE_OTHER);
-    let session = signed_in
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.contains("keyward_session"))
-        .unwrap();
-    assert!(session.starts_with("__Host-keyward_session="), "{session}");
-    assert!(session.contains("Secure"), "{session}");
-}
-
-#[tokio::test]
 async fn the_invitation_is_emailed_through_a_real_smtp_server_and_its_link_joins() {
     let smtp = Smtp::start().await;
     let url = smtp.url();

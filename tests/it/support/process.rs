@@ -119,13 +119,34 @@ async fn ready(instance: &mut Instance, port: u16) -> bool {
 
 /// `keyward ARGS` against `database_url` and `key_file`; its exit status and output.
 pub fn keyward(database_url: &str, key_file: &Path, args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_keyward"))
+    keyward_with_input(database_url, key_file, args, "")
+}
+
+/// [`keyward`] with `stdin` on its standard input (a password, say).
+pub fn keyward_with_input(
+    database_url: &str,
+    key_file: &Path,
+    args: &[&str],
+    stdin: &str,
+) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
         .args(args)
         .env("DATABASE_URL", database_url)
         .env("KEYWARD_KEY_FILE", key_file)
         .env("RUST_LOG", "warn")
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
