@@ -217,3 +217,33 @@ async fn the_log_holds_no_secret_password_cookie_token_or_query_string() {
         assert!(!text.contains(value), "the log holds {what}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyward_health_exits_zero_only_when_the_path_answers_200() {
+    let db = TestDb::new().await;
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("keyward.key");
+    let server = start(&db, &key_file, true).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let health = |addr: &str, extra: &[&str]| {
+        let mut args = vec!["health"];
+        args.extend_from_slice(extra);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+            .args(&args)
+            .env("KEYWARD_ADDR", addr)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.success(), text)
+    };
+    assert!(health(&addr, &[]).0, "/healthz answers 200");
+    assert!(
+        health(&addr, &["--path", "/readyz"]).0,
+        "/readyz answers 200"
+    );
+    let (ok, text) = health(&addr, &["--path", "/no-such-probe"]);
+    assert!(!ok && text.contains("404"), "{text}");
+    drop(server);
+    let (ok, text) = health(&addr, &[]);
+    assert!(!ok && text.contains("does not answer"), "{text}");
+}
