@@ -111,13 +111,20 @@ pub(crate) fn trimmed_len(
 ) -> Result<String, FieldError> {
     let value = raw.trim();
     let len = value.chars().count();
+    let a = if label.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
     if len < min || len > max {
         return Err(FieldError::new(
             field,
-            if min <= 1 {
-                format!("Enter a {label} of at most {max} characters.")
+            if len == 0 {
+                format!("Enter {a} {label}.")
+            } else if min <= 1 {
+                format!("Enter {a} {label} of at most {max} characters.")
             } else {
-                format!("Enter a {label} of {min} to {max} characters.")
+                format!("Enter {a} {label} of {min} to {max} characters.")
             },
         ));
     }
@@ -140,4 +147,28 @@ pub fn iso_time(unix: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_length_message_says_what_to_enter_with_the_right_article() {
+        let message = |label, raw, min| trimmed_len("f", label, raw, min, 80).unwrap_err().message;
+        assert_eq!(message("name", "  ", 1), "Enter a name.");
+        assert_eq!(
+            message("organization name", "", 2),
+            "Enter an organization name."
+        );
+        assert_eq!(
+            message("organization name", "x", 2),
+            "Enter an organization name of 2 to 80 characters."
+        );
+        assert_eq!(
+            message("name", &"x".repeat(81), 1),
+            "Enter a name of at most 80 characters."
+        );
+        assert_eq!(trimmed_len("f", "name", " Ada ", 1, 80).unwrap(), "Ada");
+    }
 }

@@ -75,6 +75,21 @@ pub(crate) struct Params {
 }
 
 impl Params {
+    /// What a date field shows: the date typed if it is one (`YYYY-MM-DD`),
+    /// else nothing, since a date input holds only dates; the message at
+    /// the field says what was wrong.
+    pub fn date_value(raw: &str) -> &str {
+        let shape = raw.len() == 10
+            && raw.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+        if shape { raw } else { "" }
+    }
+
     /// The filter, or the messages for the fields that could not be read.
     pub fn filter(&self) -> (Filter, FieldErrors) {
         let mut errors = FieldErrors::default();

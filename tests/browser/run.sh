@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Keyward in a real browser: the journeys (playwright-core driving Debian's
-# Chromium against the release binary with demo data), axe-core on every page
-# and dialog, openid-client + jose as an independent OAuth client, then the
-# W3C Nu HTML Checker (vnu, the npm package vnu-jar; Java runs it) on every
-# page and fragment the journeys received. Installs what a fresh machine lacks:
+# Chromium against the release binary with demo data, or an empty database for
+# the setup page), axe-core on every page and dialog that lib/required-pages.mjs
+# lists, in both themes, openid-client + jose as an independent OAuth client,
+# then the W3C Nu HTML Checker (vnu, the npm package vnu-jar; Java runs it) on
+# every page and fragment the journeys received. Installs what a fresh machine lacks:
 # Chromium (apt) and the npm packages pinned in package-lock.json.
 #
 # Usage: tests/browser/run.sh [journey file...]   (default: all of journeys/)

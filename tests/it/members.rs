@@ -384,7 +384,7 @@ async fn owners_change_the_organization_name_and_approval_setting() {
         .save_organization("A", false)
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
-        .assert_contains("Enter a organization name of 2 to 80 characters.");
+        .assert_contains("Enter an organization name of 2 to 80 characters.");
     let require_approval = app
         .sql
         .scalar_bool(

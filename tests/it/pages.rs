@@ -213,7 +213,7 @@ async fn malformed_and_oversized_bodies_get_a_clear_4xx() {
         .save_organization(&too_long, false)
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
-        .assert_contains("Enter a organization name of 2 to 80 characters.");
+        .assert_contains("Enter an organization name of 2 to 80 characters.");
     browser
         .get("/settings/members/not-a-number/remove")
         .await

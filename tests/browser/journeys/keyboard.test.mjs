@@ -30,14 +30,40 @@ async function tabTo(page, locator, limit = 80) {
   assert.fail(`Tab never reached ${locator}`);
 }
 
+/**
+ * Focus is inside the open dialog, and Tab keeps it there: every Tab lands on
+ * an element of the dialog, except that after the dialog's last element a
+ * native modal <dialog> lets focus leave the page for the browser's own
+ * controls (document.hasFocus() is false, nothing on the page has focus), as
+ * Chromium does; the next Tab must then come back to the dialog's first element.
+ */
 async function focusIsIn(page, dialog) {
-  assert.equal(await dialog.evaluate((d) => d.contains(document.activeElement)), true, "focus is inside the dialog");
-  // And stays there: a modal dialog keeps Tab inside it.
+  const where = () =>
+    dialog.evaluate((d) => {
+      const active = document.activeElement;
+      if (d.contains(active)) return { inside: true, at: [...d.querySelectorAll("*")].indexOf(active) };
+      const browserUi = active === document.body && !document.hasFocus();
+      return { inside: false, browserUi, html: active?.outerHTML.slice(0, 160) };
+    });
+  const start = await where();
+  assert.equal(start.inside, true, `focus is inside the dialog, not on ${start.html}`);
+  const stops = [start];
   for (let i = 0; i < 12; i++) {
     await page.keyboard.press("Tab");
-    const inside = await dialog.evaluate((d) => d.contains(document.activeElement) || document.activeElement === document.body);
-    assert.equal(inside, true, "Tab stays inside the open dialog");
+    const now = await where();
+    assert.ok(now.inside || now.browserUi, `Tab ${i + 1} left the open dialog for ${now.html}`);
+    stops.push(now);
   }
+  // Leaving for the browser happens only after the dialog's last element,
+  // and the Tab after it comes back to the dialog's first.
+  const inside = stops.filter((s) => s.inside).map((s) => s.at);
+  const first = Math.min(...inside);
+  const last = Math.max(...inside);
+  stops.forEach((stop, i) => {
+    if (stop.inside) return;
+    assert.ok(i > 0 && stops[i - 1].at === last, "focus left the page only after the dialog's last element");
+    if (i + 1 < stops.length) assert.equal(stops[i + 1].at, first, "Tab from the browser's controls returns to the dialog's first element");
+  });
 }
 
 test("5. Keyboard only: sign in, create, copy, rotate, rename, delete", async () => {

@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
+import { createServer } from "node:http";
 import { join } from "node:path";
 
 import { openBrowser, openCredentials, signIn, useKeyward } from "../lib/browser.mjs";
@@ -57,12 +58,19 @@ for (const javaScriptEnabled of [true, false]) {
 
       await page.getByRole("button", { name: "Sign out" }).click();
       await page.waitForURL("**/login**");
-      // Back through every page of the history: none shows the secret.
-      for (let i = 0; i < 6; i++) {
-        const went = await page.goBack().catch(() => null);
-        assert.ok(!(await page.content()).includes(body), `Back ${i + 1}: ${page.url()} shows the secret`);
-        if (javaScriptEnabled) assert.ok(!(await storageOf(page).catch(() => "")).includes(body));
-        if (!went) break;
+      // Back through every page of the history down to the first Keyward page
+      // (the entry before it is the new tab's about:blank): none shows the secret.
+      const history = await context.newCDPSession(page);
+      const position = async () => (await history.send("Page.getNavigationHistory")).currentIndex;
+      const steps = (await position()) - 1;
+      assert.ok(steps >= (javaScriptEnabled ? 2 : 4), `only ${steps} pages to go Back through`);
+      for (let i = 1; i <= steps; i++) {
+        const from = await position();
+        await page.goBack();
+        assert.equal(await position(), from - 1, `Back ${i} went one page back`);
+        assert.ok(page.url().startsWith(setup.server.base), `Back ${i}: ${page.url()}`);
+        assert.ok(!(await page.content()).includes(body), `Back ${i}: ${page.url()} shows the secret`);
+        if (javaScriptEnabled) assert.ok(!(await storageOf(page)).includes(body), `Back ${i}: the secret is in Web Storage`);
       }
       // Nothing in the profile on disk: HTTP cache, back/forward state, storage.
       // A control first: a value the page did store is found by this search.
@@ -71,7 +79,7 @@ for (const javaScriptEnabled of [true, false]) {
         await page.goto(`${setup.server.base}/login`);
         await page.evaluate((value) => localStorage.setItem("probe", value), probe);
       }
-      await context.close(); // writes everything the profile keeps to disk
+      await browser.closeContext(); // writes everything the profile keeps to disk
       if (javaScriptEnabled) assert.notDeepEqual(filesContaining(profile, probe), [], "the search finds what the profile stores");
       assert.deepEqual(filesContaining(profile, body), [], "the profile holds the secret");
     } finally {
@@ -83,30 +91,68 @@ for (const javaScriptEnabled of [true, false]) {
 test("every page refuses to be framed", async () => {
   const browser = await openBrowser(setup.server.base);
   const { page } = browser;
+  // A page of another site (localhost, not 127.0.0.1: both on this machine,
+  // so Chromium's local-network protection has no part in what happens) that
+  // frames Keyward's pages, and counts its frames' load events.
+  const paths = ["/login", "/settings/credentials", "/settings/credentials/new", "/settings/members", "/audit-log", "/settings/organization", "/account", "/no-such-page"];
+  // A control: a Keyward page whose two framing headers Playwright's request
+  // interception takes out must show in its frame, so the checks below are
+  // ones that a framable page fails.
+  const control = "/login?framing-control";
+  const framer = createServer((request, response) => {
+    const frames = [...paths, control].map((p) => `<iframe title="${p}" onload="window.loaded = (window.loaded || 0) + 1" src="${setup.server.base}${p}"></iframe>`);
+    response.writeHead(200, { "content-type": "text/html" }).end(`<!DOCTYPE html><title>framer</title>${frames.join("")}`);
+  });
+  await new Promise((resolve) => framer.listen(0, "127.0.0.1", resolve));
   try {
     await signIn(page, setup.server.base, "owner@acme.test");
-    const paths = ["/login", "/settings/credentials", "/settings/credentials/new", "/settings/members", "/audit-log", "/settings/organization", "/account", "/no-such-page"];
     for (const path of paths) {
       const response = await page.request.get(`${setup.server.base}${path}`);
       assert.equal(response.headers()["x-frame-options"], "DENY", path);
       assert.match(response.headers()["content-security-policy"], /frame-ancestors 'none'/, path);
     }
-    // And a page of another origin that tries it gets an empty frame.
-    await page.route("http://framer.test/", (route) =>
-      route.fulfill({
-        contentType: "text/html",
-        body: `<!DOCTYPE html><title>framer</title>${paths.map((p) => `<iframe src="${setup.server.base}${p}"></iframe>`).join("")}`,
-      }),
-    );
-    await page.goto("http://framer.test/");
-    await page.waitForTimeout(500);
+    await page.route(`${setup.server.base}${control}`, async (route) => {
+      const response = await route.fetch();
+      const headers = { ...response.headers() };
+      delete headers["x-frame-options"];
+      delete headers["content-security-policy"];
+      await route.fulfill({ response, headers });
+    });
+    // Keyward's answers to the frames' requests, to know each was sent and answered.
+    const answered = [];
+    page.on("response", (response) => {
+      if (response.frame() !== page.mainFrame() && response.url().startsWith(setup.server.base)) answered.push(response);
+    });
+    await page.goto(`http://localhost:${framer.address().port}/`);
+    // Every frame has finished loading, blocked or not.
+    await page.waitForFunction((count) => window.loaded === count, paths.length + 1);
+
     const frames = page.frames().filter((f) => f !== page.mainFrame());
-    assert.equal(frames.length, paths.length);
-    for (const frame of frames) {
-      const text = await frame.evaluate(() => document.body?.innerText ?? "").catch(() => "");
-      assert.ok(!/Sign in|Credentials|Members|Audit log/.test(text), `${frame.url()} rendered inside a frame`);
+    assert.equal(frames.length, paths.length + 1);
+    const shown = async (frame) => frame.evaluate(() => document.body?.innerText ?? "");
+    const controlFrame = frames.find((f) => f.url() === `${setup.server.base}${control}`);
+    assert.ok(controlFrame, "the control frame shows its page");
+    assert.match(await shown(controlFrame), /Keyward/, "without the headers the framed page shows");
+    const blocked = frames.filter((f) => f !== controlFrame);
+    for (const frame of blocked) {
+      // Chromium's own error page stands in for a refused frame.
+      assert.equal(frame.url(), "chrome-error://chromewebdata/", `a frame shows ${frame.url()}`);
+      const text = await shown(frame);
+      assert.doesNotMatch(text, /Keyward|Sign in|Credentials|Members|Audit log|not found/i, `a refused frame shows: ${text}`);
+      assert.match(text, /refused to connect/);
+    }
+    // Each frame was refused on Keyward's final answer (after any redirect
+    // to sign-in), not for want of one.
+    const firstOf = (request) => (request.redirectedFrom() ? firstOf(request.redirectedFrom()) : request);
+    for (const path of paths) {
+      const url = `${setup.server.base}${path}`;
+      const answer = answered.find((r) => firstOf(r.request()).url() === url && (r.status() < 300 || r.status() >= 400));
+      assert.ok(answer, `Keyward answered the frame of ${path}`);
+      assert.equal(answer.headers()["x-frame-options"], "DENY", path);
+      assert.match(answer.headers()["content-security-policy"], /frame-ancestors 'none'/, path);
     }
   } finally {
+    framer.close();
     await browser.close();
   }
 });
