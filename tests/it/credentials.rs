@@ -1210,3 +1210,40 @@ async fn the_database_itself_holds_one_primary_per_organization() {
         2
     );
 }
+
+#[tokio::test]
+async fn expire_now_asks_first_only_while_the_previous_secret_was_used_in_the_last_hour() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (id, old) = owner.create_credential("Asked or not").await;
+    owner.get(CREDENTIALS).await;
+    owner
+        .rotate(&id, Grace::Hours(24))
+        .await
+        .assert_status(StatusCode::OK);
+    let asks = format!("href=\"/settings/credentials/{id}/expire-previous\"");
+    let acts = format!(
+        "<form class=\"inline-form\" method=\"post\" action=\"/settings/credentials/{id}/expire-previous\""
+    );
+    // Never used since: the button acts at once.
+    owner
+        .get(CREDENTIALS)
+        .await
+        .assert_contains(&acts)
+        .assert_lacks(&asks);
+    // Used: the button opens the question.
+    app.client().get_token(&id, &old).await;
+    owner
+        .get(CREDENTIALS)
+        .await
+        .assert_contains(&asks)
+        .assert_lacks(&acts);
+    // An hour without use: at once again.
+    app.clock.advance(3601);
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner
+        .get(CREDENTIALS)
+        .await
+        .assert_contains(&acts)
+        .assert_lacks(&asks);
+}
