@@ -876,3 +876,38 @@ async fn a_delivery_is_given_up_three_days_after_its_event() {
     assert!((10..=30).contains(&attempts), "{attempts} attempts");
     assert_eq!(broken.log().len() as i64, attempts);
 }
+
+#[tokio::test]
+async fn an_endpoints_page_lists_its_latest_fifty_deliveries() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (id, _) = add_webhook(
+        &mut owner,
+        "https://hooks.example.com/k",
+        &["credential.created"],
+    )
+    .await;
+    let endpoint: i64 = id.parse().unwrap();
+    for n in 0..60 {
+        app.sql
+            .execute(
+                "INSERT INTO webhook_deliveries (endpoint_id, message_id, event_type, subject, payload, status, attempts, next_attempt_at, give_up_at, response_status, created_at)
+                 VALUES ($1, $2, 'credential.created', $3, '{}', 'delivered', 1, $4, $4, 200, $5)",
+                &[
+                    endpoint.into(),
+                    (&format!("msg_seed_{n:02}")).into(),
+                    (&format!("kwid_seed{n:02}")).into(),
+                    app.clock.now().into(),
+                    (app.clock.now() + n).into(),
+                ],
+            )
+            .await;
+    }
+    let page = owner.get(&format!("/settings/webhooks/{id}")).await;
+    page.assert_status(StatusCode::OK);
+    assert_eq!(page.body.matches("data-label=\"Attempts\"").count(), 50);
+    // The newest first: 59 down to 10.
+    let first = page.body.find("kwid_seed59").expect("the newest is listed");
+    assert!(first < page.body.find("kwid_seed10").expect("the 50th is listed"));
+    page.assert_lacks("kwid_seed09");
+}
