@@ -717,3 +717,26 @@ async fn a_client_whose_id_is_under_attack_keeps_getting_tokens_with_its_secret(
         system.get_token(&id, &secret).await;
     }
 }
+
+#[tokio::test]
+async fn a_malformed_secret_is_refused_without_looking_the_client_up_and_still_counts() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (id, secret) = owner.create_credential("Shape checked").await;
+    let mut m = app.client();
+    let failed = "SELECT COUNT(*) FROM audit_events WHERE action = 'token.auth_failed'";
+    let counted = format!("SELECT COUNT(*) FROM sign_in_failures WHERE key = 'client:{id}'");
+    // Wrong checksum: refused on its shape; the credential was never read,
+    // so its log has no failure, but the attempt counts toward the limits.
+    m.client_credentials(&id, &mistyped(&secret))
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    assert_eq!(app.count(failed).await, 0);
+    assert_eq!(app.count(&counted).await, 1);
+    // Well-formed and wrong: looked up, compared, and recorded.
+    m.client_credentials(&id, &well_formed_wrong_secret())
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    assert_eq!(app.count(failed).await, 1);
+    assert_eq!(app.count(&counted).await, 2);
+}

@@ -140,21 +140,40 @@ pub(super) async fn failed(
         throttle::record_failure(&mut conn, &keys, now).await?;
         let wait = token_limits::locked_out(&mut conn, client_key.as_deref(), &ip_key, now).await?;
         if let Some(client) = &attempt.client {
-            let action = match before + 1 {
-                1 => Some(AuditAction::TokenAuthFailed),
-                n if n == token_limits::MAX_FAILURES_PER_CLIENT => Some(AuditAction::TokenThrottled),
-                _ => None,
+            // The first failure of the window that reached the credential
+            // (one refused on its shape alone never named it in the log),
+            // and the moment throttling starts.
+            let target = client.client_id.to_string();
+            let window_start = now - token_limits::FAILURE_WINDOW_SECS;
+            let n = before + 1;
+            let action = if n == token_limits::MAX_FAILURES_PER_CLIENT {
+                Some(AuditAction::TokenThrottled)
+            } else if n > token_limits::MAX_FAILURES_PER_CLIENT {
+                None
+            } else if n == 1
+                || !audit::recorded_after(
+                    &mut conn,
+                    client.org,
+                    AuditAction::TokenAuthFailed,
+                    &target,
+                    window_start,
+                )
+                .await?
+            {
+                Some(AuditAction::TokenAuthFailed)
+            } else {
+                None
             };
             if let Some(action) = action {
                 let event = NewEvent {
                     organization_id: Some(client.org),
                     actor_user_id: None,
-                    actor: client.client_id.to_string(),
+                    actor: target.clone(),
                     action,
-                    target: Some(client.client_id.to_string()),
+                    target: Some(target),
                     ip: Some(meta.ip.to_string()),
                     user_agent: meta.user_agent.clone(),
-                    detail: json!({ "failures_in_window": before + 1, "window_seconds": token_limits::FAILURE_WINDOW_SECS }),
+                    detail: json!({ "failures_in_window": n, "window_seconds": token_limits::FAILURE_WINDOW_SECS }),
                 };
                 audit::insert(&mut conn, &event, now).await?;
             }
