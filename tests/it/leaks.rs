@@ -89,6 +89,12 @@ async fn a_signed_report_of_a_live_secret_disables_its_credential_once() {
     })
     .await;
     let mut owner = app.sign_in_as(Persona::Owner).await;
+    crate::webhooks::add_webhook(
+        &mut owner,
+        "https://hooks.example.com/leaks",
+        &["credential.secret_leaked"],
+    )
+    .await;
     let (client_id, secret) = owner.create_credential("Leaky service").await;
     owner.get(CREDENTIALS).await;
     let (resource_id, resource_secret) = owner.create_credential("Resource server").await;
@@ -163,6 +169,14 @@ async fn a_signed_report_of_a_live_secret_disables_its_credential_once() {
             .await,
         1
     );
+    // Webhooks get credential.secret_leaked, once, without the secret.
+    let sent: Vec<(String, String)> = app
+        .sql
+        .all("SELECT event_type, payload FROM webhook_deliveries", &[])
+        .await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].0, "credential.secret_leaked");
+    assert!(sent[0].1.contains(&client_id) && !sent[0].1.contains(&secret[9..]));
 }
 
 #[tokio::test]
