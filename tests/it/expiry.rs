@@ -73,11 +73,13 @@ async fn reminders_go_out_once_per_threshold_and_an_expired_credential_gets_no_t
         client_id_in(&created.body).unwrap(),
         secret_in(&created.body).unwrap(),
     );
+    // 40 days out the card states the date, and raises no flag yet.
     admin
         .get(CREDENTIALS)
         .await
         .assert_contains("<dt>Expires</dt>")
-        .assert_contains(&expires_on);
+        .assert_contains(&expires_on)
+        .assert_lacks("<span class=\"badge warning\">Expires");
     let reminders = || async {
         app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'credential.expiring'")
             .await
@@ -92,6 +94,12 @@ async fn reminders_go_out_once_per_threshold_and_an_expired_credential_gets_no_t
     );
     // 30 days ahead: one reminder, however often the worker runs, and after a restart.
     app.clock.advance(11 * DAY);
+    // Within 30 days the card says so.
+    app.sign_in_as(Persona::Admin)
+        .await
+        .get(CREDENTIALS)
+        .await
+        .assert_contains("<span class=\"badge warning\">Expires in 29 days</span>");
     assert_eq!(
         keyward::service::expiry::run_once(&app.state)
             .await
