@@ -247,3 +247,37 @@ async fn keyward_health_exits_zero_only_when_the_path_answers_200() {
     let (ok, text) = health(&addr, &[]);
     assert!(!ok && text.contains("does not answer"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyward_restore_refuses_a_file_that_is_not_a_sound_database() {
+    let db = TestDb::new().await;
+    if !db.url.starts_with("sqlite") {
+        return; // PostgreSQL is restored with pg_restore (instances.rs checks the refusal).
+    }
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("keyward.key");
+    drop(start(&db, &key_file, true).await);
+    let sql = Sql::connect(&db.url).await;
+    let users = sql.scalar_i64("SELECT COUNT(*) FROM users", &[]).await;
+    // A copy cut short, as an interrupted transfer leaves it.
+    let good = key_dir.path().join("good.db");
+    let (ok, text) = keyward(&db.url, &key_file, &["backup", good.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    let bytes = std::fs::read(&good).unwrap();
+    let cut = key_dir.path().join("cut.db");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let garbage = key_dir.path().join("garbage.db");
+    std::fs::write(&garbage, b"not a database at all, just text").unwrap();
+    for bad in [&cut, &garbage] {
+        let (ok, text) = keyward(&db.url, &key_file, &["restore", bad.to_str().unwrap()]);
+        assert!(!ok, "restored {}: {text}", bad.display());
+        assert!(
+            text.contains(bad.to_str().unwrap()) || text.contains("database"),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        sql.scalar_i64("SELECT COUNT(*) FROM users", &[]).await,
+        users
+    );
+}
