@@ -911,3 +911,79 @@ async fn an_endpoints_page_lists_its_latest_fifty_deliveries() {
     assert!(first < page.body.find("kwid_seed10").expect("the 50th is listed"));
     page.assert_lacks("kwid_seed09");
 }
+
+/// A receiver that misbehaves on loopback: it reads the delivery, then
+/// either answers 200 with a body that never ends (counting the bytes the
+/// sender let it write, at most 1 GiB) or never answers at all (for 30 s).
+async fn hostile_receiver(
+    endless: bool,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let written = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = written.clone();
+    tokio::spawn(async move {
+        let Ok((mut socket, _)) = listener.accept().await else {
+            return;
+        };
+        let mut request = vec![0u8; 64 * 1024];
+        let _ = socket.read(&mut request).await;
+        if !endless {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            return;
+        }
+        let head =
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n";
+        if socket.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+        while counter.load(Ordering::SeqCst) < 1 << 30 {
+            if socket.write_all(chunk.as_bytes()).await.is_err() {
+                return;
+            }
+            counter.fetch_add(0x10000, Ordering::SeqCst);
+        }
+    });
+    (url, written)
+}
+
+#[tokio::test]
+async fn a_receiver_that_answers_without_end_is_read_64_kib_and_one_that_never_answers_times_out() {
+    use std::sync::atomic::Ordering;
+    let app = TestApp::demo_with(local_receivers).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (endless, written) = hostile_receiver(true).await;
+    add_webhook(&mut owner, &endless, &["credential.created"]).await;
+    owner.create_credential("Endless answer").await;
+    keyward::webhooks::run_once(&app.state).await.unwrap();
+    let (status, code): (String, Option<i64>) = app
+        .sql
+        .one(
+            "SELECT status, response_status FROM webhook_deliveries",
+            &[],
+        )
+        .await;
+    assert_eq!((status.as_str(), code), ("delivered", Some(200)));
+    // The sender stopped reading after 64 KiB: what the receiver got to write
+    // is that and the sockets' buffers, not the gigabyte it offered.
+    let sent = written.load(Ordering::SeqCst);
+    assert!(sent < 16 << 20, "the receiver wrote {sent} bytes");
+
+    // A receiver that never answers: after 10 seconds the attempt fails
+    // and waits for a retry.
+    let app = TestApp::demo_with(local_receivers).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (silent, _) = hostile_receiver(false).await;
+    add_webhook(&mut owner, &silent, &["credential.created"]).await;
+    owner.create_credential("Silent receiver").await;
+    keyward::webhooks::run_once(&app.state).await.unwrap();
+    let (status, error): (String, Option<String>) = app
+        .sql
+        .one("SELECT status, last_error FROM webhook_deliveries", &[])
+        .await;
+    assert_eq!(status, "pending");
+    assert_eq!(error.as_deref(), Some("no answer within 10 seconds"));
+}
