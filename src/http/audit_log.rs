@@ -74,20 +74,20 @@ pub(crate) struct Params {
     pub before: String,
 }
 
+/// A date typed as `YYYY-MM-DD` (spaces around it allowed).
+fn day(raw: &str) -> Option<Date> {
+    Date::parse(raw.trim(), &format_description!("[year]-[month]-[day]")).ok()
+}
+
 impl Params {
     /// What a date field shows: the date typed if it is one (`YYYY-MM-DD`),
     /// else nothing, since a date input holds only dates; the message at
     /// the field says what was wrong.
     pub fn date_value(raw: &str) -> &str {
-        let shape = raw.len() == 10
-            && raw.bytes().enumerate().all(|(i, b)| {
-                if i == 4 || i == 7 {
-                    b == b'-'
-                } else {
-                    b.is_ascii_digit()
-                }
-            });
-        if shape { raw } else { "" }
+        match day(raw) {
+            Some(_) => raw.trim(),
+            None => "",
+        }
     }
 
     /// The filter, or the messages for the fields that could not be read.
@@ -108,22 +108,18 @@ impl Params {
             return (Filter::default(), errors);
         }
         let some = |v: &str| Some(v.trim()).filter(|v| !v.is_empty()).map(str::to_owned);
-        let format = format_description!("[year]-[month]-[day]");
-        let mut day = |field: &'static str, raw: &str| -> Option<Date> {
-            let raw = raw.trim();
-            if raw.is_empty() {
+        let mut date = |field: &'static str, raw: &str| -> Option<Date> {
+            if raw.trim().is_empty() {
                 return None;
             }
-            match Date::parse(raw, &format) {
-                Ok(date) => Some(date),
-                Err(_) => {
-                    errors.push(FieldError::new(field, "Enter a date as YYYY-MM-DD."));
-                    None
-                }
+            let date = day(raw);
+            if date.is_none() {
+                errors.push(FieldError::new(field, "Enter a date as YYYY-MM-DD."));
             }
+            date
         };
-        let from = day("from", &self.from);
-        let to = day("to", &self.to);
+        let from = date("from", &self.from);
+        let to = date("to", &self.to);
         if let (Some(f), Some(t)) = (from, to)
             && f > t
         {

@@ -106,11 +106,21 @@ async fn the_audit_log_filters_pages_and_exports_what_it_shows() {
         ))
         .await;
     assert_eq!(recent.body.matches(ROTATED).count(), 1);
+    // A date input holds only dates: what is not one is left out of it
+    // (the page stays valid HTML), and the message says why.
+    for typed in ["yesterday", "2024-13-45"] {
+        owner
+            .get(&format!("/audit-log?from={typed}"))
+            .await
+            .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+            .assert_contains("Enter a date as YYYY-MM-DD.")
+            .assert_contains(r#"id="from" name="from" type="date" value="""#)
+            .assert_lacks(&format!("value=\"{typed}\""));
+    }
     owner
-        .get("/audit-log?from=yesterday")
+        .get("/audit-log?from=2024-05-02")
         .await
-        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
-        .assert_contains("Enter a date as YYYY-MM-DD.");
+        .assert_contains(r#"type="date" value="2024-05-02""#);
     owner
         .get("/audit-log?from=2026-02-02&to=2026-01-01")
         .await
