@@ -73,10 +73,10 @@ async fn decide(
 ) -> Result<Decided> {
     let mut locked = lock(app, actor).await?;
     let request = decidable_under_lock(&mut locked, actor, request_id).await?;
-    // Approving promises a credential, which a trial organization cannot
-    // hold; rejecting stays possible.
-    if decision == RequestStatus::Approved && locked.org.plan == crate::domain::Plan::Trial {
-        return Err(Error::TrialPlan);
+    // Approving promises a credential, so it asks what any change of
+    // credentials asks (a trial organization holds none); rejecting does not.
+    if decision == RequestStatus::Approved {
+        locked.may_edit_credentials()?;
     }
     repo::decide(
         &mut locked.tx,
