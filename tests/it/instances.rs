@@ -5,7 +5,7 @@
 //! The browser and the machine clients are the suite's `Client`, over HTTP.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -541,23 +541,11 @@ async fn owner_gone_and_restored(
 /// The samples of a Prometheus text exposition, parsed by the reference
 /// parser (`prometheus_client` from PyPI): (name, labels, value).
 fn parse_metrics(text: &str) -> Vec<(String, std::collections::BTreeMap<String, String>, f64)> {
-    use std::io::Write;
     let python = std::env::var("KEYWARD_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let script = "import sys, json\nfrom prometheus_client.parser import text_string_to_metric_families\nout = [[s.name, s.labels, s.value] for f in text_string_to_metric_families(sys.stdin.read()) for s in f.samples]\nprint(json.dumps(out))";
-    let mut child = Command::new(python)
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let mut command = Command::new(python);
+    command.args(["-c", script]);
+    let output = output_with_input(command, text.as_bytes());
     assert!(
         output.status.success(),
         "{}",

@@ -72,30 +72,12 @@ async fn every_response_carries_the_security_headers() {
     }
 }
 
-/// The `Set-Cookie` of `name` in a response, whole.
-fn set_cookie<'r>(response: &'r TestResponse, name: &str) -> &'r str {
-    response
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("no {name} cookie in {:?}", response.headers))
-}
-
 #[tokio::test]
 async fn the_session_cookie_is_http_only_and_lax_and_over_https_secure_and_host_only() {
     let app = TestApp::demo().await;
-    let mut browser = app.client();
-    browser.get(LOGIN).await;
-    let signed_in = browser
-        .post(
-            LOGIN,
-            &[("email", "owner@acme.test"), ("password", PASSWORD)],
-        )
-        .await;
+    let signed_in = app.client().sign_in("owner@acme.test", PASSWORD).await;
     signed_in.assert_status(StatusCode::SEE_OTHER);
-    let cookie = set_cookie(&signed_in, "keyward_session");
+    let cookie = signed_in.set_cookie("keyward_session");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
         "{cookie}"
@@ -106,20 +88,15 @@ async fn the_session_cookie_is_http_only_and_lax_and_over_https_secure_and_host_
     );
 
     let app = TestApp::demo_with(|c| c.public_url = "https://keyward.example".to_owned()).await;
-    let mut browser = app.client();
-    let login = browser.get(LOGIN).await;
+    let login = app.client().get(LOGIN).await;
     assert_eq!(
         login.header("strict-transport-security"),
         "max-age=63072000; includeSubDomains"
     );
-    let signed_in = browser
-        .post(
-            LOGIN,
-            &[("email", "owner@acme.test"), ("password", PASSWORD)],
-        )
-        .await;
+    let mut browser = app.client();
+    let signed_in = browser.sign_in("owner@acme.test", PASSWORD).await;
     signed_in.assert_status(StatusCode::SEE_OTHER);
-    let cookie = set_cookie(&signed_in, "__Host-keyward_session");
+    let cookie = signed_in.set_cookie("__Host-keyward_session");
     for part in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
         assert!(cookie.contains(part), "{part} missing: {cookie}");
     }
@@ -128,7 +105,7 @@ async fn the_session_cookie_is_http_only_and_lax_and_over_https_secure_and_host_
         "a __Host- cookie names no domain: {cookie}"
     );
     // The visitor's CSRF cookie is as careful.
-    let visitor = set_cookie(&login, "__Host-keyward_csrf");
+    let visitor = login.set_cookie("__Host-keyward_csrf");
     for part in ["HttpOnly", "Secure", "Path=/"] {
         assert!(visitor.contains(part), "{part} missing: {visitor}");
     }

@@ -224,6 +224,16 @@ impl Fixture {
         assert!(!path.contains('{'), "no value for {template}");
         path
     }
+
+    /// The route as a browser sends it: its path here, and its form.
+    async fn route(&self, app: &TestApp, method: &str, template: &str) -> Route {
+        let method = if method == "GET" { "GET" } else { "POST" };
+        (
+            method,
+            self.path(app, template).await,
+            fields(method, template),
+        )
+    }
 }
 
 /// What the route's form sends, so that a refusal is the rule's and not a
@@ -379,7 +389,8 @@ async fn every_console_route_refuses_whom_its_rule_refuses_and_changes_nothing()
         let mut browser = app.sign_in_as(persona).await;
         browser.get(CREDENTIALS).await.assert_status(StatusCode::OK);
         for (method, template, rule) in &routes {
-            let path = fixture.path(&app, template).await;
+            let route = fixture.route(&app, method, template).await;
+            let path = &route.1;
             let refused = match (rule, persona) {
                 (Rule::CanEdit, Persona::Viewer | Persona::Support) => true,
                 (Rule::Owner, Persona::Admin | Persona::Viewer | Persona::Support) => true,
@@ -388,11 +399,6 @@ async fn every_console_route_refuses_whom_its_rule_refuses_and_changes_nothing()
                 (Rule::OwnerOrRequester, p) => matches!(p, Persona::Viewer | Persona::Support),
                 _ => false,
             };
-            let route: Route = (
-                if method == "GET" { "GET" } else { "POST" },
-                path.clone(),
-                fields(method, template),
-            );
             if *rule == Rule::TokenHolder {
                 // Someone else's token does not exist for them.
                 if !matches!(persona, Persona::Viewer) {
@@ -437,12 +443,7 @@ async fn every_console_route_refuses_whom_its_rule_refuses_and_changes_nothing()
         if !template.contains('{') || *rule == Rule::Public {
             continue;
         }
-        let path = fixture.path(&app, template).await;
-        let route: Route = (
-            if method == "GET" { "GET" } else { "POST" },
-            path.clone(),
-            fields(method, template),
-        );
+        let route = fixture.route(&app, method, template).await;
         globex
             .call(&route)
             .await
@@ -457,12 +458,8 @@ async fn every_console_route_refuses_whom_its_rule_refuses_and_changes_nothing()
         if *rule == Rule::Public {
             continue;
         }
-        let path = fixture.path(&app, template).await;
-        let route: Route = (
-            if method == "GET" { "GET" } else { "POST" },
-            path.clone(),
-            fields(method, template),
-        );
+        let route = fixture.route(&app, method, template).await;
+        let path = &route.1;
         let response = stranger.call(&route).await;
         assert_eq!(
             (response.status, response.location()),

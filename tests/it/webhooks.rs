@@ -950,22 +950,27 @@ async fn hostile_receiver(
     (url, written)
 }
 
+/// One attempt to deliver one event to `url`, on an app of its own: the
+/// delivery's status, response code and error.
+async fn one_attempt_at(url: &str) -> (String, Option<i64>, Option<String>) {
+    let app = TestApp::demo_with(local_receivers).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    add_webhook(&mut owner, url, &["credential.created"]).await;
+    owner.create_credential("Sent once").await;
+    keyward::webhooks::run_once(&app.state).await.unwrap();
+    app.sql
+        .one(
+            "SELECT status, response_status, last_error FROM webhook_deliveries",
+            &[],
+        )
+        .await
+}
+
 #[tokio::test]
 async fn a_receiver_that_answers_without_end_is_read_64_kib_and_one_that_never_answers_times_out() {
     use std::sync::atomic::Ordering;
-    let app = TestApp::demo_with(local_receivers).await;
-    let mut owner = app.sign_in_as(Persona::Owner).await;
     let (endless, written) = hostile_receiver(true).await;
-    add_webhook(&mut owner, &endless, &["credential.created"]).await;
-    owner.create_credential("Endless answer").await;
-    keyward::webhooks::run_once(&app.state).await.unwrap();
-    let (status, code): (String, Option<i64>) = app
-        .sql
-        .one(
-            "SELECT status, response_status FROM webhook_deliveries",
-            &[],
-        )
-        .await;
+    let (status, code, _) = one_attempt_at(&endless).await;
     assert_eq!((status.as_str(), code), ("delivered", Some(200)));
     // The sender stopped reading after 64 KiB: what the receiver got to write
     // is that and the sockets' buffers, not the gigabyte it offered.
@@ -974,16 +979,8 @@ async fn a_receiver_that_answers_without_end_is_read_64_kib_and_one_that_never_a
 
     // A receiver that never answers: after 10 seconds the attempt fails
     // and waits for a retry.
-    let app = TestApp::demo_with(local_receivers).await;
-    let mut owner = app.sign_in_as(Persona::Owner).await;
     let (silent, _) = hostile_receiver(false).await;
-    add_webhook(&mut owner, &silent, &["credential.created"]).await;
-    owner.create_credential("Silent receiver").await;
-    keyward::webhooks::run_once(&app.state).await.unwrap();
-    let (status, error): (String, Option<String>) = app
-        .sql
-        .one("SELECT status, last_error FROM webhook_deliveries", &[])
-        .await;
+    let (status, _, error) = one_attempt_at(&silent).await;
     assert_eq!(status, "pending");
     assert_eq!(error.as_deref(), Some("no answer within 10 seconds"));
 }

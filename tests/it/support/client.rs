@@ -146,13 +146,25 @@ impl TestResponse {
         self
     }
 
-    /// The session id the response set, if any.
-    pub fn session_cookie(&self) -> Option<String> {
+    /// The `Set-Cookie` of `name`, whole (with its attributes), if any.
+    pub fn cookie_set(&self, name: &str) -> Option<&str> {
         self.headers
             .get_all(header::SET_COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with("keyward_session="))
+            .find(|c| c.split_once('=').is_some_and(|(n, _)| n == name))
+    }
+
+    /// The `Set-Cookie` of `name`, which the response must have.
+    #[track_caller]
+    pub fn set_cookie(&self, name: &str) -> &str {
+        self.cookie_set(name)
+            .unwrap_or_else(|| panic!("no {name} cookie in {:?}", self.headers))
+    }
+
+    /// The session id the response set, if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.cookie_set("keyward_session")
             .map(|c| c.split(';').next().unwrap_or("").to_owned())
     }
 

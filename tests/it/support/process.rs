@@ -129,28 +129,30 @@ pub fn keyward_with_input(
     args: &[&str],
     stdin: &str,
 ) -> (bool, String) {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keyward"));
+    command
         .args(args)
         .env("DATABASE_URL", database_url)
         .env("KEYWARD_KEY_FILE", key_file)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+        .env("RUST_LOG", "warn");
+    let output = output_with_input(command, stdin.as_bytes());
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
     (output.status.success(), text)
+}
+
+/// Runs `command` with `stdin` on its standard input; its whole output.
+pub fn output_with_input(mut command: Command, stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
 }
