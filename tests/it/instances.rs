@@ -667,6 +667,45 @@ async fn metrics_are_served_apart_from_the_console_and_move_with_requests() {
             );
         }
     }
+
+    // Any token is a valid method: made-up methods, on routes and off them,
+    // fall under one label each and add no series.
+    let mut anonymous = Client::http(&server.base);
+    anonymous
+        .send(anonymous.request("PROBE", "/healthz"))
+        .await
+        .assert_status(StatusCode::METHOD_NOT_ALLOWED);
+    anonymous
+        .send(anonymous.request("PROBE", "/nowhere"))
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    let series = scrape().await.len();
+    for i in 0..40 {
+        for path in ["/healthz", &format!("/nowhere/{i}")] {
+            let response = anonymous
+                .send(anonymous.request(&format!("MADEUP{i}"), path))
+                .await;
+            assert!(
+                response.status.is_client_error(),
+                "{path}: {}",
+                response.status
+            );
+        }
+    }
+    let flooded = scrape().await;
+    assert_eq!(flooded.len(), series, "made-up methods added series");
+    assert!(
+        flooded.iter().all(|(_, labels, _)| labels
+            .get("method")
+            .is_none_or(|m| !m.starts_with("MADEUP") && !m.starts_with("PROBE"))),
+        "a made-up method became a label"
+    );
+    // Routed requests are counted (the 405s); unrouted ones (404) are not.
+    assert_eq!(
+        sample(&flooded, "keyward_http_requests_total", ("method", "other"))
+            - sample(&after, "keyward_http_requests_total", ("method", "other")),
+        41.0
+    );
 }
 
 #[test]
