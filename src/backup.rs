@@ -65,14 +65,10 @@ pub async fn backup(db: &Db, database_url: &str, target: &Path) -> anyhow::Resul
     // name is always a whole backup.
     let partial = target.with_extension("partial");
     let _ = std::fs::remove_file(&partial);
+    // Readable by its owner alone from its first byte (VACUUM INTO writes
+    // into an empty file it finds), and without the console's sessions.
+    crate::storage::keep_private(&partial)?;
     db.vacuum_into(&partial).await?;
-    // Readable by its owner alone, and without the console's sessions.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("cannot restrict {}", partial.display()))?;
-    }
     Db::scrub_sessions(&partial).await?;
     std::fs::rename(&partial, target)
         .with_context(|| format!("cannot move the backup to {}", target.display()))?;
@@ -109,7 +105,18 @@ pub async fn restore(database_url: &str, source: &Path) -> anyhow::Result<()> {
         name.push(suffix);
         let _ = std::fs::remove_file(PathBuf::from(name));
     }
-    std::fs::copy(source, &database)
+    // Copied into a private file (`fs::copy` would give it the source's mode).
+    crate::storage::keep_private(&database)?;
+    let mut from =
+        std::fs::File::open(source).with_context(|| format!("cannot read {}", source.display()))?;
+    let mut to = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&database)
+        .with_context(|| format!("cannot write {}", database.display()))?;
+    std::io::copy(&mut from, &mut to)
+        .with_context(|| format!("cannot write {}", database.display()))?;
+    to.sync_all()
         .with_context(|| format!("cannot write {}", database.display()))?;
     drop(lock);
     Ok(())

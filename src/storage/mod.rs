@@ -46,6 +46,7 @@ pub mod tokens;
 pub mod users;
 pub mod webhooks;
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -115,6 +116,29 @@ impl Connection for Pooled {
     }
 }
 
+/// Makes `path` readable and writable by its owner alone (0600), creating
+/// it empty first if it does not exist, so a file that will hold sessions
+/// or hashes is private from its first byte.
+pub fn keep_private(path: &Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// The key of the PostgreSQL advisory lock that [`Db::begin_write`] takes:
 /// "keyward" in ASCII, so it cannot collide with an application that uses
 /// small numbers.
@@ -144,7 +168,27 @@ impl Db {
 
     async fn open_sqlite(url: &str) -> anyhow::Result<Db> {
         let options = SqliteConnectOptions::from_str(url)
-            .context("DATABASE_URL is not a valid SQLite URL")?
+            .context("DATABASE_URL is not a valid SQLite URL")?;
+        // The file holds live session ids and password hashes: its owner's
+        // alone, as are the WAL and SHM files, which SQLite creates with
+        // the database file's mode.
+        let file = options.get_filename();
+        let in_memory = url.contains(":memory:")
+            || url.contains("mode=memory")
+            || file.as_os_str().is_empty()
+            || file.to_string_lossy().starts_with("file:");
+        if !in_memory {
+            keep_private(file)?;
+            for suffix in ["-wal", "-shm"] {
+                let mut name = file.as_os_str().to_owned();
+                name.push(suffix);
+                let companion = PathBuf::from(name);
+                if companion.exists() {
+                    keep_private(&companion)?;
+                }
+            }
+        }
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)

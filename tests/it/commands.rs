@@ -281,3 +281,43 @@ async fn keyward_restore_refuses_a_file_that_is_not_a_sound_database() {
         users
     );
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_its_journal_and_its_backups_are_readable_by_their_owner_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::new().await;
+    if !db.url.starts_with("sqlite") {
+        return; // PostgreSQL's files are the database server's.
+    }
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let file = Path::new(db.url.strip_prefix("sqlite://").unwrap()).to_owned();
+    let companion = |suffix: &str| {
+        let mut name = file.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("keyward.key");
+    // While a server runs, the WAL and SHM files hold live session ids.
+    let server = start(&db, &key_file, true).await;
+    for path in [file.clone(), companion("-wal"), companion("-shm")] {
+        assert_eq!(mode(&path), 0o600, "{}: {:o}", path.display(), mode(&path));
+    }
+    drop(server);
+
+    // A database an earlier version left world-readable is made private at start.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    drop(start(&db, &key_file, false).await);
+    assert_eq!(mode(&file), 0o600, "{:o}", mode(&file));
+
+    let backup = key_dir.path().join("backup.db");
+    let (ok, text) = keyward(&db.url, &key_file, &["backup", backup.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    assert_eq!(mode(&backup), 0o600, "{:o}", mode(&backup));
+    // Restoring from a copy someone left world-readable keeps the database private.
+    std::fs::set_permissions(&backup, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (ok, text) = keyward(&db.url, &key_file, &["restore", backup.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    assert_eq!(mode(&file), 0o600, "{:o}", mode(&file));
+}
