@@ -113,6 +113,24 @@ async fn decide(
     })
 }
 
+/// The expiry an approved change leaves: the one it asked for (the
+/// credential's own when the request left it as it was), unless a policy
+/// that took effect since forbids it; then the credential keeps the expiry
+/// it has, or gets the latest the policy allows when it has none.
+fn approved_expiry(locked: &Locked, asked: Option<i64>, current: Option<i64>) -> Option<i64> {
+    use crate::service::credentials::keeps_policy;
+    if keeps_policy(&locked.org, asked, locked.now).is_ok() {
+        return asked;
+    }
+    if keeps_policy(&locked.org, current, locked.now).is_ok() {
+        return current;
+    }
+    locked
+        .org
+        .max_credential_days
+        .map(|days| crate::domain::credential::expiry::latest(days, locked.now))
+}
+
 /// An approved change applies at once, by the owner who approved it.
 async fn apply_change(
     locked: &mut Locked,
@@ -130,9 +148,7 @@ async fn apply_change(
         set: request.permission_set,
         permissions: request.permissions.clone(),
         ips: request.ip_allowlist.clone(),
-        // The expiry the change asked for (the credential's own when the
-        // request left it as it was).
-        expires_at: request.expires_at,
+        expires_at: approved_expiry(locked, request.expires_at, before.expires_at),
     };
     apply(locked, &before, &draft).await?;
     repo::complete(&mut locked.tx, request.id).await?;

@@ -1499,3 +1499,63 @@ async fn a_trial_organization_cannot_create_through_the_api_either() {
     assert_eq!(refused.header("content-type"), "application/problem+json");
     assert!(app.client_ids("Globex").await.is_empty());
 }
+
+#[tokio::test]
+async fn an_expiry_set_since_a_read_moves_the_etag_and_a_stale_if_match_cannot_remove_it() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id(ACME).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let token = owner.api_token("ci", acme, "write").await;
+    let mut script = app.client();
+    let id = app.client_ids(ACME).await.remove(0);
+    let path = format!("/api/v1/credentials/{id}");
+    let read = script.api("GET", &path, &token, None).await;
+    read.assert_status(StatusCode::OK)
+        .assert_contains("\"expires_at\":null");
+    let etag = read.header("etag").to_owned();
+
+    // Someone else gives it an expiry.
+    let expires_on = time::OffsetDateTime::from_unix_timestamp(app.clock.now() + 20 * 86_400)
+        .unwrap()
+        .date()
+        .to_string();
+    let mut other = app.client();
+    other
+        .api(
+            "PATCH",
+            &path,
+            &token,
+            Some(json!({ "expires_on": expires_on })),
+        )
+        .await
+        .assert_status(StatusCode::OK);
+
+    // The old ETag no longer matches a read...
+    let again = script
+        .send(
+            script
+                .request("GET", &path)
+                .header("authorization", format!("Bearer {token}"))
+                .header("if-none-match", &etag),
+        )
+        .await;
+    again.assert_status(StatusCode::OK);
+    assert_ne!(again.header("etag"), etag);
+    // ...and a change made on the old read is refused, the expiry kept.
+    script
+        .send(
+            script
+                .request("PATCH", &path)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .header("if-match", &etag)
+                .body(json!({ "expires_on": null }).to_string()),
+        )
+        .await
+        .assert_status(StatusCode::PRECONDITION_FAILED)
+        .assert_contains("https://keyward.dev/problems/stale");
+    script
+        .api("GET", &path, &token, None)
+        .await
+        .assert_lacks("\"expires_at\":null");
+}

@@ -504,3 +504,84 @@ async fn reminders_are_not_starved_by_credentials_reminded_already() {
         1
     );
 }
+
+#[tokio::test]
+async fn approving_a_change_requested_before_a_policy_keeps_the_expiry_set_since() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.require_approval().await;
+    let narrow: Vec<_> = credential_fields("Ledger sync")
+        .into_iter()
+        .filter(|&(_, value)| value != "webhooks:read")
+        .collect();
+    owner.get(CREDENTIALS).await;
+    let created = owner.submit_credential(&narrow).await;
+    created.assert_status(StatusCode::OK);
+    let client_id = client_id_in(&created.body).unwrap();
+
+    // An admin asks for a wider set; the request holds no expiry, as the
+    // credential has none yet.
+    let mut admin = app.sign_in_as(Persona::Admin).await;
+    admin.get(&credential(&client_id, "edit")).await;
+    admin
+        .edit_credential(
+            &client_id,
+            &with(
+                credential_fields("Ledger sync"),
+                &[("justification", "It posts webhook deliveries too")],
+            ),
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+
+    // Then a policy takes effect, and the owner gives the credential an expiry.
+    owner.get(ORGANIZATION).await;
+    owner
+        .post(
+            ORGANIZATION,
+            &[("org_name", "Acme Payments"), ("max_credential_days", "30")],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let twenty_days = date_in(&app, 20);
+    owner.get(&credential(&client_id, "edit")).await;
+    owner
+        .edit_credential(
+            &client_id,
+            &with(narrow.clone(), &[("expires_on", &twenty_days)]),
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+
+    let change = app
+        .sql
+        .string("SELECT request_id FROM credential_requests", &[])
+        .await;
+    owner.get(CREDENTIALS).await;
+    owner
+        .approve(&change)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let stored = app
+        .sql
+        .string(
+            "SELECT CAST(expires_at AS TEXT) FROM credentials WHERE client_id = $1",
+            &[client_id.as_str().into()],
+        )
+        .await;
+    assert!(!stored.is_empty(), "the approval took the expiry away");
+    assert_eq!(
+        keyward::domain::credential::expiry::date(stored.parse().unwrap()),
+        twenty_days
+    );
+    // The change itself applied.
+    assert!(
+        app.sql
+            .string(
+                "SELECT permissions FROM credentials WHERE client_id = $1",
+                &[client_id.as_str().into()],
+            )
+            .await
+            .contains("webhooks:read")
+    );
+}
