@@ -49,6 +49,7 @@ pub async fn create(
     if draft.expires_at <= now || draft.expires_at > now + MAX_LIFETIME_DAYS * 86_400 {
         return Err(Error::TokenLifetime);
     }
+    repo::lock_holder(&mut tx, user.id).await?;
     if repo::count_live(&mut tx, user.id, now).await? >= MAX_LIVE_TOKENS {
         return Err(Error::TooManyTokens(MAX_LIVE_TOKENS));
     }

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use sqlx::FromRow;
 
-use super::Conn;
+use super::{Conn, Either};
 use crate::domain::api_token::TokenAccess;
 use crate::domain::{Access, CredentialsPermission, OrgId, Role, UserId};
 
@@ -255,6 +255,21 @@ pub async fn is_live(conn: &mut Conn, token_id: &str, now: i64) -> anyhow::Resul
     })
     .context("checking a token under the lock")?;
     Ok(live.is_some())
+}
+
+/// Locks the user's row until the transaction ends, so the tokens counted
+/// across every organization cannot grow behind the count: the
+/// organization's lock alone lets two organizations' creates for one user
+/// pass together. SQLite's write transactions are serialised already.
+pub async fn lock_holder(conn: &mut Conn, user: UserId) -> anyhow::Result<()> {
+    if let Either::Postgres(e) = conn.exec() {
+        sqlx::query("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(user)
+            .execute(e)
+            .await
+            .context("locking a token holder")?;
+    }
+    Ok(())
 }
 
 /// How many live tokens the user holds, in every organization.

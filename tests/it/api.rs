@@ -1559,3 +1559,55 @@ async fn an_expiry_set_since_a_read_moves_the_etag_and_a_stale_if_match_cannot_r
         .await
         .assert_lacks("\"expires_at\":null");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forty_concurrent_token_creations_for_the_last_place_in_two_organizations_leave_twenty() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id(ACME).await;
+    let globex = app.org_id("Globex").await;
+    // Acme's owner can view Globex's credentials too.
+    app.sql
+        .execute(
+            "INSERT INTO memberships (organization_id, user_id, role, credentials_permission, created_at)
+             SELECT $1, id, 'admin', 'view', 0 FROM users WHERE email = 'owner@acme.test'",
+            &[globex.into()],
+        )
+        .await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get("/account").await;
+    // Up to the last place, then 40 at once, half in each organization.
+    for i in 0..19 {
+        owner
+            .make_token(&format!("earlier {i}"), acme, "read", "7", "")
+            .await
+            .assert_status(StatusCode::OK);
+    }
+    let responses = join_all((0..40).map(|i| {
+        let mut client = owner.clone();
+        let org = if i % 2 == 0 { acme } else { globex };
+        async move {
+            client
+                .make_token(&format!("racer {i}"), org, "read", "7", "")
+                .await
+        }
+    }))
+    .await;
+    let made = responses
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    for refused in responses.iter().filter(|r| r.status != StatusCode::OK) {
+        refused
+            .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+            .assert_contains("You have 20 live tokens, the most one person may hold.");
+    }
+    assert_eq!(made, 1);
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM api_tokens t JOIN users u ON u.id = t.user_id
+             WHERE u.email = 'owner@acme.test' AND t.revoked_at IS NULL"
+        )
+        .await,
+        20
+    );
+}
