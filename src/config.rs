@@ -78,17 +78,22 @@ impl Config {
     }
 }
 
-/// A database URL fit for a log: the password, if any, replaced.
+/// A URL fit for a log: the password, if any, replaced, and the query
+/// string too (PostgreSQL and SMTP URLs may carry a password there).
 pub fn redacted_url(url: &str) -> String {
+    let (url, query) = match url.split_once('?') {
+        Some((url, _)) => (url, "?[redacted]"),
+        None => (url, ""),
+    };
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+        return format!("{url}{query}");
     };
     let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
+        return format!("{url}{query}");
     };
     match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}"),
-        None => url.to_owned(),
+        Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}{query}"),
+        None => format!("{url}{query}"),
     }
 }
 
@@ -144,6 +149,14 @@ mod tests {
             "{shown}"
         );
         assert_eq!(redacted_url("sqlite://keyward.db"), "sqlite://keyward.db");
+        assert_eq!(
+            redacted_url("postgres://db.internal/keyward?user=k&password=hunter2"),
+            "postgres://db.internal/keyward?[redacted]"
+        );
+        assert_eq!(
+            redacted_url("smtps://mailer:hunter2@smtp.internal:465?tls=required"),
+            "smtps://mailer:[redacted]@smtp.internal:465?[redacted]"
+        );
         assert_eq!(
             redacted_url("postgres://postgres@127.0.0.1:5432"),
             "postgres://postgres@127.0.0.1:5432"

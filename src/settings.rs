@@ -185,8 +185,9 @@ pub const SETTINGS: &[Setting] = &[
     ),
 ];
 
-/// The settings after every layer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The settings after every layer. `Debug` redacts the URLs that may hold
+/// a password (see the impl below).
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub addr: SocketAddr,
@@ -208,6 +209,54 @@ pub struct Settings {
     pub log_format: String,
     pub shutdown_drain_secs: u64,
     pub backup: BackupSettings,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Every field named, so a new one must choose how it is shown.
+        let Settings {
+            addr,
+            database_url,
+            key_file,
+            public_url,
+            audience,
+            environment,
+            trusted_proxies,
+            token_rate_per_client,
+            token_rate_per_ip,
+            api_rate_per_minute,
+            leak_public_keys,
+            webhook,
+            smtp_url,
+            smtp_from,
+            upgrade_contact,
+            metrics_addr,
+            log_format,
+            shutdown_drain_secs,
+            backup,
+        } = self;
+        f.debug_struct("Settings")
+            .field("addr", addr)
+            .field("database_url", &redacted_url(database_url))
+            .field("key_file", key_file)
+            .field("public_url", &public_url.as_deref().map(redacted_url))
+            .field("audience", audience)
+            .field("environment", environment)
+            .field("trusted_proxies", trusted_proxies)
+            .field("token_rate_per_client", token_rate_per_client)
+            .field("token_rate_per_ip", token_rate_per_ip)
+            .field("api_rate_per_minute", api_rate_per_minute)
+            .field("leak_public_keys", leak_public_keys)
+            .field("webhook", webhook)
+            .field("smtp_url", &smtp_url.as_deref().map(redacted_url))
+            .field("smtp_from", smtp_from)
+            .field("upgrade_contact", upgrade_contact)
+            .field("metrics_addr", metrics_addr)
+            .field("log_format", log_format)
+            .field("shutdown_drain_secs", shutdown_drain_secs)
+            .field("backup", backup)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -538,6 +587,22 @@ mod tests {
             };
             assert_eq!(s.env, expected);
         }
+    }
+
+    #[test]
+    fn debug_shows_no_password_of_any_url() {
+        let settings = Settings {
+            database_url: "postgres://keyward:hunter2-db@db.internal/keyward?sslpassword=hunter2-q"
+                .to_owned(),
+            smtp_url: Some("smtps://mailer:hunter2-smtp@smtp.internal:465".to_owned()),
+            ..Settings::default()
+        };
+        let shown = format!("{settings:?}");
+        for secret in ["hunter2-db", "hunter2-q", "hunter2-smtp"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("postgres://keyward:[redacted]@db.internal/keyward?[redacted]"));
+        assert!(shown.contains("smtps://mailer:[redacted]@smtp.internal:465"));
     }
 
     #[test]
