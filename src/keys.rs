@@ -19,6 +19,9 @@ type HmacSha256 = Hmac<Sha256>;
 pub struct Keys {
     /// Keys the stored digests of client secrets (the "pepper").
     secret_pepper: [u8; 32],
+    /// Keys the argon2id hashes of passwords (argon2's secret input), so a
+    /// copy of the database without the key gives no way to test guesses.
+    password_pepper: [u8; 32],
     /// Signs the CSRF cookie of visitors who are not signed in.
     csrf: [u8; 32],
     /// Seals what Keyward must read back but not store in the clear
@@ -66,6 +69,7 @@ impl Keys {
         let key_id = b64.encode(sha2::Sha256::digest(members.as_bytes()));
         Keys {
             secret_pepper: derive(&master, "keyward/v1/client-secret-digest"),
+            password_pepper: derive(&master, "keyward/v1/password-argon2-secret"),
             csrf: derive(&master, "keyward/v1/csrf-cookie"),
             seal: derive(&master, "keyward/v1/seal-xchacha20poly1305"),
             encoding: jsonwebtoken::EncodingKey::from_ed_der(&der),
@@ -132,6 +136,11 @@ impl Keys {
     }
 
     /// The signature of a visitor's CSRF nonce, in hex.
+    /// The secret that argon2id mixes into every password hash made here.
+    pub fn password_pepper(&self) -> [u8; 32] {
+        self.password_pepper
+    }
+
     pub fn csrf_signature(&self, nonce: &str) -> String {
         let mut mac = HmacSha256::new_from_slice(&self.csrf)
             .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));

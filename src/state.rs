@@ -76,7 +76,7 @@ impl AppState {
             }),
             db,
             config: Arc::new(config),
-            hasher: PasswordHasher::new(workers),
+            hasher: PasswordHasher::new(workers, keys.password_pepper()),
             keys: Arc::new(keys),
             clock,
             setup_done: Arc::new(AtomicBool::new(false)),

@@ -1,4 +1,11 @@
-//! argon2id password hashing on a bounded pool of blocking threads.
+//! argon2id password hashing on a bounded pool of blocking threads, keyed
+//! by the server key.
+//!
+//! Every hash made here mixes in a secret derived from the server key
+//! (argon2's `secret` input, a "pepper") and says so with `keyid=kw1` in
+//! its PHC string: a copy of the database without the key file gives no
+//! way to test a guess. A hash without that mark was made before the pepper
+//! and is checked as it was made, until its password next changes.
 //!
 //! Each hash costs ~19 MiB and tens of milliseconds of CPU. Running it on the
 //! async runtime would stall every other request, and running an unbounded
@@ -10,7 +17,7 @@ use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, KeyId, ParamsBuilder, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{OnceCell, Semaphore};
 
@@ -26,6 +33,8 @@ pub enum HashError {
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    /// argon2's secret input, from the server key.
+    pepper: Arc<[u8; 32]>,
     /// The hash of a random password, verified against for unknown emails so
     /// that they take as long as known ones.
     dummy: Arc<OnceCell<String>>,
@@ -34,16 +43,34 @@ pub struct PasswordHasher {
 /// How long a sign-in waits for a hashing slot before it is told to retry.
 const QUEUE_WAIT: Duration = Duration::from_secs(10);
 
-fn argon2() -> Argon2<'static> {
-    // OWASP: argon2id, m=19 MiB, t=2, p=1.
-    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+/// The `keyid` of a hash keyed by the pepper.
+const PEPPER_ID: &[u8] = b"kw1";
+
+/// OWASP: argon2id, m=19 MiB, t=2, p=1; keyed by `pepper` when given.
+fn argon2(pepper: Option<&[u8]>) -> Result<Argon2<'_>, HashError> {
+    let failed = |e: argon2::Error| HashError::Failed(e.to_string());
+    let mut params = ParamsBuilder::new();
+    params.m_cost(19 * 1024).t_cost(2).p_cost(1);
+    match pepper {
+        Some(pepper) => {
+            params.keyid(KeyId::new(PEPPER_ID).map_err(failed)?);
+            let params = params.build().map_err(failed)?;
+            Argon2::new_with_secret(pepper, Algorithm::Argon2id, Version::V0x13, params)
+                .map_err(failed)
+        }
+        None => Ok(Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            params.build().map_err(failed)?,
+        )),
+    }
 }
 
 impl PasswordHasher {
-    pub fn new(concurrency: usize) -> Self {
+    pub fn new(concurrency: usize, pepper: [u8; 32]) -> Self {
         PasswordHasher {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            pepper: Arc::new(pepper),
             dummy: Arc::new(OnceCell::new()),
         }
     }
@@ -63,9 +90,10 @@ impl PasswordHasher {
 
     pub async fn hash(&self, password: &SecretString) -> Result<String, HashError> {
         let password = password.clone();
+        let pepper = self.pepper.clone();
         self.run(move || {
             let salt = SaltString::generate(&mut OsRng);
-            argon2()
+            argon2(Some(&pepper[..]))?
                 .hash_password(password.expose_secret().as_bytes(), &salt)
                 .map(|h| h.to_string())
                 .map_err(|e| HashError::Failed(e.to_string()))
@@ -86,11 +114,21 @@ impl PasswordHasher {
             None => self.dummy_hash().await?,
         };
         let password = password.clone();
+        let pepper = self.pepper.clone();
         let matches = self
             .run(move || {
                 let parsed =
                     PasswordHash::new(&phc).map_err(|e| HashError::Failed(e.to_string()))?;
-                Ok(argon2()
+                // PHC strings hold the keyid in unpadded standard base64.
+                let keyed = parsed.params.get_str("keyid").is_some_and(|id| {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD_NO_PAD
+                        .decode(id)
+                        .ok()
+                        == Some(PEPPER_ID.to_vec())
+                });
+                let pepper = keyed.then_some(&pepper[..]);
+                Ok(argon2(pepper)?
                     .verify_password(password.expose_secret().as_bytes(), &parsed)
                     .is_ok())
             })
@@ -106,5 +144,69 @@ impl PasswordHasher {
             })
             .await
             .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(text: &str) -> SecretString {
+        SecretString::from(text.to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_hash_is_keyed_by_the_pepper_and_an_unkeyed_one_still_verifies() {
+        let hasher = PasswordHasher::new(1, [7; 32]);
+        let hash = hasher.hash(&secret("correct horse")).await.unwrap();
+        assert!(hash.contains(",keyid=a3cx$"), "{hash}");
+        assert!(
+            hasher
+                .verify(&secret("correct horse"), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify(&secret("wrong horse"), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        // Another key, or plain argon2id with the same salt and parameters
+        // (a stolen database, no key file), cannot confirm the password.
+        let other = PasswordHasher::new(1, [8; 32]);
+        assert!(
+            !other
+                .verify(&secret("correct horse"), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        let parsed = PasswordHash::new(&hash).unwrap();
+        assert!(
+            argon2(None)
+                .unwrap()
+                .verify_password(b"correct horse", &parsed)
+                .is_err()
+        );
+        // A hash made before the pepper is checked as it was made.
+        let salt = SaltString::generate(&mut OsRng);
+        let unkeyed = argon2(None)
+            .unwrap()
+            .hash_password(b"older password", &salt)
+            .unwrap()
+            .to_string();
+        assert!(!unkeyed.contains("keyid"), "{unkeyed}");
+        assert!(
+            hasher
+                .verify(&secret("older password"), Some(unkeyed.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify(&secret("older passwort"), Some(unkeyed))
+                .await
+                .unwrap()
+        );
     }
 }

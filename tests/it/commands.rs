@@ -96,11 +96,22 @@ async fn keyward_user_add_makes_an_account_that_signs_in_with_its_role() {
             &[],
         )
         .await;
-    // argon2id at 19 MiB, 2 iterations, 1 lane (OWASP's first choice).
+    // argon2id at 19 MiB, 2 iterations, 1 lane (OWASP's first choice),
+    // keyed by the server key ("kw1" in base64).
     assert!(
-        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1,keyid=a3cx$"),
         "{hash}"
     );
+
+    // Without the key the hash gives no way to test the password: a server
+    // with another key refuses the right one.
+    let other_key = key_dir.path().join("another.key");
+    let stranger = start(&db, &other_key, false).await;
+    Client::http(&stranger.base)
+        .sign_in("olga@acme.test", "a long enough password")
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+    drop(stranger);
 
     let server = start(&db, &key_file, false).await;
     let mut olga = Client::http(&server.base);
