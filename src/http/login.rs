@@ -1,9 +1,10 @@
-//! Sign-in and sign-out.
+//! Sign-in and sign-out. A successful sign-in gives the browser its device
+//! cookie (see `auth::throttle`), which sign-out leaves in place.
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -11,6 +12,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use crate::auth::throttle;
 use crate::http::csrf::FormToken;
 use crate::http::error::AppResult;
 use crate::http::form::Form;
@@ -31,6 +33,7 @@ struct LoginPage {
     csrf: String,
     email: String,
     error: String,
+    notice: String,
 }
 
 #[derive(Deserialize)]
@@ -41,19 +44,38 @@ struct LoginForm {
     password: String,
 }
 
+/// Why the visitor was sent here, when it is worth saying.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LoginQuery {
+    signed_out: String,
+}
+
+/// Where the Account page sends a session it ended after wrong passwords.
+pub const SIGNED_OUT_AFTER_WRONG_PASSWORDS: &str = "/login?signed_out=wrong-passwords";
+
 async fn show(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
 ) -> AppResult<Response> {
     if session::resolve(&state, &session).await?.is_some() {
         return Ok(Redirect::to("/").into_response());
     }
     let csrf = FormToken::for_visitor(&state, &session, &headers).await?;
+    let notice = match query.signed_out.as_str() {
+        "wrong-passwords" => format!(
+            "You were signed out after {} wrong passwords on the Account page.",
+            throttle::MAX_PER_SESSION
+        ),
+        _ => String::new(),
+    };
     let page = LoginPage {
         csrf: csrf.value.clone(),
         email: String::new(),
         error: String::new(),
+        notice,
     };
     Ok(csrf.attach(page.into_response()))
 }
@@ -71,23 +93,48 @@ async fn submit(
             csrf: csrf.value.clone(),
             email,
             error,
+            notice: String::new(),
         };
         csrf.attach((status, page).into_response())
     };
     let password = SecretString::from(form.password.clone());
-    match service::account::sign_in(&state, &form.email, &password, &meta.origin()).await {
-        Ok(user) => {
+    let device = session::device(&state, &headers);
+    match service::account::sign_in_from(&state, &form.email, &password, device, &meta.origin())
+        .await
+    {
+        Ok(signed_in) => {
             crate::telemetry::sign_in("success");
-            session::sign_in(&session, &user, state.now()).await?;
-            Ok(Redirect::to("/").into_response())
+            session::sign_in(&session, &signed_in.user, state.now()).await?;
+            let mut response = Redirect::to("/").into_response();
+            if let Some(cookie) = session::device_cookie(&state, &signed_in.device) {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            Ok(response)
         }
-        Err(Error::SignInThrottled { retry_after }) => {
+        Err(
+            refused @ (Error::SignInThrottled { retry_after }
+            | Error::DeviceThrottled { retry_after }),
+        ) => {
             crate::telemetry::sign_in("throttled");
             let minutes = (retry_after + 59) / 60;
-            let message = format!(
-                "Too many failed sign-in attempts. Wait {minutes} minute{} and try again.",
+            let wait = format!(
+                "Wait {minutes} minute{} and try again.",
                 if minutes == 1 { "" } else { "s" }
             );
+            // Plain words for what is paused, and for the owner what still works.
+            let message = match refused {
+                Error::DeviceThrottled { .. } => format!(
+                    "Too many failed sign-in attempts from this browser. {wait} Sign-in from this browser is paused for {} minutes after {} failed attempts.",
+                    throttle::WINDOW_SECS / 60,
+                    throttle::MAX_PER_DEVICE
+                ),
+                _ => format!(
+                    "Too many failed sign-in attempts. {wait} After {} failed attempts for one account, or {} from one address, sign-in from unknown devices is paused for {} minutes; a browser that signed in to the account before can still sign in.",
+                    throttle::MAX_PER_ACCOUNT,
+                    throttle::MAX_PER_IP,
+                    throttle::WINDOW_SECS / 60
+                ),
+            };
             let csrf = FormToken::for_visitor(&state, &session, &headers).await?;
             let mut response = page(StatusCode::TOO_MANY_REQUESTS, message, csrf);
             response
