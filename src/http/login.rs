@@ -4,7 +4,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -33,6 +33,8 @@ struct LoginPage {
     csrf: String,
     email: String,
     error: String,
+    /// What the error means, under it: what is paused, and what still works.
+    help: String,
     notice: String,
 }
 
@@ -44,13 +46,6 @@ struct LoginForm {
     password: String,
 }
 
-/// Why the visitor was sent here, when it is worth saying.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct LoginQuery {
-    signed_out: String,
-}
-
 /// Where the Account page sends a session it ended after wrong passwords.
 pub const SIGNED_OUT_AFTER_WRONG_PASSWORDS: &str = "/login?signed_out=wrong-passwords";
 
@@ -58,23 +53,30 @@ async fn show(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
-    Query(query): Query<LoginQuery>,
+    RawQuery(query): RawQuery,
 ) -> AppResult<Response> {
     if session::resolve(&state, &session).await?.is_some() {
         return Ok(Redirect::to("/").into_response());
     }
     let csrf = FormToken::for_visitor(&state, &session, &headers).await?;
-    let notice = match query.signed_out.as_str() {
-        "wrong-passwords" => format!(
+    // Why the visitor was sent here, when it is worth saying; any other
+    // query is ignored.
+    let signed_out = SIGNED_OUT_AFTER_WRONG_PASSWORDS
+        .split_once('?')
+        .map(|(_, query)| query);
+    let notice = if query.is_some() && query.as_deref() == signed_out {
+        format!(
             "You were signed out after {} wrong passwords on the Account page.",
             throttle::MAX_PER_SESSION
-        ),
-        _ => String::new(),
+        )
+    } else {
+        String::new()
     };
     let page = LoginPage {
         csrf: csrf.value.clone(),
         email: String::new(),
         error: String::new(),
+        help: String::new(),
         notice,
     };
     Ok(csrf.attach(page.into_response()))
@@ -87,12 +89,13 @@ async fn submit(
     meta: RequestMeta,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
-    let page = |status: StatusCode, error: String, csrf: FormToken| {
+    let page = |status: StatusCode, error: String, help: String, csrf: FormToken| {
         let email = form.email.trim().chars().take(254).collect();
         let page = LoginPage {
             csrf: csrf.value.clone(),
             email,
             error,
+            help,
             notice: String::new(),
         };
         csrf.attach((status, page).into_response())
@@ -122,21 +125,27 @@ async fn submit(
                 if minutes == 1 { "" } else { "s" }
             );
             // Plain words for what is paused, and for the owner what still works.
-            let message = match refused {
-                Error::DeviceThrottled { .. } => format!(
-                    "Too many failed sign-in attempts from this browser. {wait} Sign-in from this browser is paused for {} minutes after {} failed attempts.",
-                    throttle::WINDOW_SECS / 60,
-                    throttle::MAX_PER_DEVICE
+            let (message, help) = match refused {
+                Error::DeviceThrottled { .. } => (
+                    format!("Too many failed sign-in attempts from this browser. {wait}"),
+                    format!(
+                        "Sign-in from this browser is paused for {} minutes after {} failed attempts.",
+                        throttle::WINDOW_SECS / 60,
+                        throttle::MAX_PER_DEVICE
+                    ),
                 ),
-                _ => format!(
-                    "Too many failed sign-in attempts. {wait} After {} failed attempts for one account, or {} from one address, sign-in from unknown devices is paused for {} minutes; a browser that signed in to the account before can still sign in.",
-                    throttle::MAX_PER_ACCOUNT,
-                    throttle::MAX_PER_IP,
-                    throttle::WINDOW_SECS / 60
+                _ => (
+                    format!("Too many failed sign-in attempts. {wait}"),
+                    format!(
+                        "After {} failed attempts for one account, or {} from one address, sign-in from unknown devices is paused for {} minutes; a browser that signed in to the account before can still sign in.",
+                        throttle::MAX_PER_ACCOUNT,
+                        throttle::MAX_PER_IP,
+                        throttle::WINDOW_SECS / 60
+                    ),
                 ),
             };
             let csrf = FormToken::for_visitor(&state, &session, &headers).await?;
-            let mut response = page(StatusCode::TOO_MANY_REQUESTS, message, csrf);
+            let mut response = page(StatusCode::TOO_MANY_REQUESTS, message, help, csrf);
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
@@ -145,7 +154,12 @@ async fn submit(
         Err(e @ Error::SignInFailed) => {
             crate::telemetry::sign_in("failed");
             let csrf = FormToken::for_visitor(&state, &session, &headers).await?;
-            Ok(page(StatusCode::UNAUTHORIZED, e.to_string(), csrf))
+            Ok(page(
+                StatusCode::UNAUTHORIZED,
+                e.to_string(),
+                String::new(),
+                csrf,
+            ))
         }
         Err(error) => Err(error.into()),
     }

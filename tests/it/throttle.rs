@@ -95,6 +95,10 @@ async fn wrong_passwords_on_the_account_page_end_that_session_and_never_lock_the
         .await
         .assert_status(StatusCode::OK)
         .assert_contains("You were signed out after 5 wrong passwords on the Account page.");
+    app.client()
+        .get(LOGIN)
+        .await
+        .assert_lacks("You were signed out");
 
     // A session stolen without the device cookie: its own five, then it ends.
     let mut copied = app.sign_in_as(Persona::Viewer).await;
@@ -171,7 +175,9 @@ async fn an_anonymous_guesser_pauses_unknown_devices_but_not_the_owners_browser(
     let refused = guesser.sign_in(email, PASSWORD).await;
     refused
         .assert_status(StatusCode::TOO_MANY_REQUESTS)
-        .assert_contains("Too many failed sign-in attempts. Wait 15 minutes and try again.")
+        .assert_contains(
+            "id=\"login-error\">Too many failed sign-in attempts. Wait 15 minutes and try again.</p>",
+        )
         .assert_contains("a browser that signed in to the account before can still sign in");
     assert_eq!(refused.header("retry-after"), "900");
     assert!(refused.session_cookie().is_none());
