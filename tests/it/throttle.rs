@@ -6,6 +6,8 @@
 use axum::http::StatusCode;
 
 use crate::support::pages::*;
+use crate::support::process::start;
+use crate::support::testdb::TestDb;
 use crate::support::*;
 
 const DEVICE: &str = "keyward_device";
@@ -322,4 +324,73 @@ async fn guesses_made_together_cannot_pass_the_limit() {
             .await
             <= 5
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_cookies_and_pauses_hold_across_instances() {
+    let db = TestDb::new().await;
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("keyward.key");
+    let a = start(&db, &key_file, true).await;
+    let b = start(&db, &key_file, false).await;
+    let signed_in_once = |base: &str, email: &'static str| {
+        let mut browser = Client::http(base);
+        async move {
+            browser
+                .sign_in(email, PASSWORD)
+                .await
+                .assert_status(StatusCode::SEE_OTHER);
+            browser.get(ACCOUNT).await.assert_status(StatusCode::OK);
+            browser
+                .sign_out()
+                .await
+                .assert_status(StatusCode::SEE_OTHER);
+            browser
+        }
+    };
+    let owners = signed_in_once(&a.base, Persona::Owner.email()).await;
+    let laptop = signed_in_once(&a.base, Persona::Admin.email()).await;
+
+    // Unknown devices guess through both instances: paused at both...
+    for n in 0..5 {
+        let base = if n % 2 == 0 { &a.base } else { &b.base };
+        Client::http(base)
+            .sign_in(Persona::Owner.email(), "not the password!")
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED);
+    }
+    for base in [&a.base, &b.base] {
+        Client::http(base)
+            .sign_in(Persona::Owner.email(), PASSWORD)
+            .await
+            .assert_status(StatusCode::TOO_MANY_REQUESTS);
+    }
+    // ...while the owner's browser, known at A, signs in at B.
+    owners
+        .at(&b.base)
+        .sign_in(Persona::Owner.email(), PASSWORD)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+
+    // One device's failures, some at each instance, pause it at both.
+    for n in 0..5 {
+        let base = if n % 2 == 0 { &a.base } else { &b.base };
+        laptop
+            .at(base)
+            .sign_in(Persona::Admin.email(), "not the password!")
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED);
+    }
+    for base in [&a.base, &b.base] {
+        laptop
+            .at(base)
+            .sign_in(Persona::Admin.email(), PASSWORD)
+            .await
+            .assert_status(StatusCode::TOO_MANY_REQUESTS)
+            .assert_contains("Too many failed sign-in attempts from this browser.");
+    }
+    Client::http(&b.base)
+        .sign_in(Persona::Admin.email(), PASSWORD)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
 }
