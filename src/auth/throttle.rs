@@ -211,3 +211,32 @@ pub async fn wait_for(
 pub async fn record_failure(conn: &mut Conn, keys: &[&str], now: i64) -> anyhow::Result<()> {
     failures::record_failure(conn, keys, now, now - KEEP_SECS).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_cookie_reads_back_only_unaltered_and_under_its_own_key() {
+        let keys = Keys::random();
+        let device = Device::issue(UserId(7));
+        let value = device.cookie_value(&keys);
+        assert_eq!(Device::from_cookie(&keys, &value), Some(device.clone()));
+        assert_eq!(Device::from_cookie(&Keys::random(), &value), None);
+        let (content, _) = value.rsplit_once('.').unwrap();
+        let (_, nonce) = content.split_once('.').unwrap();
+        let signature = keys.device_signature(content);
+        for altered in [
+            format!("8.{nonce}.{signature}"),
+            format!("7.{}.{signature}", nonce.to_lowercase() + "x"),
+            format!("{content}.{}", "0".repeat(64)),
+            format!("{content}.{signature}."),
+            content.to_owned(),
+            String::new(),
+        ] {
+            assert_eq!(Device::from_cookie(&keys, &altered), None, "{altered}");
+        }
+        // The cookie never shows the nonce in a Debug print.
+        assert!(!format!("{device:?}").contains(nonce));
+    }
+}
