@@ -148,7 +148,7 @@ fn activity_text(action: AuditAction, detail: &str) -> String {
             number("failures")
         ),
         AuditAction::DeviceSignInPaused => format!(
-            "Sign-in from this device paused for {} minutes after {} failed attempts",
+            "Sign-in from one of your devices paused for {} minutes after {} failed attempts",
             number("minutes"),
             number("failures")
         ),

@@ -14,8 +14,8 @@ const DEVICE: &str = "keyward_device";
 const SIGNED_OUT: &str = "/login?signed_out=wrong-passwords";
 const UNKNOWN_DEVICES_PAUSED: &str =
     "Sign-in from unknown devices paused for 15 minutes after 5 failed attempts";
-const THIS_DEVICE_PAUSED: &str =
-    "Sign-in from this device paused for 15 minutes after 5 failed attempts";
+const ONE_DEVICE_PAUSED: &str =
+    "Sign-in from one of your devices paused for 15 minutes after 5 failed attempts";
 
 /// A browser that signed in as `email` once and signed out: it holds only
 /// its device cookie (and the sign-in page's CSRF cookie).
@@ -279,7 +279,7 @@ async fn a_device_over_its_own_limit_is_refused_and_the_audit_log_says_so() {
     phone
         .get(ACCOUNT)
         .await
-        .assert_contains(THIS_DEVICE_PAUSED)
+        .assert_contains(ONE_DEVICE_PAUSED)
         .assert_lacks(UNKNOWN_DEVICES_PAUSED);
     // Past the window the laptop signs in again.
     app.clock.advance(15 * 60 + 1);
