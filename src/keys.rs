@@ -24,6 +24,8 @@ pub struct Keys {
     password_pepper: [u8; 32],
     /// Signs the CSRF cookie of visitors who are not signed in.
     csrf: [u8; 32],
+    /// Signs the device cookie a browser gets when it signs in.
+    device: [u8; 32],
     /// Seals what Keyward must read back but not store in the clear
     /// (webhook signing secrets): XChaCha20-Poly1305.
     seal: [u8; 32],
@@ -71,6 +73,7 @@ impl Keys {
             secret_pepper: derive(&master, "keyward/v1/client-secret-digest"),
             password_pepper: derive(&master, "keyward/v1/password-argon2-secret"),
             csrf: derive(&master, "keyward/v1/csrf-cookie"),
+            device: derive(&master, "keyward/v1/device-cookie"),
             seal: derive(&master, "keyward/v1/seal-xchacha20poly1305"),
             encoding: jsonwebtoken::EncodingKey::from_ed_der(&der),
             signing,
@@ -145,6 +148,14 @@ impl Keys {
         let mut mac = HmacSha256::new_from_slice(&self.csrf)
             .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         mac.update(nonce.as_bytes());
+        to_hex(&mac.finalize().into_bytes())
+    }
+
+    /// The signature of a device cookie's content, in hex.
+    pub fn device_signature(&self, content: &str) -> String {
+        let mut mac = HmacSha256::new_from_slice(&self.device)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(content.as_bytes());
         to_hex(&mac.finalize().into_bytes())
     }
 

@@ -1,11 +1,12 @@
 //! The signed-in person's own account: changing the password ends every
-//! other session of theirs.
+//! other session of theirs. Wrong current passwords count against this
+//! browser or session, never the account (see `service::account`).
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use secrecy::SecretString;
@@ -15,9 +16,12 @@ use crate::domain::api_token::{LIFETIMES, MAX_LIFETIME_DAYS, TokenAccess, TokenN
 use crate::domain::{AuditAction, FieldError, FieldErrors, OrgId, Password};
 use crate::http::error::AppResult;
 use crate::http::form::Form;
+use crate::http::login::SIGNED_OUT_AFTER_WRONG_PASSWORDS;
 use crate::http::meta::RequestMeta;
 use crate::http::session::{self, OrgContext};
 use crate::http::views::{Layout, Nav, When};
+use crate::random;
+use crate::service::account::Guesser;
 use crate::service::api_tokens::Draft;
 use crate::service::{self, Error};
 use crate::state::AppState;
@@ -109,7 +113,7 @@ async fn tokens(state: &AppState, ctx: &OrgContext) -> AppResult<Vec<TokenView>>
 /// One of the user's own recent events.
 pub struct ActivityView {
     pub when: When,
-    pub what: &'static str,
+    pub what: String,
     pub ip: String,
     pub browser: String,
 }
@@ -122,17 +126,38 @@ async fn activity(state: &AppState, ctx: &OrgContext) -> AppResult<Vec<ActivityV
         .into_iter()
         .map(|e| ActivityView {
             when: When::at(e.created_at, now),
-            what: match e.action {
-                AuditAction::SignIn => "Signed in",
-                AuditAction::SignInFailed => "Failed sign-in (wrong password)",
-                AuditAction::PasswordChanged => "Password changed",
-                AuditAction::PasswordCheckFailed => "Wrong current password on this page",
-                _ => "Account event",
-            },
+            what: activity_text(e.action, &e.detail),
             ip: e.ip.unwrap_or_default(),
             browser: e.user_agent.unwrap_or_default(),
         })
         .collect())
+}
+
+/// What one of the user's own events says, in plain words.
+fn activity_text(action: AuditAction, detail: &str) -> String {
+    let detail: serde_json::Value = serde_json::from_str(detail).unwrap_or_default();
+    let number = |key: &str| detail[key].as_i64().unwrap_or_default();
+    match action {
+        AuditAction::SignIn => "Signed in".to_owned(),
+        AuditAction::SignInFailed => "Failed sign-in (wrong password)".to_owned(),
+        AuditAction::PasswordChanged => "Password changed".to_owned(),
+        AuditAction::PasswordCheckFailed => "Wrong current password on this page".to_owned(),
+        AuditAction::SignInPaused => format!(
+            "Sign-in from unknown devices paused for {} minutes after {} failed attempts",
+            number("minutes"),
+            number("failures")
+        ),
+        AuditAction::DeviceSignInPaused => format!(
+            "Sign-in from one of your devices paused for {} minutes after {} failed attempts",
+            number("minutes"),
+            number("failures")
+        ),
+        AuditAction::SignedOutAfterWrongPasswords => format!(
+            "Signed out after {} wrong current passwords on this page",
+            number("failures")
+        ),
+        _ => "Account event".to_owned(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -166,13 +191,35 @@ async fn show(State(state): State<AppState>, ctx: OrgContext) -> AppResult<Respo
     .into_response())
 }
 
+/// The session's random id for counting its wrong passwords (never the
+/// session id itself, which is a secret and changes).
+const GUESSER_KEY: &str = "account.guesser";
+
+/// Who is guessing, for the throttle: this browser's device, and this session.
+async fn guesser(state: &AppState, ctx: &OrgContext, headers: &HeaderMap) -> AppResult<Guesser> {
+    let session = match ctx.session.get::<String>(GUESSER_KEY).await? {
+        Some(id) => id,
+        None => {
+            let id = random::token(22);
+            ctx.session.insert(GUESSER_KEY, &id).await?;
+            id
+        }
+    };
+    Ok(Guesser {
+        device: session::device(state, headers),
+        session,
+    })
+}
+
 async fn change_password(
     State(state): State<AppState>,
     ctx: OrgContext,
     meta: RequestMeta,
+    headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> AppResult<Response> {
     let mut errors = FieldErrors::default();
+    let guesser = guesser(&state, &ctx, &headers).await?;
     let current = SecretString::from(form.current_password.clone());
     let password = errors.check(Password::parse(&form.password));
     if password.is_some() && form.password != form.password_confirm {
@@ -189,14 +236,17 @@ async fn change_password(
                 &state,
                 &ctx.user,
                 &current,
+                &guesser,
                 &password,
                 &meta.origin(),
             )
             .await
         }
-        _ => service::account::check_password(&state, &ctx.user, &current, &meta.origin())
-            .await
-            .map(|()| ctx.user.clone()),
+        _ => {
+            service::account::check_password(&state, &ctx.user, &current, &guesser, &meta.origin())
+                .await
+                .map(|()| ctx.user.clone())
+        }
     };
     let user = match changed {
         Ok(user) if errors.is_empty() => user,
@@ -204,6 +254,11 @@ async fn change_password(
         Err(e @ Error::WrongPassword) => {
             errors.push(FieldError::new("current_password", e.to_string()));
             return again(&state, &ctx, errors).await;
+        }
+        // A session that guessed too often ends; the sign-in page says why.
+        Err(Error::TooManyWrongPasswords) => {
+            session::sign_out(&ctx.session).await?;
+            return Ok(Redirect::to(SIGNED_OUT_AFTER_WRONG_PASSWORDS).into_response());
         }
         Err(Error::SignInThrottled { retry_after }) => {
             let minutes = (retry_after + 59) / 60;

@@ -211,6 +211,21 @@ pub fn read(event: &Event) -> Reading {
         ),
         A::SignIn => ("signed in", String::new(), String::new()),
         A::SignInFailed => ("failed to sign in", String::new(), String::new()),
+        A::SignInPaused => (
+            "had sign-in from unknown devices paused",
+            String::new(),
+            String::new(),
+        ),
+        A::DeviceSignInPaused => (
+            "had sign-in from one device paused",
+            String::new(),
+            String::new(),
+        ),
+        A::SignedOutAfterWrongPasswords => (
+            "was signed out after wrong passwords",
+            String::new(),
+            String::new(),
+        ),
         A::SupportViewed => ("viewed", target.clone(), String::new()),
         A::TokenAuthFailed => (
             "was refused a token",

@@ -1,9 +1,10 @@
-//! Sign-in and sign-out.
+//! Sign-in and sign-out. A successful sign-in gives the browser its device
+//! cookie (see `auth::throttle`), which sign-out leaves in place.
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -11,6 +12,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use crate::auth::throttle;
 use crate::http::csrf::FormToken;
 use crate::http::error::AppResult;
 use crate::http::form::Form;
@@ -31,6 +33,9 @@ struct LoginPage {
     csrf: String,
     email: String,
     error: String,
+    /// What the error means, under it: what is paused, and what still works.
+    help: String,
+    notice: String,
 }
 
 #[derive(Deserialize)]
@@ -41,19 +46,38 @@ struct LoginForm {
     password: String,
 }
 
+/// Where the Account page sends a session it ended after wrong passwords.
+pub const SIGNED_OUT_AFTER_WRONG_PASSWORDS: &str = "/login?signed_out=wrong-passwords";
+
 async fn show(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
 ) -> AppResult<Response> {
     if session::resolve(&state, &session).await?.is_some() {
         return Ok(Redirect::to("/").into_response());
     }
     let csrf = FormToken::for_visitor(&state, &session, &headers).await?;
+    // Why the visitor was sent here, when it is worth saying; any other
+    // query is ignored.
+    let signed_out = SIGNED_OUT_AFTER_WRONG_PASSWORDS
+        .split_once('?')
+        .map(|(_, query)| query);
+    let notice = if query.is_some() && query.as_deref() == signed_out {
+        format!(
+            "You were signed out after {} wrong passwords on the Account page.",
+            throttle::MAX_PER_SESSION
+        )
+    } else {
+        String::new()
+    };
     let page = LoginPage {
         csrf: csrf.value.clone(),
         email: String::new(),
         error: String::new(),
+        help: String::new(),
+        notice,
     };
     Ok(csrf.attach(page.into_response()))
 }
@@ -65,31 +89,63 @@ async fn submit(
     meta: RequestMeta,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
-    let page = |status: StatusCode, error: String, csrf: FormToken| {
+    let page = |status: StatusCode, error: String, help: String, csrf: FormToken| {
         let email = form.email.trim().chars().take(254).collect();
         let page = LoginPage {
             csrf: csrf.value.clone(),
             email,
             error,
+            help,
+            notice: String::new(),
         };
         csrf.attach((status, page).into_response())
     };
     let password = SecretString::from(form.password.clone());
-    match service::account::sign_in(&state, &form.email, &password, &meta.origin()).await {
-        Ok(user) => {
+    let device = session::device(&state, &headers);
+    match service::account::sign_in_from(&state, &form.email, &password, device, &meta.origin())
+        .await
+    {
+        Ok(signed_in) => {
             crate::telemetry::sign_in("success");
-            session::sign_in(&session, &user, state.now()).await?;
-            Ok(Redirect::to("/").into_response())
+            session::sign_in(&session, &signed_in.user, state.now()).await?;
+            let mut response = Redirect::to("/").into_response();
+            if let Some(cookie) = session::device_cookie(&state, &signed_in.device) {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            Ok(response)
         }
-        Err(Error::SignInThrottled { retry_after }) => {
+        Err(
+            refused @ (Error::SignInThrottled { retry_after }
+            | Error::DeviceThrottled { retry_after }),
+        ) => {
             crate::telemetry::sign_in("throttled");
             let minutes = (retry_after + 59) / 60;
-            let message = format!(
-                "Too many failed sign-in attempts. Wait {minutes} minute{} and try again.",
+            let wait = format!(
+                "Wait {minutes} minute{} and try again.",
                 if minutes == 1 { "" } else { "s" }
             );
+            // Plain words for what is paused, and for the owner what still works.
+            let (message, help) = match refused {
+                Error::DeviceThrottled { .. } => (
+                    format!("Too many failed sign-in attempts from this browser. {wait}"),
+                    format!(
+                        "Sign-in from this browser is paused for {} minutes after {} failed attempts.",
+                        throttle::WINDOW_SECS / 60,
+                        throttle::MAX_PER_DEVICE
+                    ),
+                ),
+                _ => (
+                    format!("Too many failed sign-in attempts. {wait}"),
+                    format!(
+                        "After {} failed attempts for one account, or {} from one address, sign-in from unknown devices is paused for {} minutes; a browser that signed in to the account before can still sign in.",
+                        throttle::MAX_PER_ACCOUNT,
+                        throttle::MAX_PER_IP,
+                        throttle::WINDOW_SECS / 60
+                    ),
+                ),
+            };
             let csrf = FormToken::for_visitor(&state, &session, &headers).await?;
-            let mut response = page(StatusCode::TOO_MANY_REQUESTS, message, csrf);
+            let mut response = page(StatusCode::TOO_MANY_REQUESTS, message, help, csrf);
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
@@ -98,7 +154,12 @@ async fn submit(
         Err(e @ Error::SignInFailed) => {
             crate::telemetry::sign_in("failed");
             let csrf = FormToken::for_visitor(&state, &session, &headers).await?;
-            Ok(page(StatusCode::UNAUTHORIZED, e.to_string(), csrf))
+            Ok(page(
+                StatusCode::UNAUTHORIZED,
+                e.to_string(),
+                String::new(),
+                csrf,
+            ))
         }
         Err(error) => Err(error.into()),
     }

@@ -8,10 +8,12 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 use tower_sessions::cookie::time::Duration;
 
+use crate::auth::throttle::{self, Device};
 use crate::domain::{Access, CredentialsPermission, OrgId, Plan, UserId};
 use crate::http::csrf;
 use crate::http::error::AppError;
@@ -57,6 +59,39 @@ pub async fn sign_in(session: &Session, user: &User, now: i64) -> Result<(), App
     session.insert(AUTH_KEY, auth).await?;
     csrf::renew(session).await?;
     Ok(())
+}
+
+/// The name of the device cookie; `__Host-` when the public URL is https,
+/// so no other host can set it.
+fn device_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-keyward_device"
+    } else {
+        "keyward_device"
+    }
+}
+
+/// The device this browser signed in with before, if its device cookie is
+/// the server's (see `auth::throttle`). It outlives sessions: signing out
+/// keeps it, so its owner is never among the unknown devices.
+pub fn device(state: &AppState, headers: &HeaderMap) -> Option<Device> {
+    let name = device_cookie_name(state.config.secure_cookies());
+    csrf::cookie(headers, name).and_then(|value| Device::from_cookie(&state.keys, value))
+}
+
+/// The `Set-Cookie` that gives the browser its device cookie: long-lived,
+/// `HttpOnly`, `SameSite=Strict` (only our own sign-in form sends it), and
+/// `Secure` under https.
+pub fn device_cookie(state: &AppState, device: &Device) -> Option<HeaderValue> {
+    let secure = state.config.secure_cookies();
+    let cookie = format!(
+        "{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}",
+        device_cookie_name(secure),
+        device.cookie_value(&state.keys),
+        throttle::DEVICE_COOKIE_DAYS * 86_400,
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&cookie).ok()
 }
 
 /// Chooses the organization the next pages show.

@@ -151,9 +151,19 @@ pub enum Error {
     /// The one message for every failed sign-in: it never says which part was wrong.
     #[error("Incorrect email or password.")]
     SignInFailed,
-    /// Too many failures for the account or the address: wait this many seconds.
+    /// Too many failures for the account from unknown devices, or for the
+    /// address: wait this many seconds.
     #[error("Too many failed sign-in attempts.")]
     SignInThrottled { retry_after: i64 },
+    /// Too many failures from this device (a browser holding the account's
+    /// device cookie): wait this many seconds.
+    #[error("Too many failed sign-in attempts from this browser.")]
+    DeviceThrottled { retry_after: i64 },
+    /// The Account page's last allowed wrong password: the session must end.
+    #[error(
+        "Too many wrong passwords: you were signed out. Sign in again to change your password."
+    )]
+    TooManyWrongPasswords,
     #[error("Keyward is handling many sign-ins right now. Try again in a few seconds.")]
     Busy,
     /// A personal access token that is missing, malformed, unknown, expired

@@ -62,3 +62,50 @@ pub async fn clear_failures(conn: &mut Conn, key: &str) -> anyhow::Result<()> {
     .context("clearing failed attempts")?;
     Ok(())
 }
+
+/// Counts one attempt against each key before its password is checked: a
+/// row per key named by `attempt`, which [`take_back`] removes when the
+/// attempt turns out not to be a failure. Forgets failures older than
+/// `forget_before`.
+pub async fn reserve(
+    conn: &mut Conn,
+    keys: &[&str],
+    attempt: &str,
+    now: i64,
+    forget_before: i64,
+) -> anyhow::Result<()> {
+    for key in keys {
+        on!(conn, |e| sqlx::query(
+            "INSERT INTO sign_in_failures (key, at, attempt) VALUES ($1, $2, $3)"
+        )
+        .bind(key)
+        .bind(now)
+        .bind(attempt)
+        .execute(e)
+        .await
+        .map(|r| r.rows_affected()))
+        .context("counting an attempt")?;
+    }
+    on!(conn, |e| sqlx::query(
+        "DELETE FROM sign_in_failures WHERE at < $1"
+    )
+    .bind(forget_before)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("forgetting old failed attempts")?;
+    Ok(())
+}
+
+/// Removes the rows [`reserve`] wrote for `attempt`.
+pub async fn take_back(conn: &mut Conn, attempt: &str) -> anyhow::Result<()> {
+    on!(conn, |e| sqlx::query(
+        "DELETE FROM sign_in_failures WHERE attempt = $1"
+    )
+    .bind(attempt)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("taking back an attempt")?;
+    Ok(())
+}

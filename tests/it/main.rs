@@ -19,5 +19,6 @@ mod requests;
 mod routes;
 mod sessions;
 mod tenancy;
+mod throttle;
 mod use_cases;
 mod webhooks;

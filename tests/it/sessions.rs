@@ -522,66 +522,6 @@ async fn changing_the_password_ends_every_other_session() {
         .assert_status(StatusCode::SEE_OTHER);
 }
 
-#[tokio::test]
-async fn guesses_of_the_current_password_on_the_account_page_are_throttled_like_sign_in() {
-    let app = TestApp::demo().await;
-    let mut stolen = app.sign_in_as(Persona::Viewer).await;
-    stolen.get(ACCOUNT).await.assert_status(StatusCode::OK);
-    for n in 0..5 {
-        stolen
-            .change_password(&format!("guess number {n}"), "a brand new password")
-            .await
-            .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
-            .assert_contains("This is not your current password.");
-    }
-    // Past five, even the right password is not checked.
-    let refused = stolen
-        .change_password(PASSWORD, "a brand new password")
-        .await;
-    refused
-        .assert_status(StatusCode::TOO_MANY_REQUESTS)
-        .assert_contains("Too many wrong passwords. Wait 15 minutes and try again.");
-    assert!(!refused.header("retry-after").is_empty());
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'password.check_failed'")
-            .await,
-        5
-    );
-    // The account's sign-in is held back the same way: the count is shared.
-    app.client()
-        .sign_in(Persona::Viewer.email(), PASSWORD)
-        .await
-        .assert_status(StatusCode::TOO_MANY_REQUESTS);
-    // So is the address's: the guesses count toward its 20, and the
-    // failed sign-ins that fill it up lock every account out from there.
-    let ip_failures = "SELECT COUNT(*) FROM sign_in_failures WHERE key = 'ip:192.0.2.10'";
-    let counted = app.count(ip_failures).await;
-    assert!((5..=6).contains(&counted), "{counted}");
-    for n in counted..19 {
-        app.client()
-            .sign_in(&format!("nobody{n}@acme.test"), "not a password!")
-            .await
-            .assert_status(StatusCode::UNAUTHORIZED);
-    }
-    app.client()
-        .sign_in(Persona::Owner.email(), PASSWORD)
-        .await
-        .assert_status(StatusCode::SEE_OTHER);
-    app.client()
-        .sign_in("nobody@acme.test", "not a password!")
-        .await
-        .assert_status(StatusCode::UNAUTHORIZED);
-    app.client()
-        .sign_in(Persona::Owner.email(), PASSWORD)
-        .await
-        .assert_status(StatusCode::TOO_MANY_REQUESTS);
-    app.clock.advance(15 * 60 + 1);
-    stolen
-        .change_password(PASSWORD, "a brand new password")
-        .await
-        .assert_status(StatusCode::SEE_OTHER);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn first_run_setup_raced_by_many_makes_one_organization() {
     let app = TestApp::empty().await;

@@ -322,6 +322,21 @@ impl Client {
         self.ip = ip;
     }
 
+    /// The value of a cookie the client holds besides the session's (the
+    /// visitor's CSRF cookie, the device cookie).
+    pub fn other_cookie(&self, name: &str) -> Option<&str> {
+        self.others.get(name).map(String::as_str)
+    }
+
+    /// Puts a cookie in the jar, or with `None` takes it out: what a browser
+    /// whose cookies were copied, altered or cleared sends.
+    pub fn put_cookie(&mut self, name: &str, value: Option<&str>) {
+        match value {
+            Some(value) => self.others.insert(name.to_owned(), value.to_owned()),
+            None => self.others.remove(name),
+        };
+    }
+
     /// Sends the next GET or form post as htmx does: with `HX-Request`, and
     /// the CSRF token in `X-CSRF-Token` rather than in the form.
     pub fn htmx(&mut self) -> &mut Client {
