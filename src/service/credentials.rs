@@ -75,6 +75,74 @@ impl Draft {
     }
 }
 
+/// The fields a change names; the rest stay as stored. Applied to the
+/// credential read under the organization's lock ([`update`]), so a change
+/// of one field never writes back a stale copy of another.
+#[derive(Default)]
+pub struct Patch {
+    pub name: Option<CredentialName>,
+    pub description: Option<Description>,
+    pub set: Option<SetType>,
+    pub permissions: Option<Permissions>,
+    pub ips: Option<IpAllowlist>,
+    /// `Some(None)` removes the expiry.
+    pub expires_at: Option<Option<i64>>,
+}
+
+impl Patch {
+    /// A patch that names every field: what a whole form or a create sends.
+    pub fn whole(draft: &Draft) -> Patch {
+        Patch {
+            name: Some(draft.name.clone()),
+            description: Some(draft.description.clone()),
+            set: Some(draft.set),
+            permissions: Some(draft.permissions.clone()),
+            ips: Some(draft.ips.clone()),
+            expires_at: Some(draft.expires_at),
+        }
+    }
+
+    /// The draft of a patch that names every field; `None` when one is missing.
+    pub fn complete(self) -> Option<Draft> {
+        Some(Draft {
+            name: self.name?,
+            description: self.description?,
+            set: self.set?,
+            permissions: self.permissions?,
+            ips: self.ips?,
+            expires_at: self.expires_at?,
+        })
+    }
+
+    /// The credential `before` with this patch's fields in place.
+    fn onto(&self, before: &Credential) -> Result<Draft> {
+        let stored = |e: crate::domain::FieldError| {
+            Error::Internal(anyhow::anyhow!("stored credential: {}", e.message))
+        };
+        Ok(Draft {
+            name: match &self.name {
+                Some(name) => name.clone(),
+                None => CredentialName::parse(&before.name).map_err(stored)?,
+            },
+            description: match &self.description {
+                Some(description) => description.clone(),
+                None => Description::parse(before.description.as_deref().unwrap_or(""))
+                    .map_err(stored)?,
+            },
+            set: self.set.unwrap_or(before.permission_set),
+            permissions: self
+                .permissions
+                .clone()
+                .unwrap_or_else(|| before.permissions.clone()),
+            ips: self
+                .ips
+                .clone()
+                .unwrap_or_else(|| before.ip_allowlist.clone()),
+            expires_at: self.expires_at.unwrap_or(before.expires_at),
+        })
+    }
+}
+
 /// Refuses an expiry the organization's policy does not allow.
 pub(crate) fn keeps_policy(org: &Organization, expires_at: Option<i64>, now: i64) -> Result<()> {
     use crate::domain::credential::expiry::{self, Breach};
@@ -417,7 +485,7 @@ pub async fn update(
     app: &AppState,
     actor: &Actor,
     client_id: &ClientId,
-    draft: &Draft,
+    patch: &Patch,
     justification: Option<&Justification>,
     expected_version: Option<&str>,
 ) -> Result<Updated> {
@@ -427,6 +495,8 @@ pub async fn update(
     if expected_version.is_some_and(|v| v != version(&before)) {
         return Err(Error::Stale);
     }
+    // The fields the change leaves out are taken as stored now.
+    let draft = &patch.onto(&before)?;
     let name = draft.name.as_str();
     if repo::name_requested(&mut locked.tx, actor.org, name, None).await? {
         return Err(Error::NameTaken);

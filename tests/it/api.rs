@@ -1611,3 +1611,35 @@ async fn forty_concurrent_token_creations_for_the_last_place_in_two_organization
         20
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn patches_of_different_fields_made_together_keep_both_changes() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id(ACME).await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let token = owner.api_token("ci", acme, "write").await;
+    let id = app.client_ids(ACME).await.remove(0);
+    let path = format!("/api/v1/credentials/{id}");
+    for round in 0..12 {
+        let name = format!("Payments round {round}");
+        let description = format!("Described in round {round}");
+        let (mut first, mut second) = (app.client(), app.client());
+        let (renamed, described) = tokio::join!(
+            first.api("PATCH", &path, &token, Some(json!({ "name": name }))),
+            second.api(
+                "PATCH",
+                &path,
+                &token,
+                Some(json!({ "description": description }))
+            ),
+        );
+        renamed.assert_status(StatusCode::OK);
+        described.assert_status(StatusCode::OK);
+        let stored = app.client().api("GET", &path, &token, None).await.json();
+        assert_eq!(
+            (stored["name"].as_str(), stored["description"].as_str()),
+            (Some(name.as_str()), Some(description.as_str())),
+            "round {round} lost a change"
+        );
+    }
+}

@@ -17,7 +17,7 @@ use crate::domain::permission::{MAX_PERMISSIONS, Permission, Permissions, SetTyp
 use crate::domain::{ClientId, CredentialStatus, FieldError, Grace, Justification};
 use crate::http::views::iso_time;
 use crate::keys::to_hex;
-use crate::service::credentials::{self as use_case, CreateOutcome, Draft};
+use crate::service::credentials::{self as use_case, CreateOutcome, Draft, Patch};
 use crate::service::organization;
 use crate::state::AppState;
 use crate::storage::credentials::Credential;
@@ -227,6 +227,11 @@ pub struct NewCredential {
     expires_on: Option<String>,
 }
 
+/// The value, or its message added to `errors`.
+fn check<T>(result: Result<T, FieldError>, errors: &mut Vec<FieldProblem>) -> Option<T> {
+    result.map_err(|e| field(errors, e)).ok()
+}
+
 fn field(errors: &mut Vec<FieldProblem>, error: FieldError) {
     errors.push(FieldProblem {
         field: error.field.to_owned(),
@@ -243,79 +248,103 @@ pub(super) fn problem_fields(errors: Vec<FieldError>) -> Vec<FieldProblem> {
     out
 }
 
+/// The fields of a create or an update as sent, each `None` when left out
+/// (`Some(None)` is an explicit `null`): one parser for both, so they refuse
+/// the same input with the same message.
+struct Sent<'a> {
+    name: Option<&'a str>,
+    description: Option<Option<&'a str>>,
+    permission_set: Option<&'a str>,
+    permissions: Option<&'a [String]>,
+    ip_allowlist: Option<&'a [String]>,
+    justification: Option<&'a str>,
+    expires_on: Option<Option<&'a str>>,
+}
+
+impl Sent<'_> {
+    /// The fields sent, parsed, or every field's message.
+    fn parse(&self, now: i64) -> Result<(Patch, Option<Justification>), Problem> {
+        let mut errors = Vec::new();
+        let mut patch = Patch::default();
+        if let Some(name) = self.name {
+            patch.name = check(CredentialName::parse(name), &mut errors);
+        }
+        if let Some(description) = self.description {
+            patch.description = check(Description::parse(description.unwrap_or("")), &mut errors);
+        }
+        if let Some(set) = self.permission_set {
+            patch.set = SetType::parse(set);
+            if patch.set.is_none() {
+                errors.push(FieldProblem {
+                    field: "permission_set".to_owned(),
+                    message:
+                        "Choose a permission set type: wallets, transactions, controls or monitoring."
+                            .to_owned(),
+                });
+            }
+        }
+        if let Some(permissions) = self.permissions {
+            // Counted as sent, before duplicates collapse, as the document says.
+            let parsed = if permissions.len() > MAX_PERMISSIONS {
+                Err(FieldError::new(
+                    "permissions",
+                    format!("A credential can hold at most {MAX_PERMISSIONS} permissions."),
+                ))
+            } else {
+                permissions
+                    .iter()
+                    .map(|p| Permission::parse(p))
+                    .collect::<Result<Vec<_>, _>>()
+                    .and_then(Permissions::new)
+            };
+            patch.permissions = check(parsed, &mut errors);
+        }
+        if let Some(list) = self.ip_allowlist {
+            patch.ips = ip_allowlist(list, &mut errors);
+        }
+        let justification = match self.justification {
+            Some(text) => check(Justification::parse(text), &mut errors),
+            None => None,
+        };
+        if let Some(date) = self.expires_on {
+            // `null` is no expiry; a string must be a date (the form's empty
+            // field has no meaning here).
+            let parsed = match date {
+                Some(date) if date.trim().is_empty() => Err(FieldError::new(
+                    "expires_on",
+                    "Enter a date as YYYY-MM-DD, or null for no expiry.",
+                )),
+                date => expiry::parse(date.unwrap_or(""), now),
+            };
+            patch.expires_at = check(parsed, &mut errors);
+        }
+        if errors.is_empty() {
+            Ok((patch, justification))
+        } else {
+            Err(Problem::validation(errors))
+        }
+    }
+}
+
 impl NewCredential {
     /// The draft, or every field's message.
     fn draft(&self, now: i64) -> Result<(Draft, Option<Justification>), Problem> {
-        let mut errors = Vec::new();
-        let name = CredentialName::parse(&self.name)
-            .map_err(|e| field(&mut errors, e))
-            .ok();
-        let description = Description::parse(self.description.as_deref().unwrap_or(""))
-            .map_err(|e| field(&mut errors, e))
-            .ok();
-        let set = SetType::parse(&self.permission_set);
-        if set.is_none() {
-            errors.push(FieldProblem {
-                field: "permission_set".to_owned(),
-                message:
-                    "Choose a permission set type: wallets, transactions, controls or monitoring."
-                        .to_owned(),
-            });
+        let (patch, justification) = Sent {
+            name: Some(&self.name),
+            description: Some(self.description.as_deref()),
+            permission_set: Some(&self.permission_set),
+            permissions: Some(&self.permissions),
+            ip_allowlist: Some(&self.ip_allowlist),
+            justification: self.justification.as_deref(),
+            // Absent or null alike: no expiry.
+            expires_on: Some(self.expires_on.as_deref()),
         }
-        // Counted as sent, before duplicates collapse, as the document says.
-        let permissions = if self.permissions.len() > MAX_PERMISSIONS {
-            Err(FieldError::new(
-                "permissions",
-                format!("A credential can hold at most {MAX_PERMISSIONS} permissions."),
-            ))
-        } else {
-            self.permissions
-                .iter()
-                .map(|p| Permission::parse(p))
-                .collect::<Result<Vec<_>, _>>()
-                .and_then(Permissions::new)
-        }
-        .map_err(|e| field(&mut errors, e))
-        .ok();
-        let ips = ip_allowlist(&self.ip_allowlist, &mut errors);
-        let justification = match self.justification.as_deref() {
-            Some(text) => Justification::parse(text)
-                .map_err(|e| field(&mut errors, e))
-                .ok(),
-            None => None,
-        };
-        // Absent or null is no expiry; a string must be a date (the form's
-        // empty field has no meaning here).
-        let expires_at = match self.expires_on.as_deref() {
-            Some(date) if date.trim().is_empty() => Err(FieldError::new(
-                "expires_on",
-                "Enter a date as YYYY-MM-DD, or null for no expiry.",
-            )),
-            date => expiry::parse(date.unwrap_or(""), now),
-        }
-        .map_err(|e| field(&mut errors, e))
-        .ok();
-        match (name, description, set, permissions, ips, expires_at) {
-            (
-                Some(name),
-                Some(description),
-                Some(set),
-                Some(permissions),
-                Some(ips),
-                Some(expires_at),
-            ) if errors.is_empty() => Ok((
-                Draft {
-                    name,
-                    description,
-                    set,
-                    permissions,
-                    ips,
-                    expires_at,
-                },
-                justification,
-            )),
-            _ => Err(Problem::validation(errors)),
-        }
+        .parse(now)?;
+        // Every field was sent, so every field is there once parsing passed.
+        let draft = patch
+            .complete()
+            .ok_or_else(|| Problem::validation(Vec::new()))?;
+        Ok((draft, justification))
     }
 }
 
@@ -593,36 +622,24 @@ pub async fn update(
 ) -> ApiResult {
     let client_id = client_id(&raw)?;
     crate::service::may_edit_credentials(&actor, organization::get(&state, &actor).await?.plan)?;
-    let current = use_case::get(&state, &actor, &client_id).await?;
-    let merged = NewCredential {
-        name: changes.name.unwrap_or(current.name),
-        description: match changes.description {
-            Some(description) => description,
-            None => current.description,
-        },
-        permission_set: changes
-            .permission_set
-            .unwrap_or_else(|| current.permission_set.key().to_owned()),
-        permissions: changes
-            .permissions
-            .unwrap_or_else(|| current.permissions.scopes()),
-        ip_allowlist: changes
-            .ip_allowlist
-            .unwrap_or_else(|| current.ip_allowlist.entries()),
-        justification: changes.justification,
-        // Left out: kept as stored, not checked again (it may be today).
-        expires_on: changes.expires_on.clone().unwrap_or(None),
-    };
-    let (mut draft, justification) = merged.draft(state.now())?;
-    if changes.expires_on.is_none() {
-        draft.expires_at = current.expires_at;
+    // Only the fields sent are parsed here; the use case puts them onto the
+    // credential as it is under the organization's lock.
+    let (patch, justification) = Sent {
+        name: changes.name.as_deref(),
+        description: changes.description.as_ref().map(Option::as_deref),
+        permission_set: changes.permission_set.as_deref(),
+        permissions: changes.permissions.as_deref(),
+        ip_allowlist: changes.ip_allowlist.as_deref(),
+        justification: changes.justification.as_deref(),
+        expires_on: changes.expires_on.as_ref().map(Option::as_deref),
     }
+    .parse(state.now())?;
     let expected = if_match(&headers);
     match use_case::update(
         &state,
         &actor,
         &client_id,
-        &draft,
+        &patch,
         justification.as_ref(),
         expected.as_deref(),
     )

@@ -262,7 +262,8 @@ pub async fn edit(
     };
     let justification = parsed.justification.as_ref();
     let name = parsed.draft.name.as_str();
-    match credentials::update(&state, &on.actor, &on.target, &parsed.draft, justification, None).await {
+    let whole = credentials::Patch::whole(&parsed.draft);
+    match credentials::update(&state, &on.actor, &on.target, &whole, justification, None).await {
         Ok(Updated::Saved) => {
             on.done(format!("Saved “{name}”.{}", parsed.notes_text()))
                 .await
