@@ -197,6 +197,18 @@ pub enum Error {
     TooManyWebhooks,
     #[error("This webhook is disabled. Enable it first, then send a test event.")]
     WebhookDisabled,
+    /// Test events and resends of one endpoint in a minute: wait this many seconds.
+    #[error(
+        "This webhook took {per} test events and resends in the last minute, the most it takes. Try again in {retry_after} seconds.",
+        per = webhooks::MANUAL_SENDS_PER_MINUTE
+    )]
+    WebhookSendRate { retry_after: i64 },
+    /// Too many deliveries of one endpoint wait to be sent or retried.
+    #[error(
+        "{max} deliveries to this webhook are waiting to be sent or retried, the most it may have before a test event or resend. Try again once they are delivered or given up.",
+        max = webhooks::MAX_PENDING
+    )]
+    WebhookBacklog,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
