@@ -51,8 +51,9 @@ const BATCH: i64 = 10;
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// At most this much of an answer is read, then the connection is dropped.
 const MAX_ANSWER: usize = 64 * 1024;
-/// How often the worker looks for due deliveries.
-const POLL: Duration = Duration::from_secs(1);
+/// How often the worker looks for due deliveries when no send ended: a
+/// delivery queued meanwhile goes out within this (well under a second).
+const POLL: Duration = Duration::from_millis(500);
 
 /// Which addresses deliveries may reach: public ones, and those in networks
 /// the operator allowed (`KEYWARD_WEBHOOK_ALLOWED_NETWORKS`).
