@@ -260,8 +260,8 @@ impl Sender {
 /// failure from another failure to connect, and is never kept.
 fn categorize(error: &reqwest::Error) -> DeliveryError {
     let mut chain: Vec<&(dyn std::error::Error + 'static)> = vec![error];
-    while let Some(cause) = chain.last().and_then(|e| e.source()) {
-        chain.push(cause);
+    while let Some(next) = chain.last().and_then(|e| cause(*e)) {
+        chain.push(next);
     }
     if let Some(Unreachable(category)) = chain.iter().find_map(|e| e.downcast_ref::<Unreachable>())
     {
@@ -270,11 +270,13 @@ fn categorize(error: &reqwest::Error) -> DeliveryError {
     if error.is_timeout() {
         return DeliveryError::Timeout;
     }
+    // rustls reports a failed handshake as invalid data on the connection.
     let tls = chain.iter().any(|e| {
-        let text = e.to_string().to_ascii_lowercase();
-        ["tls", "certificate", "handshake"]
-            .iter()
-            .any(|word| text.contains(word))
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData)
+            || ["tls", "certificate", "handshake"]
+                .iter()
+                .any(|word| e.to_string().to_ascii_lowercase().contains(word))
     });
     if tls {
         DeliveryError::Tls
@@ -282,6 +284,20 @@ fn categorize(error: &reqwest::Error) -> DeliveryError {
         DeliveryError::CouldNotConnect
     } else {
         DeliveryError::SendFailed
+    }
+}
+
+/// What caused `error`, going into the error an I/O error wraps (its own
+/// `source` skips it; rustls's errors travel that way).
+fn cause<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    match error
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        Some(inner) => Some(inner),
+        None => error.source(),
     }
 }
 

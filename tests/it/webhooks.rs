@@ -1078,6 +1078,33 @@ async fn a_receiver_that_answers_without_end_is_read_64_kib_and_one_that_never_a
     assert_eq!(error.as_deref(), Some("timeout"));
 }
 
+#[tokio::test]
+async fn a_failed_connection_and_a_failed_tls_handshake_are_told_apart_and_retried() {
+    use tokio::io::AsyncWriteExt;
+    // Nothing listens on this port.
+    let closed = format!("https://127.0.0.1:{}/hook", free_port());
+    let (status, code, error) = one_attempt_at(&closed).await;
+    assert_eq!(
+        (status.as_str(), code, error.as_deref()),
+        ("pending", None, Some("could_not_connect"))
+    );
+    // A server that answers plain HTTP where TLS was expected.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plain = format!("https://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let _ = socket
+                .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    let (status, code, error) = one_attempt_at(&plain).await;
+    assert_eq!(
+        (status.as_str(), code, error.as_deref()),
+        ("pending", None, Some("tls"))
+    );
+}
+
 /// A receiver on loopback that accepts every connection and never answers
 /// (it holds each for 30 s); counts the connections.
 async fn silent_receiver() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
