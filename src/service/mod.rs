@@ -199,8 +199,9 @@ pub enum Error {
     WebhookDisabled,
     /// Test events and resends of one endpoint in a minute: wait this many seconds.
     #[error(
-        "This webhook took {per} test events and resends in the last minute, the most it takes. Try again in {retry_after} seconds.",
-        per = webhooks::MANUAL_SENDS_PER_MINUTE
+        "This webhook took {per} test events and resends in the last minute, the most it takes. Try again in {wait}.",
+        per = webhooks::MANUAL_SENDS_PER_MINUTE,
+        wait = webhooks::seconds(.retry_after)
     )]
     WebhookSendRate { retry_after: i64 },
     /// Too many deliveries of one endpoint wait to be sent or retried.

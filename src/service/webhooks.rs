@@ -223,6 +223,14 @@ pub async fn send_test(app: &AppState, actor: &Actor, id: WebhookId) -> Result<D
     Ok(delivery)
 }
 
+/// "1 second", "40 seconds".
+pub(crate) fn seconds(n: &i64) -> String {
+    match n {
+        1 => "1 second".to_owned(),
+        n => format!("{n} seconds"),
+    }
+}
+
 /// How long to wait after a test event or resend was refused, in seconds
 /// (`Retry-After`); `None` for every other error.
 pub fn retry_after(error: &Error) -> Option<i64> {
