@@ -256,8 +256,8 @@ impl Sender {
     }
 }
 
-/// The category of a send error. Its text is read only to tell a TLS
-/// failure from another failure to connect, and is never kept.
+/// The category of a send error, from its kind and causes, never its text
+/// (which names the URL and the addresses connected to).
 fn categorize(error: &reqwest::Error) -> DeliveryError {
     let mut chain: Vec<&(dyn std::error::Error + 'static)> = vec![error];
     while let Some(next) = chain.last().and_then(|e| cause(*e)) {
@@ -270,13 +270,11 @@ fn categorize(error: &reqwest::Error) -> DeliveryError {
     if error.is_timeout() {
         return DeliveryError::Timeout;
     }
-    // rustls reports a failed handshake as invalid data on the connection.
+    // rustls reports a failed handshake (a certificate refused, a server
+    // that does not speak TLS) as invalid data on the connection.
     let tls = chain.iter().any(|e| {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData)
-            || ["tls", "certificate", "handshake"]
-                .iter()
-                .any(|word| e.to_string().to_ascii_lowercase().contains(word))
     });
     if tls {
         DeliveryError::Tls
@@ -333,6 +331,8 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
                 Some(_) = sending.join_next(), if !sending.is_empty() => {}
                 _ = tokio::time::sleep(POLL) => {}
             }
+            // One claim for every send that ended meanwhile.
+            while sending.try_join_next().is_some() {}
         }
     })
 }
