@@ -376,7 +376,7 @@ pub async fn deliveries(
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only owners manage webhooks", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such webhook or delivery", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Refused, and nothing queued: the webhook took 5 test events and resends in the last minute, or would have more than 20 deliveries waiting. Wait for Retry-After (seconds)", body = Problem, content_type = "application/problem+json",
+        (status = 429, description = "Refused, and nothing queued: the webhook took 5 test events and resends in the last minute, or would have more than 20 deliveries waiting (or this token made too many requests). Wait for Retry-After (seconds)", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = String, description = "Seconds to wait"))),
     ))]
 pub async fn resend(
@@ -406,7 +406,7 @@ pub async fn resend(
         (status = 403, description = "Only owners manage webhooks", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such webhook in the token's organization", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The webhook is disabled", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Refused, and nothing queued: the webhook took 5 test events and resends in the last minute, or would have more than 20 deliveries waiting. Wait for Retry-After (seconds)", body = Problem, content_type = "application/problem+json",
+        (status = 429, description = "Refused, and nothing queued: the webhook took 5 test events and resends in the last minute, or would have more than 20 deliveries waiting (or this token made too many requests). Wait for Retry-After (seconds)", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = String, description = "Seconds to wait"))),
     ))]
 pub async fn send_test(
