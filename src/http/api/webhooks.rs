@@ -216,6 +216,7 @@ pub async fn list(State(state): State<AppState>, ApiActor(actor): ApiActor) -> A
         (status = 409, description = "The organization has 10 webhooks already", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 16 KiB", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -271,6 +272,7 @@ pub async fn get(
         (status = 404, description = "No such webhook in the token's organization", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 16 KiB", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn update(
     State(state): State<AppState>,
