@@ -206,7 +206,7 @@ pub enum Error {
     WebhookSendRate { retry_after: i64 },
     /// Too many deliveries of one endpoint wait to be sent or retried.
     #[error(
-        "{max} deliveries to this webhook are waiting to be sent or retried, the most it may have before a test event or resend. Try again once they are delivered or given up.",
+        "At least {max} deliveries to this webhook are waiting to be sent or retried, the most it may have for a test event or resend. Try again once some are delivered or given up.",
         max = webhooks::MAX_PENDING
     )]
     WebhookBacklog,

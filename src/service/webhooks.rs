@@ -1,5 +1,7 @@
 //! Webhook endpoints (owners only): add, change, rotate the signing secret,
-//! delete; the recent deliveries, a resend, a test event.
+//! delete; the recent deliveries, a resend, a test event. Test events and
+//! resends are limited per endpoint (a rate and a backlog), so an owner
+//! cannot fill the outbox with sends to a receiver that never answers.
 
 use serde_json::json;
 
@@ -22,9 +24,9 @@ pub const RECENT_DELIVERIES: i64 = 50;
 /// (the window starts with the first of them).
 pub const MANUAL_SENDS_PER_MINUTE: i64 = 5;
 const MANUAL_WINDOW_SECS: i64 = 60;
-/// A test event or resend is refused while this many deliveries of the
-/// endpoint wait to be sent or retried. Events of real changes are always
-/// queued: they are never dropped.
+/// A test event or resend is refused when it would leave more than this
+/// many deliveries of the endpoint waiting to be sent or retried. Events of
+/// real changes are always queued: they are never dropped.
 pub const MAX_PENDING: i64 = 20;
 /// What a refusal for the backlog asks the caller to wait (`Retry-After`).
 pub const BACKLOG_RETRY_SECS: i64 = 60;
