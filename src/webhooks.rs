@@ -1,13 +1,24 @@
 //! Webhook deliveries: the worker that empties the outbox, and the HTTP
 //! client it sends with.
 //!
-//! Every instance runs a worker. Each round it claims due deliveries with a
-//! lease (`storage::webhooks::claim_due`: `FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL), sends them concurrently, and records the outcome: delivered
-//! on a 2xx answer, otherwise retried with exponential backoff and jitter
-//! until three days after the event. A delivery whose instance dies
-//! mid-send is claimed again once its lease ends: at least once, and with
-//! healthy instances exactly once.
+//! Every instance runs a worker. It claims due deliveries with a lease
+//! (`storage::webhooks::claim_due`: `FOR UPDATE SKIP LOCKED` on PostgreSQL),
+//! fairly: round robin across organizations and their endpoints, with at
+//! most [`PER_ENDPOINT`] deliveries in flight per endpoint and
+//! [`PER_ORGANIZATION`] per organization, on every instance together. Each
+//! send runs as a task of its own, and the worker claims again as soon as
+//! one ends or every [`POLL`]: a receiver that never answers holds its own
+//! endpoint's share for 10 seconds, never another endpoint's delivery.
+//!
+//! The outcome is recorded per attempt: delivered on a 2xx answer, failed at
+//! once for an address the guard refuses, otherwise retried with
+//! exponential backoff and jitter until three days after the event. A
+//! delivery whose instance dies mid-send is claimed again once its lease
+//! ends: at least once, and with healthy instances exactly once.
+//!
+//! Why an attempt failed is stored as a [`DeliveryError`] category, never
+//! the resolver's or the HTTP library's text, which can name the addresses
+//! an internal host resolves to.
 //!
 //! The client follows no redirect, waits at most 10 seconds, reads at most
 //! 64 KiB of an answer, uses no proxy, and connects only to addresses the
@@ -20,21 +31,29 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::join_all;
 use ipnet::IpNet;
+use tokio::task::{JoinHandle, JoinSet};
 
-use crate::domain::webhook::{self, SigningSecret};
+use crate::domain::webhook::{self, DeliveryError, SigningSecret};
 use crate::state::AppState;
-use crate::storage::webhooks::{self as repo, AttemptOutcome, Attempted, Due};
+use crate::storage::webhooks::{self as repo, AttemptOutcome, Attempted, Due, Fairness};
 
 /// How long a claimed delivery is reserved for the instance sending it:
-/// longer than a whole round of sends takes (they run concurrently, each at
-/// most [`TIMEOUT`]).
+/// far longer than one send takes (at most [`TIMEOUT`], then recording).
 const LEASE_SECS: i64 = 120;
+/// At most this many deliveries of one endpoint are in flight at once.
+pub const PER_ENDPOINT: i64 = 4;
+/// At most this many deliveries of one organization are in flight at once.
+pub const PER_ORGANIZATION: i64 = 8;
+/// At most this many sends run at once on one instance.
+const MAX_IN_FLIGHT: usize = 64;
+/// What [`run_once`] claims in one round.
 const BATCH: i64 = 10;
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// At most this much of an answer is read, then the connection is dropped.
 const MAX_ANSWER: usize = 64 * 1024;
-/// How often the worker looks for due deliveries.
-const POLL: Duration = Duration::from_secs(1);
+/// How often the worker looks for due deliveries when no send ended: a
+/// delivery queued meanwhile goes out within this (well under a second).
+const POLL: Duration = Duration::from_millis(500);
 
 /// Which addresses deliveries may reach: public ones, and those in networks
 /// the operator allowed (`KEYWARD_WEBHOOK_ALLOWED_NETWORKS`).
@@ -50,12 +69,6 @@ impl Guard {
 
     pub fn permits(&self, ip: IpAddr) -> bool {
         is_public(ip) || self.allowed.iter().any(|net| net.contains(&ip))
-    }
-
-    fn refusal(ip: IpAddr) -> String {
-        format!(
-            "{ip} is a loopback, private or reserved address; deliveries do not go there unless the operator allows it (KEYWARD_WEBHOOK_ALLOWED_NETWORKS)"
-        )
     }
 }
 
@@ -106,6 +119,20 @@ fn is_public(ip: IpAddr) -> bool {
     }
 }
 
+/// Why the resolver gave no address: a category only, so neither the name's
+/// addresses nor the system resolver's message travel further (into the
+/// delivery log, which the organization's owners read).
+#[derive(Debug, Clone, Copy)]
+struct Unreachable(DeliveryError);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.key())
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
 /// Resolves names as the system does, then keeps only permitted addresses:
 /// the client connects to what this returns, so a name cannot resolve to a
 /// public address here and a private one at connect time.
@@ -116,19 +143,24 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let guard = self.0.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let unreachable = |category| -> Box<dyn std::error::Error + Send + Sync> {
+                Box::new(Unreachable(category))
+            };
+            let found: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), 0)).await {
+                Ok(found) => found.collect(),
+                Err(_) => return Err(unreachable(DeliveryError::CouldNotResolve)),
+            };
             let permitted: Vec<SocketAddr> = found
                 .iter()
                 .copied()
                 .filter(|a| guard.permits(a.ip()))
                 .collect();
-            match (permitted.is_empty(), found.first()) {
-                (false, _) => Ok(Box::new(permitted.into_iter()) as reqwest::dns::Addrs),
-                (true, Some(first)) => {
-                    Err(format!("{host} resolves to {}", Guard::refusal(first.ip())).into())
-                }
-                (true, None) => Err(format!("{host} does not resolve").into()),
+            if !permitted.is_empty() {
+                Ok(Box::new(permitted.into_iter()) as reqwest::dns::Addrs)
+            } else if found.is_empty() {
+                Err(unreachable(DeliveryError::CouldNotResolve))
+            } else {
+                Err(unreachable(DeliveryError::AddressNotAllowed))
             }
         })
     }
@@ -152,7 +184,7 @@ impl std::fmt::Debug for Sender {
 /// What a receiver answered, or why nothing was sent.
 pub struct Answer {
     pub status: Option<u16>,
-    pub error: Option<String>,
+    pub error: Option<DeliveryError>,
 }
 
 impl Sender {
@@ -174,20 +206,20 @@ impl Sender {
 
     /// Posts `body` to `url` with the Standard Webhooks headers.
     pub async fn post(&self, url: &str, headers: &[(&str, String)], body: String) -> Answer {
-        let refused = |error: String| Answer {
+        let refused = |error: DeliveryError| Answer {
             status: None,
             error: Some(error),
         };
         let Ok(parsed) = reqwest::Url::parse(url) else {
-            return refused("the URL is not valid".to_owned());
+            return refused(DeliveryError::SendFailed);
         };
         // An address written in the URL is not resolved, so it is checked here.
         let literal = parsed
             .host_str()
             .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
             .and_then(|h| h.parse::<IpAddr>().ok());
-        if let Some(ip) = literal.filter(|ip| !self.guard.permits(*ip)) {
-            return refused(Guard::refusal(ip));
+        if literal.is_some_and(|ip| !self.guard.permits(ip)) {
+            return refused(DeliveryError::AddressNotAllowed);
         }
         let mut request = self
             .client
@@ -199,7 +231,7 @@ impl Sender {
         }
         let mut response = match request.send().await {
             Ok(response) => response,
-            Err(error) => return refused(describe(error)),
+            Err(error) => return refused(categorize(&error)),
         };
         let status = response.status();
         // Read (and drop) at most 64 KiB of the answer.
@@ -211,11 +243,9 @@ impl Sender {
             }
         }
         let error = if status.is_redirection() {
-            Some(format!(
-                "answered {status} (a redirect); redirects are not followed"
-            ))
+            Some(DeliveryError::Redirect)
         } else if !status.is_success() {
-            Some(format!("answered {status}"))
+            Some(DeliveryError::HttpStatus)
         } else {
             None
         };
@@ -226,49 +256,102 @@ impl Sender {
     }
 }
 
-/// A send error without the URL (its path may hold the receiver's secret),
-/// with its causes: "error sending request: client error (Connect): …".
-fn describe(error: reqwest::Error) -> String {
+/// The category of a send error, from its kind and causes, never its text
+/// (which names the URL and the addresses connected to).
+fn categorize(error: &reqwest::Error) -> DeliveryError {
+    let mut chain: Vec<&(dyn std::error::Error + 'static)> = vec![error];
+    while let Some(next) = chain.last().and_then(|e| cause(*e)) {
+        chain.push(next);
+    }
+    if let Some(Unreachable(category)) = chain.iter().find_map(|e| e.downcast_ref::<Unreachable>())
+    {
+        return *category;
+    }
     if error.is_timeout() {
-        return "no answer within 10 seconds".to_owned();
+        return DeliveryError::Timeout;
     }
-    let error = error.without_url();
-    let mut parts = vec![error.to_string()];
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
+    // rustls reports a failed handshake (a certificate refused, a server
+    // that does not speak TLS) as invalid data on the connection.
+    let tls = chain.iter().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData)
+    });
+    if tls {
+        DeliveryError::Tls
+    } else if error.is_connect() {
+        DeliveryError::CouldNotConnect
+    } else {
+        DeliveryError::SendFailed
     }
-    parts.join(": ")
+}
+
+/// What caused `error`, going into the error an I/O error wraps (its own
+/// `source` skips it; rustls's errors travel that way).
+fn cause<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    match error
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        Some(inner) => Some(inner),
+        None => error.source(),
+    }
 }
 
 /// Runs the worker until the process ends.
-pub fn spawn(state: AppState) {
+pub fn spawn(state: AppState) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut sending = JoinSet::new();
         loop {
-            match run_once(&state).await {
-                Ok(sent) if sent > 0 => continue,
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::warn!(error = format!("{error:#}"), "webhook worker round failed")
+            let room = MAX_IN_FLIGHT.saturating_sub(sending.len());
+            if room > 0 {
+                match claim(&state, room as i64).await {
+                    Ok(due) => {
+                        for due in due {
+                            let state = state.clone();
+                            sending.spawn(async move {
+                                if let Err(error) = attempt(&state, due).await {
+                                    tracing::warn!(
+                                        error = format!("{error:#}"),
+                                        "recording a webhook attempt failed"
+                                    );
+                                }
+                            });
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = format!("{error:#}"), "claiming webhooks failed")
+                    }
                 }
             }
-            tokio::time::sleep(POLL).await;
+            // Claim again when a send ends (its endpoint may have more), or
+            // after the poll interval for deliveries that became due.
+            tokio::select! {
+                Some(_) = sending.join_next(), if !sending.is_empty() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+            // One claim for every send that ended meanwhile.
+            while sending.try_join_next().is_some() {}
         }
-    });
+    })
 }
 
-/// One round: claims due deliveries, sends them, records the outcomes.
+async fn claim(state: &AppState, limit: i64) -> anyhow::Result<Vec<Due>> {
+    let fairness = Fairness {
+        limit,
+        per_endpoint: PER_ENDPOINT,
+        per_org: PER_ORGANIZATION,
+    };
+    let mut conn = state.db.acquire().await?;
+    repo::claim_due(&mut conn, state.now(), LEASE_SECS, fairness).await
+}
+
+/// One round, as tests drive it: claims due deliveries (fairly, as the
+/// worker does), sends them, and returns once every outcome is recorded.
 /// Returns how many were attempted.
 pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
-    let now = state.now();
-    let due = {
-        let mut conn = state.db.acquire().await?;
-        repo::claim_due(&mut conn, now, LEASE_SECS, BATCH).await?
-    };
+    let due = claim(state, BATCH).await?;
     let count = due.len();
     let results = join_all(due.into_iter().map(|d| attempt(state, d))).await;
     for result in results {
@@ -308,15 +391,13 @@ async fn attempt(state: &AppState, due: Due) -> anyhow::Result<()> {
         ("webhook-timestamp", timestamp.to_string()),
         ("webhook-signature", signature),
     ];
-    let refused = |error: &str| Answer {
+    let refused = |error| Answer {
         status: None,
-        error: Some(error.to_owned()),
+        error: Some(error),
     };
     let answer = match &state.webhook_sender {
-        _ if secrets.is_empty() => {
-            refused("the signing secret cannot be read with this server's key")
-        }
-        None => refused("this server cannot send webhooks: its HTTP client could not start"),
+        _ if secrets.is_empty() => refused(DeliveryError::SecretUnreadable),
+        None => refused(DeliveryError::SenderUnavailable),
         Some(sender) => {
             sender
                 .post(&endpoint.url, &headers, due.payload.clone())
@@ -324,18 +405,20 @@ async fn attempt(state: &AppState, due: Due) -> anyhow::Result<()> {
         }
     };
     let now = state.now();
-    let outcome = if answer.error.is_none() {
-        AttemptOutcome::Delivered
-    } else {
-        let wait = webhook::retry_wait(
-            state.config.webhook_retry_base_secs,
-            due.attempts,
-            rand::random::<f64>(),
-        );
-        if now + wait > due.give_up_at {
-            AttemptOutcome::GaveUp
-        } else {
-            AttemptOutcome::RetryAt(now + wait)
+    let outcome = match answer.error {
+        None => AttemptOutcome::Delivered,
+        Some(error) if !error.is_retried() => AttemptOutcome::GaveUp,
+        Some(_) => {
+            let wait = webhook::retry_wait(
+                state.config.webhook_retry_base_secs,
+                due.attempts,
+                rand::random::<f64>(),
+            );
+            if now + wait > due.give_up_at {
+                AttemptOutcome::GaveUp
+            } else {
+                AttemptOutcome::RetryAt(now + wait)
+            }
         }
     };
     crate::telemetry::webhook_delivery(match outcome {
@@ -346,7 +429,7 @@ async fn attempt(state: &AppState, due: Due) -> anyhow::Result<()> {
     let attempted = Attempted {
         claimed_until: due.locked_until,
         response_status: answer.status.map(i64::from),
-        error: answer.error.as_deref(),
+        error: answer.error,
         outcome,
     };
     let mut conn = state.db.acquire().await?;

@@ -387,6 +387,94 @@ impl DeliveryStatus {
     }
 }
 
+/// Why an attempt failed, in one of a few fixed categories. Only the
+/// category is stored and shown: the resolver's and the HTTP library's own
+/// error text can name the addresses an internal host resolves to, which
+/// an organization's owners must not learn through Keyward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// The host is (or resolves only to) a loopback, private or reserved
+    /// address the operator did not allow: failed at once, never retried.
+    AddressNotAllowed,
+    CouldNotResolve,
+    CouldNotConnect,
+    Tls,
+    Timeout,
+    /// The receiver answered 3xx; the status is stored beside it.
+    Redirect,
+    /// The receiver answered something other than 2xx or 3xx.
+    HttpStatus,
+    SecretUnreadable,
+    SenderUnavailable,
+    /// Anything else that stopped the request.
+    SendFailed,
+}
+
+impl DeliveryError {
+    pub const ALL: &'static [DeliveryError] = &[
+        DeliveryError::AddressNotAllowed,
+        DeliveryError::CouldNotResolve,
+        DeliveryError::CouldNotConnect,
+        DeliveryError::Tls,
+        DeliveryError::Timeout,
+        DeliveryError::Redirect,
+        DeliveryError::HttpStatus,
+        DeliveryError::SecretUnreadable,
+        DeliveryError::SenderUnavailable,
+        DeliveryError::SendFailed,
+    ];
+
+    /// How it is stored, and the API's `error_code`.
+    pub fn key(self) -> &'static str {
+        match self {
+            DeliveryError::AddressNotAllowed => "address_not_allowed",
+            DeliveryError::CouldNotResolve => "could_not_resolve",
+            DeliveryError::CouldNotConnect => "could_not_connect",
+            DeliveryError::Tls => "tls",
+            DeliveryError::Timeout => "timeout",
+            DeliveryError::Redirect => "redirect",
+            DeliveryError::HttpStatus => "http_status",
+            DeliveryError::SecretUnreadable => "secret_unreadable",
+            DeliveryError::SenderUnavailable => "sender_unavailable",
+            DeliveryError::SendFailed => "send_failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<DeliveryError> {
+        DeliveryError::ALL.iter().copied().find(|e| e.key() == raw)
+    }
+
+    /// What the deliveries list says, with the receiver's status if it answered.
+    pub fn describe(self, status: Option<i64>) -> String {
+        let code = status.map(|c| c.to_string()).unwrap_or_default();
+        match self {
+            DeliveryError::AddressNotAllowed => {
+                "Address not allowed: the host is a loopback, private or reserved address (not retried)".to_owned()
+            }
+            DeliveryError::CouldNotResolve => "Could not resolve host".to_owned(),
+            DeliveryError::CouldNotConnect => "Could not connect".to_owned(),
+            DeliveryError::Tls => "TLS error".to_owned(),
+            DeliveryError::Timeout => "No answer within 10 seconds".to_owned(),
+            DeliveryError::Redirect => format!("HTTP {code}: redirects are not followed"),
+            DeliveryError::HttpStatus => format!("HTTP {code}"),
+            DeliveryError::SecretUnreadable => {
+                "The signing secret cannot be read with this server's key".to_owned()
+            }
+            DeliveryError::SenderUnavailable => {
+                "This server cannot send webhooks: its HTTP client could not start".to_owned()
+            }
+            DeliveryError::SendFailed => "The request failed".to_owned(),
+        }
+    }
+
+    /// Whether a later attempt could succeed. A refused address stays
+    /// refused (it changes only with the operator's settings), so it is not
+    /// retried for 3 days, resolving the name each time.
+    pub fn is_retried(self) -> bool {
+        self != DeliveryError::AddressNotAllowed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,6 +512,15 @@ mod tests {
         assert_eq!(types.to_stored(), "credential.created member.joined");
         assert!(EventTypes::parse([]).is_err());
         assert!(EventTypes::parse(["credential.exploded"]).is_err());
+    }
+
+    #[test]
+    fn delivery_errors_read_back_what_they_store() {
+        for error in DeliveryError::ALL {
+            assert_eq!(DeliveryError::parse(error.key()), Some(*error));
+        }
+        assert_eq!(DeliveryError::parse("getaddrinfo failed"), None);
+        assert_eq!(DeliveryError::HttpStatus.describe(Some(503)), "HTTP 503");
     }
 
     #[test]

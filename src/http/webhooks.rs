@@ -270,9 +270,11 @@ struct DeliveryRow {
 
 impl DeliveryRow {
     fn new(d: Delivery, now: i64) -> DeliveryRow {
-        let response = match (d.response_status, &d.last_error) {
-            (Some(code), _) => code.to_string(),
-            (None, Some(error)) => error.clone(),
+        // A category of error, never the text of the library or resolver,
+        // which can name the addresses an internal host resolves to.
+        let response = match (d.response_status, d.last_error) {
+            (status, Some(error)) => error.describe(status),
+            (Some(code), None) => code.to_string(),
             (None, None) => "—".to_owned(),
         };
         DeliveryRow {
@@ -304,6 +306,8 @@ struct EndpointPage {
     groups: Vec<EventGroup>,
     errors: FieldErrors,
     notice: String,
+    /// Why a test event or resend was refused.
+    refusal: String,
     failing: String,
     revealed: Option<Revealed>,
     previous_until: String,
@@ -319,6 +323,39 @@ async fn endpoint_page(
     id: WebhookId,
     typed: Option<(WebhookForm, FieldErrors)>,
     revealed: Option<Revealed>,
+) -> AppResult<Response> {
+    endpoint_page_refusing(state, ctx, meta, id, typed, revealed, None).await
+}
+
+/// The endpoint's page after a test event or resend was refused: 429 with
+/// `Retry-After`, the reason above the deliveries, nothing queued.
+async fn refused_page(
+    state: &AppState,
+    ctx: &OrgContext,
+    meta: &RequestMeta,
+    id: WebhookId,
+    error: Error,
+) -> AppResult<Response> {
+    let Some(wait) = use_case::retry_after(&error) else {
+        return Err(error.into());
+    };
+    let mut response =
+        endpoint_page_refusing(state, ctx, meta, id, None, None, Some(error.to_string())).await?;
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    Ok(response)
+}
+
+async fn endpoint_page_refusing(
+    state: &AppState,
+    ctx: &OrgContext,
+    meta: &RequestMeta,
+    id: WebhookId,
+    typed: Option<(WebhookForm, FieldErrors)>,
+    revealed: Option<Revealed>,
+    refusal: Option<String>,
 ) -> AppResult<Response> {
     let actor = ctx.actor(meta);
     let endpoint = use_case::get(state, &actor, id).await?;
@@ -336,6 +373,7 @@ async fn endpoint_page(
         groups,
         errors,
         notice: take_flash(&ctx.session, FLASH_KEY).await?,
+        refusal: refusal.unwrap_or_default(),
         failing: failing_text(&endpoint, now),
         previous_until: endpoint
             .previous_until
@@ -421,7 +459,7 @@ async fn send_test(
         Err(Error::WebhookDisabled) => {
             "This webhook is disabled. Enable it first, then send a test event."
         }
-        Err(error) => return Err(error.into()),
+        Err(error) => return refused_page(&state, &ctx, &meta, id, error).await,
     };
     back_with(&ctx, Some(id), notice).await
 }
@@ -450,7 +488,9 @@ async fn resend(
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
     let delivery: DeliveryId = delivery.parse().map_err(|_| AppError::NotFound)?;
-    use_case::resend(&state, &ctx.actor(&meta), id, delivery).await?;
+    if let Err(error) = use_case::resend(&state, &ctx.actor(&meta), id, delivery).await {
+        return refused_page(&state, &ctx, &meta, id, error).await;
+    }
     back_with(
         &ctx,
         Some(id),

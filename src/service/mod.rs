@@ -207,6 +207,19 @@ pub enum Error {
     TooManyWebhooks,
     #[error("This webhook is disabled. Enable it first, then send a test event.")]
     WebhookDisabled,
+    /// Test events and resends of one endpoint in a minute: wait this many seconds.
+    #[error(
+        "This webhook took {per} test events and resends in the last minute, the most it takes. Try again in {wait}.",
+        per = webhooks::MANUAL_SENDS_PER_MINUTE,
+        wait = webhooks::seconds(.retry_after)
+    )]
+    WebhookSendRate { retry_after: i64 },
+    /// Too many deliveries of one endpoint wait to be sent or retried.
+    #[error(
+        "At least {max} deliveries to this webhook are waiting to be sent or retried, the most it may have for a test event or resend. Try again once some are delivered or given up.",
+        max = webhooks::MAX_PENDING
+    )]
+    WebhookBacklog,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }

@@ -1,5 +1,7 @@
 //! Webhook endpoints (owners only): add, change, rotate the signing secret,
-//! delete; the recent deliveries, a resend, a test event.
+//! delete; the recent deliveries, a resend, a test event. Test events and
+//! resends are limited per endpoint (a rate and a backlog), so an owner
+//! cannot fill the outbox with sends to a receiver that never answers.
 
 use serde_json::json;
 
@@ -18,6 +20,16 @@ use crate::webhooks::seal_context;
 pub const MAX_ENDPOINTS: i64 = 10;
 /// The page and the API show this many recent deliveries per endpoint.
 pub const RECENT_DELIVERIES: i64 = 50;
+/// An endpoint takes at most this many test events and resends in a minute
+/// (the window starts with the first of them).
+pub const MANUAL_SENDS_PER_MINUTE: i64 = 5;
+const MANUAL_WINDOW_SECS: i64 = 60;
+/// A test event or resend is refused when it would leave more than this
+/// many deliveries of the endpoint waiting to be sent or retried. Events of
+/// real changes are always queued: they are never dropped.
+pub const MAX_PENDING: i64 = 20;
+/// What a refusal for the backlog asks the caller to wait (`Retry-After`).
+pub const BACKLOG_RETRY_SECS: i64 = 60;
 
 /// An endpoint's settings, parsed.
 #[derive(Debug, Clone)]
@@ -145,7 +157,36 @@ pub async fn resend(
     if !repo::resend(&mut locked.tx, id, delivery, now, now + RETRY_FOR_SECS).await? {
         return Err(Error::NotFound);
     }
+    // Counted after the change, so a delivery already pending is not
+    // counted twice in what is waiting.
+    count_manual_send(&mut locked, id).await?;
     locked.tx.commit().await?;
+    Ok(())
+}
+
+/// Counts a test event or resend of `endpoint`, just queued in the
+/// transaction, or refuses it (and the caller's transaction is dropped with
+/// what it queued): past [`MANUAL_SENDS_PER_MINUTE`] in the minute, or when
+/// it leaves more than [`MAX_PENDING`] deliveries waiting. Under the
+/// organization's lock, so requests at once cannot pass together.
+async fn count_manual_send(locked: &mut super::Locked, endpoint: WebhookId) -> Result<()> {
+    let now = locked.now;
+    let (window_start, sends) = repo::manual_sends(&mut locked.tx, endpoint).await?;
+    let (window_start, sends) = if now < window_start + MANUAL_WINDOW_SECS {
+        (window_start, sends)
+    } else {
+        (now, 0)
+    };
+    if sends >= MANUAL_SENDS_PER_MINUTE {
+        return Err(Error::WebhookSendRate {
+            retry_after: (window_start + MANUAL_WINDOW_SECS - now).max(1),
+        });
+    }
+    let waiting = repo::pending(&mut locked.tx, endpoint).await?;
+    if waiting > MAX_PENDING {
+        return Err(Error::WebhookBacklog);
+    }
+    repo::set_manual_sends(&mut locked.tx, endpoint, window_start, sends + 1).await?;
     Ok(())
 }
 
@@ -179,8 +220,27 @@ pub async fn send_test(app: &AppState, actor: &Actor, id: WebhookId) -> Result<D
     };
     let delivery =
         repo::insert_delivery(&mut locked.tx, id, &outgoing, now, now + RETRY_FOR_SECS).await?;
+    count_manual_send(&mut locked, id).await?;
     locked.tx.commit().await?;
     Ok(delivery)
+}
+
+/// "1 second", "40 seconds".
+pub(crate) fn seconds(n: &i64) -> String {
+    match n {
+        1 => "1 second".to_owned(),
+        n => format!("{n} seconds"),
+    }
+}
+
+/// How long to wait after a test event or resend was refused, in seconds
+/// (`Retry-After`); `None` for every other error.
+pub fn retry_after(error: &Error) -> Option<i64> {
+    match error {
+        Error::WebhookSendRate { retry_after } => Some(*retry_after),
+        Error::WebhookBacklog => Some(BACKLOG_RETRY_SECS),
+        _ => None,
+    }
 }
 
 fn must_own(actor: &Actor) -> Result<()> {

@@ -12,7 +12,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::ids::{DeliveryId, WebhookId};
 use crate::domain::ip::IpAllowlist;
 use crate::domain::permission::{Permissions, SetType};
-use crate::domain::webhook::{DeliveryStatus, EventTypes};
+use crate::domain::webhook::{DeliveryError, DeliveryStatus, EventTypes};
 use crate::domain::{
     ClientId, CredentialId, CredentialStatus, CredentialsPermission, EventId, OrgId, Plan,
     RequestId, RequestRowId, RequestStatus, Role, SecretId, UserId,
@@ -106,4 +106,5 @@ text_values! {
     TokenAccess: "token access", |s| TokenAccess::parse(&s), |v| v.as_str().to_owned();
     EventTypes: "webhook event types", |s| EventTypes::parse_stored(&s).ok(), |v| v.to_stored();
     DeliveryStatus: "delivery status", |s| DeliveryStatus::parse(&s), |v| v.key().to_owned();
+    DeliveryError: "delivery error", |s| DeliveryError::parse(&s), |v| v.key().to_owned();
 }

@@ -6,7 +6,7 @@ use sqlx::FromRow;
 use super::{Conn, Either};
 use crate::domain::OrgId;
 use crate::domain::ids::{DeliveryId, WebhookId};
-use crate::domain::webhook::{DeliveryStatus, EventType, EventTypes, THROTTLE_SECS};
+use crate::domain::webhook::{DeliveryError, DeliveryStatus, EventType, EventTypes, THROTTLE_SECS};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Endpoint {
@@ -248,44 +248,127 @@ pub struct Due {
     pub locked_until: i64,
 }
 
-/// Claims up to `limit` due deliveries of enabled endpoints for `lease`
-/// seconds and counts the attempt. On PostgreSQL, rows another instance is
-/// claiming are skipped (`FOR UPDATE SKIP LOCKED`), so each is sent by one
-/// instance; on SQLite the update is one write, serialised with every other.
+/// How many deliveries a claim may hold at once, counting those already in
+/// flight on every instance (their lease has not ended).
+#[derive(Debug, Clone, Copy)]
+pub struct Fairness {
+    /// At most this many claimed in this round.
+    pub limit: i64,
+    /// At most this many in flight per endpoint.
+    pub per_endpoint: i64,
+    /// At most this many in flight per organization.
+    pub per_org: i64,
+}
+
+/// Claims due deliveries of enabled endpoints for `lease` seconds and
+/// counts the attempt, fairly: every organization's first due delivery
+/// comes before any organization's second, and within an organization every
+/// endpoint's first before any endpoint's second (round robin), and no
+/// endpoint or organization holds more than its share in flight. So one
+/// endpoint's backlog, or a receiver that never answers, holds only its own
+/// share while the others are claimed at the next round.
+///
+/// On PostgreSQL, rows another instance is claiming are skipped (`FOR UPDATE
+/// SKIP LOCKED`), so each is sent by one instance; on SQLite the update is
+/// one write, serialised with every other.
 pub async fn claim_due(
     conn: &mut Conn,
     now: i64,
     lease: i64,
-    limit: i64,
+    fairness: Fairness,
 ) -> anyhow::Result<Vec<Due>> {
-    const PICK: &str = "SELECT d.id FROM webhook_deliveries d
-         JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.enabled
-         WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND d.locked_until <= $1
-         ORDER BY d.next_attempt_at, d.id LIMIT $3";
+    // $1 now, $2 the lease's end, $3 the limit, $4 per endpoint, $5 per organization.
+    const PICK: &str = "WITH in_flight AS (
+             SELECT d.endpoint_id, w.organization_id FROM webhook_deliveries d
+             JOIN webhook_endpoints w ON w.id = d.endpoint_id
+             WHERE d.status = 'pending' AND d.locked_until > $1
+         ),
+         due AS (
+             SELECT d.id, d.endpoint_id, w.organization_id, d.next_attempt_at,
+                    ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS endpoint_turn
+             FROM webhook_deliveries d
+             JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.enabled
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND d.locked_until <= $1
+         ),
+         turns AS (
+             SELECT id, endpoint_id, organization_id, next_attempt_at, endpoint_turn,
+                    ROW_NUMBER() OVER (PARTITION BY organization_id ORDER BY endpoint_turn, next_attempt_at, id) AS org_turn
+             FROM due WHERE endpoint_turn <= $4
+         )
+         SELECT t.id FROM turns t
+         WHERE t.endpoint_turn + (SELECT COUNT(*) FROM in_flight f WHERE f.endpoint_id = t.endpoint_id) <= $4
+           AND t.org_turn + (SELECT COUNT(*) FROM in_flight f WHERE f.organization_id = t.organization_id) <= $5
+         ORDER BY t.org_turn, t.endpoint_turn, t.next_attempt_at, t.id
+         LIMIT $3";
     const CLAIM: &str = "UPDATE webhook_deliveries
          SET locked_until = $2, attempts = attempts + 1, last_attempt_at = $1
          WHERE id IN (PICK)
          RETURNING id, endpoint_id, message_id, payload, attempts, give_up_at, locked_until";
-    match conn.exec() {
-        Either::Sqlite(e) => {
-            sqlx::query_as(&CLAIM.replace("PICK", PICK))
-                .bind(now)
-                .bind(now + lease)
-                .bind(limit)
-                .fetch_all(e)
-                .await
-        }
-        Either::Postgres(e) => {
-            // `OF d`: only the delivery rows are locked, not the endpoints.
-            sqlx::query_as(&CLAIM.replace("PICK", &format!("{PICK} FOR UPDATE OF d SKIP LOCKED")))
-                .bind(now)
-                .bind(now + lease)
-                .bind(limit)
-                .fetch_all(e)
-                .await
-        }
-    }
+    let query = match conn.exec() {
+        Either::Sqlite(_) => CLAIM.replace("PICK", PICK),
+        // A query with window functions cannot lock rows, so the chosen
+        // delivery rows are locked here, and the conditions checked again
+        // on what another instance may have committed meanwhile.
+        Either::Postgres(_) => CLAIM.replace(
+            "PICK",
+            &format!(
+                "SELECT id FROM webhook_deliveries WHERE id IN ({PICK})
+                   AND status = 'pending' AND next_attempt_at <= $1 AND locked_until <= $1
+                 FOR UPDATE SKIP LOCKED"
+            ),
+        ),
+    };
+    on!(conn, |e| sqlx::query_as(&query)
+        .bind(now)
+        .bind(now + lease)
+        .bind(fairness.limit)
+        .bind(fairness.per_endpoint)
+        .bind(fairness.per_org)
+        .fetch_all(e)
+        .await)
     .context("claiming due webhook deliveries")
+}
+
+/// How many deliveries of `endpoint` wait to be sent or retried.
+pub async fn pending(conn: &mut Conn, endpoint: WebhookId) -> anyhow::Result<i64> {
+    on!(conn, |e| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'pending'"
+    )
+    .bind(endpoint)
+    .fetch_one(e)
+    .await)
+    .context("counting pending webhook deliveries")
+}
+
+/// Test events and resends of `endpoint`: when the current window began,
+/// and how many it holds.
+pub async fn manual_sends(conn: &mut Conn, endpoint: WebhookId) -> anyhow::Result<(i64, i64)> {
+    on!(conn, |e| sqlx::query_as(
+        "SELECT manual_window_start, manual_sends FROM webhook_endpoints WHERE id = $1"
+    )
+    .bind(endpoint)
+    .fetch_one(e)
+    .await)
+    .context("reading a webhook's test events and resends")
+}
+
+pub async fn set_manual_sends(
+    conn: &mut Conn,
+    endpoint: WebhookId,
+    window_start: i64,
+    sends: i64,
+) -> anyhow::Result<()> {
+    on!(conn, |e| sqlx::query(
+        "UPDATE webhook_endpoints SET manual_window_start = $2, manual_sends = $3 WHERE id = $1"
+    )
+    .bind(endpoint)
+    .bind(window_start)
+    .bind(sends)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("counting a webhook's test event or resend")?;
+    Ok(())
 }
 
 /// The endpoint a claimed delivery goes to, whatever its organization.
@@ -300,11 +383,11 @@ pub async fn endpoint_of(conn: &mut Conn, id: WebhookId) -> anyhow::Result<Optio
 }
 
 /// How an attempt ended.
-pub struct Attempted<'a> {
+pub struct Attempted {
     /// The lease the attempt was made under.
     pub claimed_until: i64,
     pub response_status: Option<i64>,
-    pub error: Option<&'a str>,
+    pub error: Option<DeliveryError>,
     pub outcome: AttemptOutcome,
 }
 
@@ -318,7 +401,7 @@ pub enum AttemptOutcome {
 pub async fn record_attempt(
     conn: &mut Conn,
     due: &Due,
-    attempted: &Attempted<'_>,
+    attempted: &Attempted,
     now: i64,
     failing_after: i64,
 ) -> anyhow::Result<()> {
@@ -375,7 +458,7 @@ pub struct Delivery {
     pub next_attempt_at: i64,
     pub last_attempt_at: Option<i64>,
     pub response_status: Option<i64>,
-    pub last_error: Option<String>,
+    pub last_error: Option<DeliveryError>,
     pub created_at: i64,
 }
 

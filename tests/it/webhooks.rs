@@ -331,33 +331,126 @@ async fn deliveries_never_reach_loopback_or_private_addresses_unless_the_operato
     owner.create_credential("Probe").await;
     keyward::webhooks::run_once(&app.state).await.unwrap();
 
-    let rows: Vec<(String, Option<String>, Option<i64>)> = app
+    type Row = (String, String, i64, Option<String>, Option<i64>);
+    let rows: Vec<Row> = app
         .sql
         .all(
-            "SELECT e.url, d.last_error, d.response_status FROM webhook_deliveries d
+            "SELECT e.url, d.status, d.attempts, d.last_error, d.response_status FROM webhook_deliveries d
              JOIN webhook_endpoints e ON e.id = d.endpoint_id ORDER BY e.id",
             &[],
         )
         .await;
     assert_eq!(rows.len(), targets.len());
-    for (url, error, status) in &rows {
-        let error = error.as_deref().unwrap_or_default();
-        assert!(
-            error.contains("loopback, private or reserved address"),
-            "{url}: {error}"
+    for (url, status, attempts, error, response) in &rows {
+        // Failed after one attempt: a refused address is not retried.
+        assert_eq!(
+            (status.as_str(), *attempts, error.as_deref()),
+            ("failed", 1, Some("address_not_allowed")),
+            "{url}"
         );
-        assert_eq!(*status, None, "{url} was never connected to");
+        assert_eq!(*response, None, "{url} was never connected to");
     }
+    // Later rounds, days later, attempt none of them again.
+    app.clock.advance(86_400);
+    assert_eq!(keyward::webhooks::run_once(&app.state).await.unwrap(), 0);
+    assert_eq!(
+        app.count("SELECT CAST(SUM(attempts) AS BIGINT) FROM webhook_deliveries")
+            .await,
+        targets.len() as i64
+    );
     assert!(receiver.log().is_empty(), "nothing reached the receiver");
     // The owner reads why on the endpoint's page.
     let id = app
         .sql
         .string("SELECT CAST(MIN(id) AS TEXT) FROM webhook_endpoints", &[])
         .await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
     owner
         .get(&format!("/settings/webhooks/{id}"))
         .await
-        .assert_contains("is a loopback, private or reserved address");
+        .assert_contains("Address not allowed: the host is a loopback, private or reserved address (not retried)")
+        .assert_contains(">Failed<");
+}
+
+#[tokio::test]
+async fn a_name_that_resolves_to_a_refused_address_fails_at_once_and_its_log_names_no_address() {
+    let app = TestApp::demo_with(no_private_networks).await;
+    let acme = app.org_id("Acme Payments").await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let token = owner.api_token("hooks", acme, "write").await;
+    // `localhost` resolves to 127.0.0.1 and ::1, which nobody allowed.
+    let (id, _) = add_webhook(
+        &mut owner,
+        &format!("http://localhost:{}/hook", free_port()),
+        &["credential.created"],
+    )
+    .await;
+    owner.create_credential("Probe").await;
+    keyward::webhooks::run_once(&app.state).await.unwrap();
+    let (status, attempts, error): (String, i64, Option<String>) = app
+        .sql
+        .one(
+            "SELECT status, attempts, last_error FROM webhook_deliveries",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status.as_str(), attempts, error.as_deref()),
+        ("failed", 1, Some("address_not_allowed"))
+    );
+
+    // The page and the API say the category, never what the name resolves to.
+    let page = owner.get(&format!("/settings/webhooks/{id}")).await;
+    let listed = app
+        .client()
+        .api(
+            "GET",
+            &format!("/api/v1/webhooks/{id}/deliveries"),
+            &token,
+            None,
+        )
+        .await;
+    listed.assert_status(StatusCode::OK);
+    assert_eq!(
+        listed.json()["data"][0]["error_code"],
+        "address_not_allowed"
+    );
+    assert_eq!(listed.json()["data"][0]["status"], "failed");
+    for shown in [&page.body, &listed.body] {
+        assert!(shown.contains("Address not allowed"), "{shown}");
+        for leak in ["127.0.0.1", "::1", "resolves to", "KEYWARD_WEBHOOK"] {
+            assert!(!shown.contains(leak), "{leak} in {shown}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_name_that_does_not_resolve_is_retried_as_could_not_resolve_host_without_the_resolvers_text()
+ {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (id, _) = add_webhook(
+        &mut owner,
+        "https://hooks.nowhere.invalid/hook",
+        &["credential.created"],
+    )
+    .await;
+    owner.create_credential("Probe").await;
+    keyward::webhooks::run_once(&app.state).await.unwrap();
+    let (status, error): (String, Option<String>) = app
+        .sql
+        .one("SELECT status, last_error FROM webhook_deliveries", &[])
+        .await;
+    assert_eq!(
+        (status.as_str(), error.as_deref()),
+        ("pending", Some("could_not_resolve"))
+    );
+    let page = owner.get(&format!("/settings/webhooks/{id}")).await;
+    page.assert_contains("Could not resolve host")
+        .assert_contains("Retrying")
+        .assert_lacks("lookup")
+        .assert_lacks("does not resolve")
+        .assert_lacks("error sending request");
 }
 
 #[tokio::test]
@@ -382,7 +475,7 @@ async fn a_redirect_is_not_followed() {
         )
         .await;
     assert_eq!(status, Some(302));
-    assert!(error.unwrap().contains("redirects are not followed"));
+    assert_eq!(error.as_deref(), Some("redirect"));
     assert_eq!(redirector.log().len(), 1);
     assert!(target.log().is_empty(), "the redirect was not followed");
 }
@@ -982,5 +1075,368 @@ async fn a_receiver_that_answers_without_end_is_read_64_kib_and_one_that_never_a
     let (silent, _) = hostile_receiver(false).await;
     let (status, _, error) = one_attempt_at(&silent).await;
     assert_eq!(status, "pending");
-    assert_eq!(error.as_deref(), Some("no answer within 10 seconds"));
+    assert_eq!(error.as_deref(), Some("timeout"));
+}
+
+#[tokio::test]
+async fn a_failed_connection_and_a_failed_tls_handshake_are_told_apart_and_retried() {
+    use tokio::io::AsyncWriteExt;
+    // Nothing listens on this port.
+    let closed = format!("https://127.0.0.1:{}/hook", free_port());
+    let (status, code, error) = one_attempt_at(&closed).await;
+    assert_eq!(
+        (status.as_str(), code, error.as_deref()),
+        ("pending", None, Some("could_not_connect"))
+    );
+    // A server that answers plain HTTP where TLS was expected.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plain = format!("https://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let _ = socket
+                .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    let (status, code, error) = one_attempt_at(&plain).await;
+    assert_eq!(
+        (status.as_str(), code, error.as_deref()),
+        ("pending", None, Some("tls"))
+    );
+}
+
+/// A receiver on loopback that accepts every connection and never answers
+/// (it holds each for 30 s); counts the connections.
+async fn silent_receiver() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let connections = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                drop(socket);
+            });
+        }
+    });
+    (url, connections)
+}
+
+/// Queues `count` test events for the endpoint `id` straight in the outbox,
+/// due now: a backlog as a burst of real events leaves it (the console and
+/// API refuse test events past their rate).
+async fn backlog(app: &TestApp, id: &str, count: usize) {
+    let endpoint: i64 = id.parse().unwrap();
+    for n in 0..count {
+        app.sql
+            .execute(
+                "INSERT INTO webhook_deliveries (endpoint_id, message_id, event_type, payload, status, next_attempt_at, give_up_at, created_at)
+                 VALUES ($1, $2, 'webhook.test', '{}', 'pending', $3, $4, $3)",
+                &[
+                    endpoint.into(),
+                    (&format!("msg_backlog_{endpoint}_{n:03}")).into(),
+                    app.clock.now().into(),
+                    (app.clock.now() + 3 * 86_400).into(),
+                ],
+            )
+            .await;
+    }
+}
+
+/// Waits (at most `seconds`, in real time) until `done` holds.
+async fn within<F: std::future::Future<Output = bool>>(
+    seconds: u64,
+    mut done: impl FnMut() -> F,
+) -> bool {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < until {
+        if done().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_organizations_delivery_arrives_while_one_endpoint_floods_a_silent_receiver() {
+    use std::sync::atomic::Ordering;
+    let app = TestApp::demo_with(local_receivers).await;
+    // Acme's endpoint: a receiver that never answers, with 40 deliveries waiting.
+    let (silent, connections) = silent_receiver().await;
+    let mut acme_owner = app.sign_in_as(Persona::Owner).await;
+    let (flooded, _) = add_webhook(&mut acme_owner, &silent, &["credential.created"]).await;
+    backlog(&app, &flooded, 40).await;
+    // Globex's endpoint: a healthy receiver.
+    let mut receiver = Receiver::new(0);
+    receiver.start().await;
+    let mut globex_owner = app.sign_in_as(Persona::GlobexOwner).await;
+    let (_, secret) = add_webhook(&mut globex_owner, &receiver.url(), &["member.invited"]).await;
+    receiver.set_secret(&secret);
+
+    // The worker, as `keyward serve` runs it, starts on the flood.
+    let worker = keyward::webhooks::spawn(app.state.clone());
+    assert!(
+        within(5, || async { connections.load(Ordering::SeqCst) > 0 }).await,
+        "the flood's first sends began"
+    );
+    // Then Globex's event: it arrives while the flood's sends still hang.
+    globex_owner.get("/settings/members").await;
+    globex_owner
+        .invite("new.hire@globex.test", Role::CanView)
+        .await
+        .assert_status(StatusCode::OK);
+    let arrived = within(5, || async { receiver.accepted().len() == 1 }).await;
+    let flood = format!(
+        "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = {flooded} AND status = 'pending' AND last_error IS NULL"
+    );
+    let untouched = app.count(&flood).await;
+    let in_flight = app
+        .count(&format!(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = {flooded} AND attempts > 0"
+        ))
+        .await;
+    worker.abort();
+    assert!(
+        arrived,
+        "Globex's delivery waited for Acme's silent receiver"
+    );
+    assert_eq!(
+        untouched, 40,
+        "no send to the silent receiver has ended yet"
+    );
+    // The flooded endpoint holds at most its share of sends.
+    assert!((1..=4).contains(&in_flight), "{in_flight} in flight");
+    assert!(connections.load(Ordering::SeqCst) <= 4);
+}
+
+#[tokio::test]
+async fn a_round_claims_other_endpoints_before_one_endpoints_backlog() {
+    let app = TestApp::demo().await;
+    let mut acme_owner = app.sign_in_as(Persona::Owner).await;
+    // Hosts that never resolve, so each attempt ends at once.
+    let (flooded, _) = add_webhook(
+        &mut acme_owner,
+        "https://flood.nowhere.invalid/k",
+        &["credential.created"],
+    )
+    .await;
+    backlog(&app, &flooded, 40).await;
+    let (quiet, _) = add_webhook(
+        &mut acme_owner,
+        "https://quiet.nowhere.invalid/k",
+        &["credential.created"],
+    )
+    .await;
+    let mut globex_owner = app.sign_in_as(Persona::GlobexOwner).await;
+    let (other, _) = add_webhook(
+        &mut globex_owner,
+        "https://other.nowhere.invalid/k",
+        &["credential.created"],
+    )
+    .await;
+    // Queued after the flood.
+    backlog(&app, &quiet, 1).await;
+    backlog(&app, &other, 1).await;
+
+    keyward::webhooks::run_once(&app.state).await.unwrap();
+    let app = &app;
+    let attempted = |id: &str| {
+        let sql = format!(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = {id} AND attempts > 0"
+        );
+        async move { app.count(&sql).await }
+    };
+    assert_eq!(
+        attempted(&quiet).await,
+        1,
+        "Acme's other endpoint had its turn"
+    );
+    assert_eq!(attempted(&other).await, 1, "Globex had its turn");
+    assert_eq!(attempted(&flooded).await, 4, "the backlog sent its share");
+}
+
+#[tokio::test]
+async fn test_events_and_resends_past_five_a_minute_are_refused_with_the_reason_and_nothing_is_queued()
+ {
+    let app = TestApp::demo().await;
+    let acme = app.org_id("Acme Payments").await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let token = owner.api_token("hooks", acme, "write").await;
+    let (id, _) = add_webhook(
+        &mut owner,
+        "https://hooks.example.test/k",
+        &["credential.created"],
+    )
+    .await;
+    let page = format!("/settings/webhooks/{id}");
+    let queued = "SELECT COUNT(*) FROM webhook_deliveries";
+    for _ in 0..5 {
+        owner.get(&page).await;
+        owner
+            .post(&format!("{page}/test"), &[])
+            .await
+            .assert_status(StatusCode::SEE_OTHER);
+    }
+    assert_eq!(app.count(queued).await, 5);
+
+    // The sixth, in the console: 429, the reason on the page, nothing queued.
+    app.clock.advance(20);
+    owner.get(&page).await;
+    let refused = owner.post(&format!("{page}/test"), &[]).await;
+    refused
+        .assert_status(StatusCode::TOO_MANY_REQUESTS)
+        .assert_contains("This webhook took 5 test events and resends in the last minute, the most it takes. Try again in 40 seconds.")
+        .assert_contains("Recent deliveries");
+    assert_eq!(refused.header("retry-after"), "40");
+    // A resend counts too.
+    let delivery = app
+        .sql
+        .string("SELECT CAST(MIN(id) AS TEXT) FROM webhook_deliveries", &[])
+        .await;
+    owner.get(&page).await;
+    owner
+        .post(&format!("{page}/deliveries/{delivery}/resend"), &[])
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS)
+        .assert_contains("the most it takes");
+    // And the API.
+    let mut script = app.client();
+    let refused = script
+        .api("POST", &format!("/api/v1/webhooks/{id}/test"), &token, None)
+        .await;
+    refused.assert_status(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.header("retry-after"), "40");
+    assert_eq!(
+        refused.json()["type"]
+            .as_str()
+            .map(|t| t.ends_with("webhook-sends-limited")),
+        Some(true)
+    );
+    assert!(
+        refused.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Try again in 40 seconds")
+    );
+    script
+        .api(
+            "POST",
+            &format!("/api/v1/webhooks/{id}/deliveries/{delivery}/resend"),
+            &token,
+            None,
+        )
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.count(queued).await, 5, "nothing was queued");
+    // A second before the minute is out, the wait is 1 second.
+    app.clock.advance(39);
+    owner.get(&page).await;
+    owner
+        .post(&format!("{page}/test"), &[])
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS)
+        .assert_contains("Try again in 1 second.");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM webhook_deliveries WHERE next_attempt_at > created_at")
+            .await,
+        0,
+        "no delivery was queued again"
+    );
+
+    // A minute after the first, ten at once through the API: five pass.
+    app.clock.advance(1);
+    let sends = (0..10).map(|_| {
+        let mut script = app.client();
+        let (path, token) = (format!("/api/v1/webhooks/{id}/test"), token.clone());
+        async move { script.api("POST", &path, &token, None).await.status }
+    });
+    let statuses = futures_util::future::join_all(sends).await;
+    let accepted = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::ACCEPTED)
+        .count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((accepted, limited), (5, 5), "{statuses:?}");
+    assert_eq!(app.count(queued).await, 10);
+}
+
+#[tokio::test]
+async fn a_test_event_or_resend_is_refused_while_twenty_deliveries_wait() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id("Acme Payments").await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let token = owner.api_token("hooks", acme, "write").await;
+    let (id, _) = add_webhook(
+        &mut owner,
+        "https://hooks.example.test/k",
+        &["credential.created"],
+    )
+    .await;
+    let page = format!("/settings/webhooks/{id}");
+    backlog(&app, &id, 19).await;
+    // One delivered earlier, which a resend would queue again.
+    app.sql
+        .execute(
+            "UPDATE webhook_deliveries SET status = 'delivered' WHERE id = (SELECT MIN(id) FROM webhook_deliveries)",
+            &[],
+        )
+        .await;
+    let delivered = app
+        .sql
+        .string("SELECT CAST(MIN(id) AS TEXT) FROM webhook_deliveries", &[])
+        .await;
+    let waiting = "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'";
+    assert_eq!(app.count(waiting).await, 18);
+    // The 19th and 20th waiting are accepted.
+    owner.get(&page).await;
+    owner
+        .post(&format!("{page}/test"), &[])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    owner.get(&page).await;
+    owner
+        .post(&format!("{page}/test"), &[])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(app.count(waiting).await, 20);
+
+    let message = "20 deliveries to this webhook are waiting to be sent or retried";
+    owner.get(&page).await;
+    let refused = owner.post(&format!("{page}/test"), &[]).await;
+    refused
+        .assert_status(StatusCode::TOO_MANY_REQUESTS)
+        .assert_contains(message);
+    assert_eq!(refused.header("retry-after"), "60");
+    owner.get(&page).await;
+    owner
+        .post(&format!("{page}/deliveries/{delivered}/resend"), &[])
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS)
+        .assert_contains(message);
+    let refused = app
+        .client()
+        .api("POST", &format!("/api/v1/webhooks/{id}/test"), &token, None)
+        .await;
+    refused.assert_status(StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.json()["detail"].as_str().unwrap().contains(message));
+    assert_eq!(app.count(waiting).await, 20, "nothing was queued");
+    assert_eq!(
+        app.sql
+            .string(
+                &format!("SELECT status FROM webhook_deliveries WHERE id = {delivered}"),
+                &[]
+            )
+            .await,
+        "delivered"
+    );
+    // Events of real changes are still queued past it: they are never dropped.
+    owner.create_credential("Still sent").await;
+    assert_eq!(app.count(waiting).await, 21);
 }

@@ -161,6 +161,11 @@ impl From<Error> for Problem {
             }
             Error::TooManyWebhooks => (S::CONFLICT, "webhook-limit", "Webhook limit reached"),
             Error::WebhookDisabled => (S::CONFLICT, "webhook-disabled", "Webhook disabled"),
+            Error::WebhookSendRate { .. } | Error::WebhookBacklog => (
+                S::TOO_MANY_REQUESTS,
+                "webhook-sends-limited",
+                "Too many test events or resends",
+            ),
             Error::Stale => (S::PRECONDITION_FAILED, "stale", "Changed since read"),
             Error::ReadToken => (S::FORBIDDEN, "read-token", "Read token"),
             Error::AlreadyDone { .. } => (S::CONFLICT, "idempotent-replay", "Done already"),

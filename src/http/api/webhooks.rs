@@ -2,7 +2,7 @@
 //! tokens.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -115,7 +115,16 @@ pub struct DeliveryJson {
     attempts: i64,
     /// The receiver's last HTTP status, if it answered.
     response_status: Option<i64>,
-    /// Why the last attempt failed.
+    /// Why the last attempt failed, as a category: never the resolver's or
+    /// HTTP library's own text. `address_not_allowed` (a loopback, private
+    /// or reserved address: failed at once, not retried), `could_not_resolve`,
+    /// `could_not_connect`, `tls`, `timeout` (no answer within 10 seconds),
+    /// `redirect` (3xx, not followed), `http_status` (any other non-2xx, in
+    /// `response_status`), `secret_unreadable`, `sender_unavailable`,
+    /// `send_failed`.
+    #[schema(value_type = Option<String>, example = "timeout")]
+    error_code: Option<&'static str>,
+    /// The category, as the console words it: "No answer within 10 seconds".
     error: Option<String>,
     created_at: String,
     /// When the next attempt is due, for a pending delivery.
@@ -134,7 +143,8 @@ impl From<Delivery> for DeliveryJson {
             subject: d.subject,
             attempts: d.attempts,
             response_status: d.response_status,
-            error: d.last_error,
+            error_code: d.last_error.map(|e| e.key()),
+            error: d.last_error.map(|e| e.describe(d.response_status)),
             created_at: iso_time(d.created_at),
         }
     }
@@ -206,6 +216,7 @@ pub async fn list(State(state): State<AppState>, ApiActor(actor): ApiActor) -> A
         (status = 409, description = "The organization has 10 webhooks already", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 16 KiB", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -261,6 +272,7 @@ pub async fn get(
         (status = 404, description = "No such webhook in the token's organization", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 16 KiB", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn update(
     State(state): State<AppState>,
@@ -366,6 +378,8 @@ pub async fn deliveries(
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only owners manage webhooks", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such webhook or delivery", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Refused, and nothing queued: the webhook took 5 test events and resends in the last minute, or would have more than 20 deliveries waiting (or this token made too many requests). Wait for Retry-After (seconds)", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
     ))]
 pub async fn resend(
     State(state): State<AppState>,
@@ -373,7 +387,9 @@ pub async fn resend(
     Path((id, delivery)): Path<(String, String)>,
 ) -> ApiResult {
     let delivery: DeliveryId = delivery.parse().map_err(|_| Problem::not_found())?;
-    use_case::resend(&state, &actor, webhook_id(&id)?, delivery).await?;
+    if let Err(error) = use_case::resend(&state, &actor, webhook_id(&id)?, delivery).await {
+        return Ok(refused(error));
+    }
     Ok(json(
         StatusCode::ACCEPTED,
         &Queued {
@@ -392,17 +408,35 @@ pub async fn resend(
         (status = 403, description = "Only owners manage webhooks", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such webhook in the token's organization", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The webhook is disabled", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Refused, and nothing queued: the webhook took 5 test events and resends in the last minute, or would have more than 20 deliveries waiting (or this token made too many requests). Wait for Retry-After (seconds)", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
     ))]
 pub async fn send_test(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let delivery = use_case::send_test(&state, &actor, webhook_id(&id)?).await?;
+    let delivery = match use_case::send_test(&state, &actor, webhook_id(&id)?).await {
+        Ok(delivery) => delivery,
+        Err(error) => return Ok(refused(error)),
+    };
     Ok(json(
         StatusCode::ACCEPTED,
         &Queued {
             delivery_id: delivery.0,
         },
     ))
+}
+
+/// A refused use case as a problem; a test event or resend refused for the
+/// endpoint's rate or backlog also says when to try again (`Retry-After`).
+fn refused(error: crate::service::Error) -> Response {
+    let wait = use_case::retry_after(&error);
+    let mut response = Problem::from(error).into_response();
+    if let Some(wait) = wait {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    }
+    response
 }
