@@ -29,26 +29,7 @@ pub async fn record_failure(
     now: i64,
     forget_before: i64,
 ) -> anyhow::Result<()> {
-    for key in keys {
-        on!(conn, |e| sqlx::query(
-            "INSERT INTO sign_in_failures (key, at) VALUES ($1, $2)"
-        )
-        .bind(key)
-        .bind(now)
-        .execute(e)
-        .await
-        .map(|r| r.rows_affected()))
-        .context("recording a failed attempt")?;
-    }
-    on!(conn, |e| sqlx::query(
-        "DELETE FROM sign_in_failures WHERE at < $1"
-    )
-    .bind(forget_before)
-    .execute(e)
-    .await
-    .map(|r| r.rows_affected()))
-    .context("forgetting old failed attempts")?;
-    Ok(())
+    insert(conn, keys, None, now, forget_before).await
 }
 
 pub async fn clear_failures(conn: &mut Conn, key: &str) -> anyhow::Result<()> {
@@ -71,6 +52,17 @@ pub async fn reserve(
     conn: &mut Conn,
     keys: &[&str],
     attempt: &str,
+    now: i64,
+    forget_before: i64,
+) -> anyhow::Result<()> {
+    insert(conn, keys, Some(attempt), now, forget_before).await
+}
+
+/// A row per key (named by `attempt`, if any), then old rows forgotten.
+async fn insert(
+    conn: &mut Conn,
+    keys: &[&str],
+    attempt: Option<&str>,
     now: i64,
     forget_before: i64,
 ) -> anyhow::Result<()> {
