@@ -143,6 +143,74 @@ impl Patch {
     }
 }
 
+/// What an edit form showed of a credential, carried in the form, so that
+/// saving it changes only the fields the person changed: a field someone
+/// else changed meanwhile, and this person left as shown, stays as stored.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Shown {
+    name: String,
+    description: Option<String>,
+    set: String,
+    permissions: String,
+    ips: String,
+    expires_at: Option<i64>,
+}
+
+impl Shown {
+    pub fn of(c: &Credential) -> Shown {
+        Shown {
+            name: c.name.clone(),
+            description: c.description.clone(),
+            set: c.permission_set.key().to_owned(),
+            permissions: c.permissions.to_scope_string(),
+            ips: c.ip_allowlist.to_stored(),
+            expires_at: c.expires_at,
+        }
+    }
+
+    fn of_draft(d: &Draft) -> Shown {
+        Shown {
+            name: d.name.as_str().to_owned(),
+            description: d.description.as_deref().map(str::to_owned),
+            set: d.set.key().to_owned(),
+            permissions: d.permissions.to_scope_string(),
+            ips: d.ips.to_stored(),
+            expires_at: d.expires_at,
+        }
+    }
+
+    /// As the form's hidden field carries it.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// `None` for a field that is missing or altered beyond reading.
+    pub fn decode(text: &str) -> Option<Shown> {
+        serde_json::from_str(text).ok()
+    }
+}
+
+impl Patch {
+    /// The fields of a whole form's `draft` that differ from what the form
+    /// `shown`; every field when what it showed is unknown.
+    pub fn edits(draft: &Draft, shown: Option<&Shown>) -> Patch {
+        let Some(shown) = shown else {
+            return Patch::whole(draft);
+        };
+        let saved = Shown::of_draft(draft);
+        Patch {
+            name: (saved.name != shown.name).then(|| draft.name.clone()),
+            description: (saved.description != shown.description)
+                .then(|| draft.description.clone()),
+            set: (saved.set != shown.set).then_some(draft.set),
+            permissions: (saved.permissions != shown.permissions)
+                .then(|| draft.permissions.clone()),
+            ips: (saved.ips != shown.ips).then(|| draft.ips.clone()),
+            expires_at: (saved.expires_at != shown.expires_at).then_some(draft.expires_at),
+        }
+    }
+}
+
 /// Refuses an expiry the organization's policy does not allow.
 pub(crate) fn keeps_policy(org: &Organization, expires_at: Option<i64>, now: i64) -> Result<()> {
     use crate::domain::credential::expiry::{self, Breach};

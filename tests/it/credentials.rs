@@ -6,6 +6,7 @@
 use axum::http::StatusCode;
 use futures::future::join_all;
 use keyward::config::Environment;
+use serde_json::json;
 
 use crate::support::pages::*;
 use crate::support::*;
@@ -1246,4 +1247,85 @@ async fn expire_now_asks_first_only_while_the_previous_secret_was_used_in_the_la
         .await
         .assert_contains(&acts)
         .assert_lacks(&asks);
+}
+
+/// The value of the hidden input `name` in a page, unescaped.
+fn hidden_value(html: &str, name: &str) -> String {
+    let start = html
+        .find(&format!(r#"name="{name}" value=""#))
+        .unwrap_or_else(|| panic!("no input {name} in the page"))
+        + format!(r#"name="{name}" value=""#).len();
+    let end = start + html[start..].find('"').unwrap();
+    html[start..end]
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn a_console_edit_keeps_a_change_another_made_to_a_field_it_left_as_shown() {
+    let app = TestApp::demo().await;
+    let acme = app.org_id("Acme Payments").await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let token = owner.api_token("ci", acme, "write").await;
+    let (client_id, _) = owner.create_credential("Ledger sync").await;
+    let form = owner.get(&credential(&client_id, "edit")).await;
+    form.assert_status(StatusCode::OK);
+    let shown = hidden_value(&form.body, "shown");
+
+    // While the dialog is open, a script describes the credential.
+    let path = format!("/api/v1/credentials/{client_id}");
+    app.client()
+        .api(
+            "PATCH",
+            &path,
+            &token,
+            Some(json!({ "description": "Set by the nightly script" })),
+        )
+        .await
+        .assert_status(StatusCode::OK);
+
+    // The person renames it; the description field is as the dialog showed it.
+    owner
+        .edit_credential(
+            &client_id,
+            &with(
+                credential_fields("Ledger sync"),
+                &[("name", "Ledger sync v2"), ("shown", &shown)],
+            ),
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let stored = app.client().api("GET", &path, &token, None).await.json();
+    assert_eq!(stored["name"], "Ledger sync v2");
+    assert_eq!(stored["description"], "Set by the nightly script");
+
+    // A field the person did change is saved, whoever changed it meanwhile.
+    let form = owner.get(&credential(&client_id, "edit")).await;
+    let shown = hidden_value(&form.body, "shown");
+    app.client()
+        .api(
+            "PATCH",
+            &path,
+            &token,
+            Some(json!({ "name": "Renamed by script" })),
+        )
+        .await
+        .assert_status(StatusCode::OK);
+    owner
+        .edit_credential(
+            &client_id,
+            &with(
+                credential_fields("Ledger sync v3"),
+                &[("description", "Set by a person"), ("shown", &shown)],
+            ),
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let stored = app.client().api("GET", &path, &token, None).await.json();
+    assert_eq!(stored["name"], "Ledger sync v3");
+    assert_eq!(stored["description"], "Set by a person");
 }

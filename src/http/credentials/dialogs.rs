@@ -219,6 +219,7 @@ fn edit_page(on: &Acting<ClientId>, fields: Fields) -> EditPage {
 
 pub async fn edit_form(State(state): State<AppState>, on: Acting<ClientId>) -> AppResult<Response> {
     let credential = credentials::editable(&state, &on.actor, on.ctx.org.plan, &on.target).await?;
+    let shown = credentials::Shown::of(&credential).encode();
     let ips = &credential.ip_allowlist;
     let form = CredentialForm {
         ip_mode: if ips.is_all() { "all" } else { "limited" }.to_owned(),
@@ -227,6 +228,7 @@ pub async fn edit_form(State(state): State<AppState>, on: Acting<ClientId>) -> A
         description: credential.description.unwrap_or_default(),
         permission_set: credential.permission_set.key().to_owned(),
         expires_on: credential.expires_at.map(expiry::date).unwrap_or_default(),
+        shown,
         ..Default::default()
     };
     let mut fields = Fields::new(form, &state, edit_path(&on.target), false);
@@ -262,8 +264,11 @@ pub async fn edit(
     };
     let justification = parsed.justification.as_ref();
     let name = parsed.draft.name.as_str();
-    let whole = credentials::Patch::whole(&parsed.draft);
-    match credentials::update(&state, &on.actor, &on.target, &whole, justification, None).await {
+    // Only what the person changed from what the dialog showed: a field
+    // someone else changed meanwhile, left as shown here, stays as stored.
+    let shown = credentials::Shown::decode(&fields.form.shown);
+    let edits = credentials::Patch::edits(&parsed.draft, shown.as_ref());
+    match credentials::update(&state, &on.actor, &on.target, &edits, justification, None).await {
         Ok(Updated::Saved) => {
             on.done(format!("Saved “{name}”.{}", parsed.notes_text()))
                 .await

@@ -36,6 +36,9 @@ pub struct CredentialForm {
     /// The last day it works, YYYY-MM-DD; empty for never.
     pub expires_on: String,
     pub op: String,
+    /// Edit only: what the form showed (`credentials::Shown`), so a save
+    /// changes only what the person changed.
+    pub shown: String,
 }
 
 /// One type of resource in the picker, with its access level.
