@@ -1,10 +1,17 @@
 //! Invitations: the only way into an organization. An owner invites an
 //! email with a role; the link (a 256-bit token, stored only as a keyed
-//! digest) works once, for 7 days. Whoever opens it either creates the
-//! account for that email, choosing its name and password, or signs in to
-//! the existing one and accepts. No membership exists before that, nobody
-//! but the account's holder ever sets or sees its password, and holding an
-//! account is not enough to join: only the link is.
+//! digest) works once, for 7 days. Whoever opens it either signs in to the
+//! account for that email and accepts, or proves the address with a one-time
+//! code emailed to it and makes the account, choosing its name and password.
+//! The link alone never makes an account: the inviter holds it too. No
+//! membership exists before that, nobody but the account's holder ever sets
+//! or sees its password, and holding an account is not enough to join: only
+//! the link is.
+//!
+//! Every invitation is an email in the operator's name to an address an
+//! owner chose: so they are limited per organization and day, audited, and
+//! their subject is Keyward's; the names people chose are quoted in the body
+//! and never made links.
 
 use serde_json::json;
 use subtle::ConstantTimeEq;
