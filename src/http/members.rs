@@ -108,6 +108,8 @@ struct MembersPage {
     new_link: Option<NewLink>,
     /// The members' live personal access tokens.
     tokens: Vec<TokenView>,
+    /// How many invitations the organization may send in 24 hours.
+    daily_limit: i64,
 }
 
 /// A member's personal access token, as owners see it.
@@ -182,6 +184,7 @@ async fn render(
         .collect();
     let page = MembersPage {
         tokens,
+        daily_limit: service::invitations::daily_limit(ctx.org.plan),
         layout: ctx.layout("Members", Nav::Members),
         members,
         invitations,

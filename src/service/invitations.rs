@@ -81,13 +81,18 @@ pub const DAILY_LIMIT_STANDARD: i64 = 30;
 pub const DAILY_LIMIT_TRIAL: i64 = 5;
 const DAY_SECS: i64 = 86_400;
 
+/// How many invitations an organization on `plan` may send in 24 hours.
+pub fn daily_limit(plan: Plan) -> i64 {
+    match plan {
+        Plan::Trial => DAILY_LIMIT_TRIAL,
+        Plan::Standard => DAILY_LIMIT_STANDARD,
+    }
+}
+
 /// Refuses one more invitation past the organization's daily limit; under
 /// the organization's lock, so invitations sent at once cannot all get in.
 async fn within_daily_limit(locked: &mut Locked, org: OrgId) -> Result<()> {
-    let limit = match locked.org.plan {
-        Plan::Trial => DAILY_LIMIT_TRIAL,
-        Plan::Standard => DAILY_LIMIT_STANDARD,
-    };
+    let limit = daily_limit(locked.org.plan);
     let (sent, oldest) = repo::sent_since(&mut locked.tx, org, locked.now - DAY_SECS).await?;
     if sent >= limit {
         let retry_after = oldest

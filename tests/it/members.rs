@@ -597,7 +597,10 @@ async fn the_31st_invitation_in_a_day_is_refused_at_the_field_and_a_trial_organi
 {
     let app = TestApp::demo().await;
     let mut owner = app.sign_in_as(Persona::Owner).await;
-    owner.get(MEMBERS).await;
+    owner
+        .get(MEMBERS)
+        .await
+        .assert_contains("Acme Payments may send 30 invitations in any 24 hours");
     for i in 0..29 {
         let status = invite_status(&mut owner, &format!("daily{i}@acme.test")).await;
         assert_eq!(status, StatusCode::OK, "invitation {}", i + 1);
@@ -649,7 +652,9 @@ async fn the_31st_invitation_in_a_day_is_refused_at_the_field_and_a_trial_organi
 
     // Globex, a trial organization, may send 5.
     let mut gus = app.sign_in_as(Persona::GlobexOwner).await;
-    gus.get(MEMBERS).await;
+    gus.get(MEMBERS)
+        .await
+        .assert_contains("Globex may send 5 invitations in any 24 hours");
     for i in 0..5 {
         let status = invite_status(&mut gus, &format!("trial{i}@globex.test")).await;
         assert_eq!(status, StatusCode::OK, "invitation {}", i + 1);
@@ -962,4 +967,52 @@ async fn without_email_the_link_page_says_no_account_can_be_made_and_an_existing
     gus.accept_invitation(&link, &[("step", "sign_in"), ("password", PASSWORD)])
         .await
         .assert_status(StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_code_works_for_15_minutes_and_an_invitation_gets_3_codes() {
+    let (smtp, app) = demo_with_mail().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let link = owner.invitation_link("slow@acme.test", Role::CanView).await;
+    let mut slow = app.client();
+    let first = emailed_code(&smtp, &mut slow, &link, "slow@acme.test").await;
+    app.clock.advance(15 * 60);
+    create_account(&mut slow, &link, &first, "Sol Slow", "sol's own password")
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("<p class=\"field-error\" id=\"code-error\">This code has expired, or was never sent. Ask for a new code.</p>");
+    // A new code replaces it; the old one no longer works.
+    let second = emailed_code(&smtp, &mut slow, &link, "slow@acme.test").await;
+    if first != second {
+        create_account(&mut slow, &link, &first, "Sol Slow", "sol's own password")
+            .await
+            .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+            .assert_contains("This is not the code we emailed.");
+    }
+    emailed_code(&smtp, &mut slow, &link, "slow@acme.test").await;
+    // A fourth is refused: whoever holds the link cannot flood the address.
+    let seen = smtp.delivered_to("slow@acme.test").len();
+    slow.post(&link, &[("step", "send_code")])
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS)
+        .assert_contains("We sent 3 codes for this invitation, the most we send.");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(smtp.delivered_to("slow@acme.test").len(), seen);
+    // What is stored is a digest, not the code.
+    let stored = app
+        .sql
+        .string(
+            "SELECT code_digest FROM invitations WHERE email = 'slow@acme.test'",
+            &[],
+        )
+        .await;
+    assert!(
+        stored.len() == 64 && stored.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{stored}"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE email = 'slow@acme.test'")
+            .await,
+        0
+    );
 }
