@@ -309,8 +309,9 @@ fn code_digest(app: &AppState, id: InvitationId, code: &str) -> String {
 
 /// Someone holding the link wants a new account: a one-time code goes to the
 /// invited address, which proves that address is theirs. When the address
-/// has a proven account already, the email says to sign in instead, and no
-/// code is made; the person holding the link is told the same either way.
+/// has a proven account already, the email says to sign in instead and
+/// carries no code; the person holding the link is told the same either way,
+/// and a code they make up is refused the same way too.
 /// Returns the address written to.
 pub async fn send_code(app: &AppState, token: &str) -> Result<String> {
     if !app.mailer.is_configured() {
@@ -328,20 +329,20 @@ pub async fn send_code(app: &AppState, token: &str) -> Result<String> {
         None => false,
     };
     let now = app.now();
-    let code = (!proven).then(new_code);
-    let digest = code
-        .as_deref()
-        .map(|code| code_digest(app, invitation.id, code));
+    // A code is stored either way, so a wrong one reads the same whether or
+    // not an account exists; the holder of a proven account is not sent it.
+    let code = new_code();
+    let digest = code_digest(app, invitation.id, &code);
     repo::code_sent(
         &mut tx,
         invitation.id,
-        digest.as_deref(),
+        Some(&digest),
         now + CODE_VALID_FOR_SECS,
     )
     .await?;
     tx.commit().await?;
     let org = quoted(&invitation.org_name);
-    let mail = match code {
+    let mail = match (!proven).then_some(code) {
         Some(code) => Mail {
             to: invitation.email.clone(),
             subject: "Your code to create your Keyward account".to_owned(),

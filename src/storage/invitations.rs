@@ -266,9 +266,8 @@ pub async fn code(conn: &mut Conn, id: InvitationId) -> anyhow::Result<Code> {
     .context("loading an invitation's code")
 }
 
-/// Records a code sent (`digest`, or none when the address has a proven
-/// account and the email says to sign in instead): any earlier code stops
-/// working, and the count of wrong codes starts again.
+/// Records a code sent: any earlier code stops working, and the count of
+/// wrong codes starts again.
 pub async fn code_sent(
     conn: &mut Conn,
     id: InvitationId,
