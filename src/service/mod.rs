@@ -166,7 +166,7 @@ pub enum Error {
     )]
     TooManyInvitationCodes(i64),
     #[error(
-        "This Keyward server cannot send email, so it cannot prove that the invited address is yours, and cannot make an account from this link. If you have an account for it, sign in above. Otherwise ask the people who run this server to set up email, then open this link again."
+        "This Keyward server cannot send email, so it cannot prove that the invited address is yours, and cannot make an account from this link. If you have an account for it, sign in with its password. Otherwise ask the people who run this server to set up email, then open this link again."
     )]
     MailNotConfigured,
     #[error("The email could not be sent. Try again in a few minutes.")]
