@@ -1021,3 +1021,50 @@ async fn a_code_works_for_15_minutes_and_an_invitation_gets_3_codes() {
         0
     );
 }
+
+#[tokio::test]
+async fn the_migration_marks_unproven_only_the_accounts_made_from_a_link() {
+    let (smtp, app) = demo_with_mail().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    // An account made from a link: made and joined at once.
+    let link = owner.invitation_link("made@acme.test", Role::CanView).await;
+    let mut made = app.client();
+    let code = emailed_code(&smtp, &mut made, &link, "made@acme.test").await;
+    create_account(&mut made, &link, &code, "Made Here", "made's own password")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    // An account the operator made, which joined later by a link.
+    app.clock.advance(60);
+    let link = owner
+        .invitation_link("owner@globex.test", Role::CanView)
+        .await;
+    app.client()
+        .accept_invitation(&link, &[("step", "sign_in"), ("password", PASSWORD)])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+
+    // As before the migration: every account counted as proven.
+    app.sql
+        .execute("UPDATE users SET email_confirmed = TRUE", &[])
+        .await;
+    let migration = match testdb::backend() {
+        testdb::Backend::Sqlite => {
+            include_str!("../../migrations/sqlite/0014_invitation_codes.sql")
+        }
+        testdb::Backend::Postgres => {
+            include_str!("../../migrations/postgres/0014_invitation_codes.sql")
+        }
+    };
+    let update = &migration[migration.find("UPDATE users").unwrap()..];
+    app.sql
+        .execute(update.trim().trim_end_matches(';'), &[])
+        .await;
+    let unproven = app
+        .sql
+        .strings(
+            "SELECT email FROM users WHERE NOT email_confirmed ORDER BY email",
+            &[],
+        )
+        .await;
+    assert_eq!(unproven, vec!["made@acme.test".to_owned()]);
+}
