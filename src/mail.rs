@@ -9,6 +9,42 @@ use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+/// A name someone chose (a person's, an organization's) as an email shows
+/// it: in double quotes, so the reader sees where it starts and ends; without
+/// control, format or separator characters; and with whatever a mail program
+/// would turn into a link or decode as an encoded-word broken up
+/// (`evil[.]example`, `https[:]//`, `name[@]host`, `= ?`). Pages store and
+/// show names as typed; only email, which Keyward sends in the operator's
+/// name to people who never chose to read it, is defanged.
+pub fn quoted(name: &str) -> String {
+    let chars: Vec<char> = name
+        .chars()
+        .filter(|c| {
+            !c.is_control()
+                && !crate::domain::user::is_format_char(*c)
+                && !matches!(c, '\u{2028}' | '\u{2029}')
+        })
+        .collect();
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for (i, c) in chars.iter().enumerate() {
+        let before = i.checked_sub(1).and_then(|j| chars.get(j));
+        let after = chars.get(i + 1);
+        let between_words = before.is_some_and(|b| b.is_alphanumeric())
+            && after.is_some_and(|a| a.is_alphanumeric());
+        match c {
+            '.' if between_words => out.push_str("[.]"),
+            '@' => out.push_str("[@]"),
+            ':' if after == Some(&'/') => out.push_str("[:]"),
+            '=' if after == Some(&'?') => out.push_str("= "),
+            '"' => out.push('\''),
+            c => out.push(*c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// A message to one person.
 pub struct Mail {
     pub to: String,
@@ -74,5 +110,27 @@ impl Mailer {
             .await
             .map_err(|e| anyhow::anyhow!("sending email: {e}"))?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quoted;
+
+    #[test]
+    fn chosen_names_are_quoted_and_never_read_as_links_or_encoded_words() {
+        assert_eq!(quoted("Acme Payments"), "\"Acme Payments\"");
+        assert_eq!(quoted("Acme Inc."), "\"Acme Inc.\"");
+        assert_eq!(
+            quoted("URGENT: verify at https://evil.example/login"),
+            "\"URGENT: verify at https[:]//evil[.]example/login\""
+        );
+        assert_eq!(
+            quoted("mail ceo@evil.example"),
+            "\"mail ceo[@]evil[.]example\""
+        );
+        assert_eq!(quoted("=?utf-8?q?Keyward?="), "\"= ?utf-8?q?Keyward?=\"");
+        assert_eq!(quoted("Gus\u{202E}xobleG\u{200B}"), "\"GusxobleG\"");
+        assert_eq!(quoted("say \"hi\""), "\"say 'hi'\"");
     }
 }

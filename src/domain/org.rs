@@ -1,3 +1,4 @@
+use super::user::plain_name;
 use super::{FieldError, trimmed_len};
 
 #[derive(Debug, Clone)]
@@ -5,7 +6,9 @@ pub struct OrgName(String);
 
 impl OrgName {
     pub fn parse(raw: &str) -> Result<OrgName, FieldError> {
-        trimmed_len("org_name", "organization name", raw, 2, 80).map(OrgName)
+        let name = trimmed_len("org_name", "organization name", raw, 2, 80)?;
+        plain_name("org_name", "organization name", &name)?;
+        Ok(OrgName(name))
     }
 
     pub fn as_str(&self) -> &str {

@@ -56,12 +56,81 @@ pub struct DisplayName(String);
 
 impl DisplayName {
     pub fn parse(raw: &str) -> Result<DisplayName, FieldError> {
-        trimmed_len("display_name", "name", raw, 1, 80).map(DisplayName)
+        let name = trimmed_len("display_name", "name", raw, 1, 80)?;
+        plain_name("display_name", "name", &name)?;
+        Ok(DisplayName(name))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether `c` is a format character (Unicode general category Cf): bidi
+/// embeddings, overrides and isolates, zero-width joiners and spaces, the
+/// byte order mark, tags. They are invisible, and some reorder the text
+/// around them, so a name holding one reads differently from what it is.
+/// (Unicode 15.1's list.)
+pub fn is_format_char(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
+}
+
+/// Whether `value` holds something a mail program would decode as an RFC
+/// 2047 encoded-word (`=?charset?q?…?=`): in a subject, it would show as
+/// text other than what was typed.
+pub fn has_encoded_word(value: &str) -> bool {
+    value
+        .find("=?")
+        .is_some_and(|start| value[start + 2..].contains("?="))
+}
+
+/// Refuses, at `field`, a name others will read (in pages, the audit log and
+/// email) that could show as something other than what it is: invisible
+/// format characters, line or paragraph separators, or an encoded-word.
+pub(crate) fn plain_name(field: &'static str, label: &str, value: &str) -> Result<(), FieldError> {
+    if value
+        .chars()
+        .any(|c| is_format_char(c) || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "The {label} cannot contain invisible formatting characters (such as right-to-left marks or zero-width spaces)."
+            ),
+        ));
+    }
+    if has_encoded_word(value) {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "The {label} cannot contain “=?” followed by “?=”: mail programs would show it as other text."
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A new password that meets the policy. Its `Debug` never shows it.
@@ -159,6 +228,32 @@ mod tests {
             "a@test.",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn names_with_invisible_or_encoded_text_are_refused_at_their_field() {
+        for bad in [
+            "Gus \u{202E}xobleG",
+            "Gus\u{200B}Globex",
+            "\u{2066}Gus\u{2069}",
+            "Gus\u{FEFF}",
+            "Gus\u{2028}Globex",
+            "=?utf-8?q?Keyward_Security?=",
+            "Gus =?UTF-8?B?S2V5d2FyZA==?= Globex",
+        ] {
+            let refused = DisplayName::parse(bad).unwrap_err();
+            assert_eq!(refused.field, "display_name", "{bad:?}");
+        }
+        for ok in [
+            "Gus Globex",
+            "José Núñez",
+            "عمر",
+            "a = b? c",
+            "what?= no",
+            "O'Brien",
+        ] {
+            assert!(DisplayName::parse(ok).is_ok(), "{ok}");
         }
     }
 

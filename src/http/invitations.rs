@@ -1,8 +1,12 @@
-//! The invitation link, `/invitations/{token}`: whoever holds it creates the
-//! account for the invited email, or signs in to it, and joins the
-//! organization. An unknown, expired, revoked or used link gets a page that
-//! says which, never a form. The token appears in no log (the trace layer
-//! shows the path without it) and leaves with no Referer.
+//! The invitation link, `/invitations/{token}`: whoever holds it signs in to
+//! the invited email's account and joins the organization, or, to make a new
+//! account, asks for a one-time code emailed to the invited address and
+//! enters it with the name and password they choose. Holding the link is not
+//! enough to make an account (the inviter holds it too): the code proves the
+//! address. The page reads the same whether or not an account exists for the
+//! address. An unknown, expired, revoked or used link gets a page that says
+//! which, never a form. The token appears in no log (the trace layer shows
+//! the path without it) and leaves with no Referer.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -21,7 +25,7 @@ use crate::http::error::AppResult;
 use crate::http::form::Form;
 use crate::http::meta::RequestMeta;
 use crate::http::session;
-use crate::service::invitations::Opened;
+use crate::service::invitations::{Joined, Opened};
 use crate::service::{self, Error};
 use crate::state::AppState;
 
@@ -32,10 +36,11 @@ pub fn router() -> Router<AppState> {
 /// What the page asks of the person holding the link.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    /// No account for the invited email: create it.
-    NewAccount,
-    /// An account exists and nobody is signed in: its password.
-    SignIn,
+    /// Nobody is signed in: sign in to the invited email's account, or ask
+    /// for a code to make a new one. The same whether or not it exists.
+    SignInOrCode,
+    /// A code was emailed: the code, a name and a password make the account.
+    Code,
     /// Signed in as the invited email: one button.
     Accept,
     /// Signed in as someone else: sign out first.
@@ -57,7 +62,11 @@ struct InvitationPage {
     post_to: String,
     invitation: Option<InvitationView>,
     mode: Mode,
+    can_email: bool,
+    notice: String,
     problem: String,
+    /// Where a page without a form leads on.
+    next: (String, String),
     display_name: String,
     errors: FieldErrors,
 }
@@ -65,13 +74,47 @@ struct InvitationPage {
 #[derive(Default, Deserialize)]
 #[serde(default)]
 struct AcceptForm {
+    /// `sign_in`, `send_code` or `create`; ignored when signed in.
+    step: String,
+    code: String,
     display_name: String,
     password: String,
     password_confirm: String,
 }
 
-/// A link that cannot be used: 404 for one that never was, 410 for one that was.
-fn refused(error: Error, csrf: FormToken) -> AppResult<Response> {
+/// A page with no form: a link that cannot be used (404 for one that never
+/// was, 410 for one that was), or one that is not needed.
+fn dead_end(
+    status: StatusCode,
+    title: String,
+    problem: String,
+    next: (String, String),
+    csrf: FormToken,
+) -> Response {
+    let page = InvitationPage {
+        title,
+        csrf: csrf.value.clone(),
+        post_to: String::new(),
+        invitation: None,
+        mode: Mode::SignInOrCode,
+        can_email: false,
+        notice: String::new(),
+        problem,
+        next,
+        display_name: String::new(),
+        errors: FieldErrors::default(),
+    };
+    csrf.attach((status, page).into_response())
+}
+
+/// [`dead_end`] for a link that cannot be used, with the form token of
+/// whoever asked.
+async fn refused_to(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+    error: Error,
+) -> AppResult<Response> {
     let status = match error {
         Error::InvitationUnknown => StatusCode::NOT_FOUND,
         Error::InvitationExpired | Error::InvitationRevoked | Error::InvitationUsed => {
@@ -79,34 +122,22 @@ fn refused(error: Error, csrf: FormToken) -> AppResult<Response> {
         }
         other => return Err(other.into()),
     };
-    let page = InvitationPage {
-        title: "Invitation".to_owned(),
-        csrf: csrf.value.clone(),
-        post_to: String::new(),
-        invitation: None,
-        mode: Mode::NewAccount,
-        problem: error.to_string(),
-        display_name: String::new(),
-        errors: FieldErrors::default(),
-    };
-    Ok(csrf.attach((status, page).into_response()))
-}
-
-/// [`refused`], with the form token of whoever asked.
-async fn refused_to(
-    state: &AppState,
-    session: &Session,
-    headers: &HeaderMap,
-    error: Error,
-) -> AppResult<Response> {
-    refused(
-        error,
-        FormToken::for_visitor(state, session, headers).await?,
-    )
+    let csrf = FormToken::for_visitor(state, session, headers).await?;
+    let next = ("/login".to_owned(), "Go to sign-in".to_owned());
+    Ok(dead_end(
+        status,
+        "Invitation".to_owned(),
+        error.to_string(),
+        next,
+        csrf,
+    ))
 }
 
 struct Shown {
     status: StatusCode,
+    /// The mode to show instead of the one the visitor's state gives.
+    mode: Option<Mode>,
+    notice: String,
     problem: String,
     display_name: String,
     errors: FieldErrors,
@@ -116,6 +147,8 @@ impl Shown {
     fn ok() -> Shown {
         Shown {
             status: StatusCode::OK,
+            mode: None,
+            notice: String::new(),
             problem: String::new(),
             display_name: String::new(),
             errors: FieldErrors::default(),
@@ -135,11 +168,11 @@ async fn render(
         .await?
         .map(|(user, _)| user);
     let invitation = opened.invitation;
-    let mode = match (&signed_in, opened.account_exists) {
+    let mode = match (&signed_in, shown.mode) {
         (Some(user), _) if user.email == invitation.email => Mode::Accept,
         (Some(_), _) => Mode::OtherAccount,
-        (None, true) => Mode::SignIn,
-        (None, false) => Mode::NewAccount,
+        (None, Some(mode)) => mode,
+        (None, None) => Mode::SignInOrCode,
     };
     let problem = match (mode, shown.problem.is_empty()) {
         (Mode::OtherAccount, true) => {
@@ -159,7 +192,10 @@ async fn render(
             invited_by: invitation.invited_by_name,
         }),
         mode,
+        can_email: opened.can_email,
+        notice: shown.notice,
         problem,
+        next: (String::new(), String::new()),
         display_name: shown.display_name,
         errors: shown.errors,
     };
@@ -196,31 +232,57 @@ async fn accept(
     let signed_in = session::resolve(&state, &session)
         .await?
         .map(|(user, _)| user);
-    let again = |status, errors: FieldErrors, problem: String| Shown {
+    let again = |status, mode, errors: FieldErrors, problem: String| Shown {
         status,
+        mode,
+        notice: String::new(),
         problem,
         display_name: form.display_name.clone(),
         errors,
     };
-    let result = match (signed_in, opened.account_exists) {
+    let result = match (signed_in, form.step.as_str()) {
         // Signed in: join as this account (the use case checks it is the invited one).
         (Some(user), _) => service::invitations::accept_as(&state, &token, &user, &origin)
             .await
-            .map(|_| user),
-        // The invited account exists: its password signs in, then it joins.
-        (None, true) => {
-            let password = SecretString::from(form.password.clone());
-            let email = opened.invitation.email.clone();
-            match service::account::sign_in(&state, &email, &password, &origin).await {
-                Ok(user) => service::invitations::accept_as(&state, &token, &user, &origin)
-                    .await
-                    .map(|_| user),
-                Err(error) => Err(error),
-            }
+            .map(|joined| (user, joined)),
+        // A code to the invited address, to make a new account.
+        (None, "send_code") => {
+            let shown = match service::invitations::send_code(&state, &token).await {
+                Ok(email) => Shown {
+                    notice: format!(
+                        "We emailed a code to {email}. Enter it below, with your name and a password, within 15 minutes."
+                    ),
+                    mode: Some(Mode::Code),
+                    ..Shown::ok()
+                },
+                Err(e @ Error::TooManyInvitationCodes(_)) => again(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    None,
+                    FieldErrors::default(),
+                    e.to_string(),
+                ),
+                Err(e @ (Error::MailNotConfigured | Error::MailFailed)) => again(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    None,
+                    FieldErrors::default(),
+                    e.to_string(),
+                ),
+                Err(
+                    error @ (Error::InvitationUnknown
+                    | Error::InvitationExpired
+                    | Error::InvitationRevoked
+                    | Error::InvitationUsed),
+                ) => return refused_to(&state, &session, &headers, error).await,
+                Err(error) => return Err(error.into()),
+            };
+            return render(&state, &session, &headers, &token, opened, shown).await;
         }
-        // A new account for the invited email, with the name and password they choose.
-        (None, false) => {
+        // The code, a name and a password make the account.
+        (None, "create") => {
             let mut errors = FieldErrors::default();
+            if form.code.trim().is_empty() {
+                errors.push(FieldError::new("code", "Enter the code we emailed."));
+            }
             let name = errors.check(DisplayName::parse(&form.display_name));
             let password = errors.check(Password::parse(&form.password));
             if password.is_some() && form.password != form.password_confirm {
@@ -230,23 +292,75 @@ async fn accept(
                 ));
             }
             let (Some(name), Some(password), true) = (name, password, errors.is_empty()) else {
-                let shown = again(StatusCode::UNPROCESSABLE_ENTITY, errors, String::new());
+                let shown = again(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Some(Mode::Code),
+                    errors,
+                    String::new(),
+                );
                 return render(&state, &session, &headers, &token, opened, shown).await;
             };
-            service::invitations::accept_with_new_account(&state, &token, &name, &password, &origin)
-                .await
+            service::invitations::accept_with_code(
+                &state, &token, &form.code, &name, &password, &origin,
+            )
+            .await
+            .map(|user| (user, Joined::Joined))
+        }
+        // The invited account's password signs in, then it joins. Asked
+        // whether or not the account exists: a wrong password and a missing
+        // account read the same.
+        (None, _) => {
+            let password = SecretString::from(form.password.clone());
+            let email = opened.invitation.email.clone();
+            match service::account::sign_in(&state, &email, &password, &origin).await {
+                Ok(user) => service::invitations::accept_as(&state, &token, &user, &origin)
+                    .await
+                    .map(|joined| (user, joined)),
+                Err(error) => Err(error),
+            }
         }
     };
     match result {
-        Ok(user) => {
+        Ok((user, joined)) => {
             session::sign_in(&session, &user, state.now()).await?;
             session::choose_org(&session, opened.invitation.org).await?;
+            if joined == Joined::AlreadyMember {
+                let org = opened.invitation.org_name;
+                let csrf = FormToken::for_visitor(&state, &session, &headers).await?;
+                return Ok(dead_end(
+                    StatusCode::CONFLICT,
+                    format!("Join {org}"),
+                    format!(
+                        "You are a member of {org} already: this invitation is not needed, and its link no longer works."
+                    ),
+                    (
+                        "/settings/credentials".to_owned(),
+                        format!("Continue to {org}"),
+                    ),
+                    csrf,
+                ));
+            }
             Ok(Redirect::to("/settings/credentials").into_response())
         }
         Err(e @ Error::SignInFailed) => {
             let mut errors = FieldErrors::default();
             errors.push(FieldError::new("password", e.to_string()));
-            let shown = again(StatusCode::UNAUTHORIZED, errors, String::new());
+            let shown = again(StatusCode::UNAUTHORIZED, None, errors, String::new());
+            render(&state, &session, &headers, &token, opened, shown).await
+        }
+        Err(
+            e @ (Error::InvitationCodeWrong
+            | Error::InvitationCodeExpired
+            | Error::InvitationCodeAttempts),
+        ) => {
+            let mut errors = FieldErrors::default();
+            errors.push(FieldError::new("code", e.to_string()));
+            let shown = again(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(Mode::Code),
+                errors,
+                String::new(),
+            );
             render(&state, &session, &headers, &token, opened, shown).await
         }
         Err(
@@ -259,14 +373,7 @@ async fn accept(
                 Error::SignInThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::CONFLICT,
             };
-            let shown = again(status, FieldErrors::default(), e.to_string());
-            // The account may exist now: the page asks for what fits.
-            let opened = match service::invitations::open_link(&state, &token).await {
-                Ok(opened) => opened,
-                Err(error) => {
-                    return refused_to(&state, &session, &headers, error).await;
-                }
-            };
+            let shown = again(status, None, FieldErrors::default(), e.to_string());
             render(&state, &session, &headers, &token, opened, shown).await
         }
         Err(

@@ -6,7 +6,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -108,6 +108,8 @@ struct MembersPage {
     new_link: Option<NewLink>,
     /// The members' live personal access tokens.
     tokens: Vec<TokenView>,
+    /// How many invitations the organization may send in 24 hours.
+    daily_limit: i64,
 }
 
 /// A member's personal access token, as owners see it.
@@ -182,6 +184,7 @@ async fn render(
         .collect();
     let page = MembersPage {
         tokens,
+        daily_limit: service::invitations::daily_limit(ctx.org.plan),
         layout: ctx.layout("Members", Nav::Members),
         members,
         invitations,
@@ -250,8 +253,26 @@ async fn add(
             };
             render(&state, &ctx, &meta, StatusCode::UNPROCESSABLE_ENTITY, shown).await
         }
+        Err(e @ Error::TooManyInvitations { retry_after, .. }) => {
+            errors.push(FieldError::new("email", e.to_string()));
+            let shown = Shown {
+                form,
+                errors,
+                ..Shown::default()
+            };
+            let page = render(&state, &ctx, &meta, StatusCode::TOO_MANY_REQUESTS, shown).await?;
+            Ok(with_retry_after(page, retry_after))
+        }
         Err(error) => Err(error.into()),
     }
+}
+
+/// A refusal past the daily invitation limit says when to try again.
+fn with_retry_after(mut response: Response, seconds: i64) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 /// The page with a new link on it, rendered by the POST that made it: the
@@ -301,7 +322,15 @@ async fn resend(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let id = invitation_id(&id)?;
-    let invited = service::invitations::resend(&state, &ctx.actor(&meta), id).await?;
+    let invited = match service::invitations::resend(&state, &ctx.actor(&meta), id).await {
+        Ok(invited) => invited,
+        Err(e @ Error::TooManyInvitations { retry_after, .. }) => {
+            let status = StatusCode::TOO_MANY_REQUESTS;
+            let page = refused(&state, &ctx, &meta, status, e.to_string()).await?;
+            return Ok(with_retry_after(page, retry_after));
+        }
+        Err(error) => return Err(error.into()),
+    };
     ctx.session
         .insert(
             FLASH_KEY,

@@ -148,6 +148,29 @@ pub enum Error {
     AccountExists,
     #[error("This invitation is for {0}. Sign out, then open the link again and sign in as {0}.")]
     InvitationForAnotherAccount(String),
+    /// The organization sent as many invitations in the last 24 hours as it
+    /// may (new ones and sent again); the oldest leaves the count in
+    /// `retry_after` seconds.
+    #[error(
+        "Your organization sent {limit} invitations in the last 24 hours, the most it may send in a day. Try again later."
+    )]
+    TooManyInvitations { limit: i64, retry_after: i64 },
+    #[error("This is not the code we emailed. Enter the code from the latest email.")]
+    InvitationCodeWrong,
+    #[error("This code has expired, or was never sent. Ask for a new code.")]
+    InvitationCodeExpired,
+    #[error("Too many wrong codes were entered. Ask for a new code.")]
+    InvitationCodeAttempts,
+    #[error(
+        "We sent {0} codes for this invitation, the most we send. Use the latest one, or ask the person who invited you to send the invitation again."
+    )]
+    TooManyInvitationCodes(i64),
+    #[error(
+        "This Keyward server cannot send email, so it cannot prove that the invited address is yours, and cannot make an account from this link. If you have an account for it, sign in with its password. Otherwise ask the people who run this server to set up email, then open this link again."
+    )]
+    MailNotConfigured,
+    #[error("The email could not be sent. Try again in a few minutes.")]
+    MailFailed,
     /// The one message for every failed sign-in: it never says which part was wrong.
     #[error("Incorrect email or password.")]
     SignInFailed,

@@ -178,7 +178,8 @@ pub async fn revoke(conn: &mut Conn, id: InvitationId, now: i64) -> anyhow::Resu
     Ok(())
 }
 
-/// Gives the invitation a new link (the old one stops working) and a new expiry.
+/// Gives the invitation a new link (the old one stops working) and a new
+/// expiry; its code, if one was sent, stops working too.
 pub async fn renew(
     conn: &mut Conn,
     id: InvitationId,
@@ -186,7 +187,9 @@ pub async fn renew(
     expires_at: i64,
 ) -> anyhow::Result<()> {
     on!(conn, |e| sqlx::query(
-        "UPDATE invitations SET token_digest = $1, expires_at = $2 WHERE id = $3"
+        "UPDATE invitations SET token_digest = $1, expires_at = $2,
+            code_digest = NULL, code_expires_at = NULL, code_attempts = 0, codes_sent = 0
+         WHERE id = $3"
     )
     .bind(digest)
     .bind(expires_at)
@@ -208,5 +211,141 @@ pub async fn mark_accepted(conn: &mut Conn, id: InvitationId, now: i64) -> anyho
     .await
     .map(|r| r.rows_affected()))
     .context("accepting an invitation")?;
+    Ok(())
+}
+
+/// How many invitations (new ones and sent again) the organization sent
+/// since `since`, and when the oldest of them was sent. Counted from the
+/// audit log, which records every one in the transaction that made it.
+pub async fn sent_since(
+    conn: &mut Conn,
+    org: OrgId,
+    since: i64,
+) -> anyhow::Result<(i64, Option<i64>)> {
+    let row: (i64, Option<i64>) = on!(conn, |e| sqlx::query_as(
+        "SELECT COUNT(*), MIN(created_at) FROM audit_events
+         WHERE organization_id = $1 AND action IN ('member.invited', 'member.invitation_resent')
+           AND created_at > $2"
+    )
+    .bind(org)
+    .bind(since)
+    .fetch_one(e)
+    .await)
+    .context("counting invitations sent")?;
+    Ok(row)
+}
+
+/// The one-time code of an invitation: its keyed digest (none when none was
+/// sent, or it was used), until when it works, the wrong codes tried
+/// against it, and how many codes were sent for the invitation.
+#[derive(FromRow)]
+pub struct Code {
+    pub code_digest: Option<String>,
+    pub code_expires_at: Option<i64>,
+    pub code_attempts: i64,
+    pub codes_sent: i64,
+}
+
+impl std::fmt::Debug for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Code")
+            .field("code_expires_at", &self.code_expires_at)
+            .field("code_attempts", &self.code_attempts)
+            .field("codes_sent", &self.codes_sent)
+            .finish_non_exhaustive()
+    }
+}
+
+pub async fn code(conn: &mut Conn, id: InvitationId) -> anyhow::Result<Code> {
+    on!(conn, |e| sqlx::query_as(
+        "SELECT code_digest, code_expires_at, code_attempts, codes_sent FROM invitations WHERE id = $1"
+    )
+    .bind(id.0)
+    .fetch_one(e)
+    .await)
+    .context("loading an invitation's code")
+}
+
+/// Records a code sent: any earlier code stops working, and the count of
+/// wrong codes starts again.
+pub async fn code_sent(
+    conn: &mut Conn,
+    id: InvitationId,
+    digest: Option<&str>,
+    expires_at: i64,
+) -> anyhow::Result<()> {
+    on!(conn, |e| sqlx::query(
+        "UPDATE invitations SET code_digest = $1, code_expires_at = $2, code_attempts = 0,
+            codes_sent = codes_sent + 1
+         WHERE id = $3"
+    )
+    .bind(digest)
+    .bind(expires_at)
+    .bind(id.0)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("recording an invitation code")?;
+    Ok(())
+}
+
+/// Counts a wrong code.
+pub async fn code_failed(conn: &mut Conn, id: InvitationId) -> anyhow::Result<()> {
+    on!(conn, |e| sqlx::query(
+        "UPDATE invitations SET code_attempts = code_attempts + 1 WHERE id = $1"
+    )
+    .bind(id.0)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("counting a wrong invitation code")?;
+    Ok(())
+}
+
+/// The code was used: it works no more.
+pub async fn code_used(conn: &mut Conn, id: InvitationId) -> anyhow::Result<()> {
+    on!(conn, |e| sqlx::query(
+        "UPDATE invitations SET code_digest = NULL, code_expires_at = NULL WHERE id = $1"
+    )
+    .bind(id.0)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("using an invitation code")?;
+    Ok(())
+}
+
+/// Whether the user's address was proven (or the operator made the account).
+pub async fn email_confirmed(conn: &mut Conn, user: UserId) -> anyhow::Result<bool> {
+    on!(conn, |e| sqlx::query_scalar(
+        "SELECT email_confirmed FROM users WHERE id = $1"
+    )
+    .bind(user)
+    .fetch_one(e)
+    .await)
+    .context("reading whether an address was proven")
+}
+
+/// The holder of the address, who proved it, takes over an account whose
+/// address was never proven: their name and password replace those whoever
+/// made it chose, and every session of it ends.
+pub async fn take_over(
+    conn: &mut Conn,
+    user: UserId,
+    display_name: &str,
+    password_hash: &str,
+) -> anyhow::Result<()> {
+    on!(conn, |e| sqlx::query(
+        "UPDATE users SET display_name = $1, password_hash = $2, email_confirmed = TRUE,
+            session_epoch = session_epoch + 1
+         WHERE id = $3"
+    )
+    .bind(display_name)
+    .bind(password_hash)
+    .bind(user)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("taking over an unproven account")?;
     Ok(())
 }

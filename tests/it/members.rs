@@ -82,18 +82,72 @@ async fn only_owners_reach_members_and_organization_routes() {
     );
 }
 
+/// The demo, sending email through a real SMTP server, and that server.
+pub(crate) async fn demo_with_mail() -> (Smtp, TestApp) {
+    let smtp = Smtp::start().await;
+    let url = smtp.url();
+    let app = TestApp::demo_with(|config| {
+        config.smtp_url = Some(url);
+        config.smtp_from = "Keyward <keyward@acme.test>".to_owned();
+        config.public_url = "http://127.0.0.1:8080".to_owned();
+    })
+    .await;
+    (smtp, app)
+}
+
+/// Asks for the code on the link's page and reads it from the email to
+/// `email`, as the holder of that address would.
+pub(crate) async fn emailed_code(
+    smtp: &Smtp,
+    client: &mut Client,
+    link: &str,
+    email: &str,
+) -> String {
+    let seen = smtp.delivered_to(email).len();
+    client.get(link).await.assert_status(StatusCode::OK);
+    client
+        .post(link, &[("step", "send_code")])
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains(&format!("We emailed a code to {email}."))
+        .assert_lacks("Your code is");
+    code_in(&smtp.next_to(email, seen).await)
+}
+
+/// Sends the code, a name and a password (typed twice) on the link's page.
+pub(crate) async fn create_account(
+    client: &mut Client,
+    link: &str,
+    code: &str,
+    name: &str,
+    password: &str,
+) -> TestResponse {
+    client
+        .post(
+            link,
+            &[
+                ("step", "create"),
+                ("code", code),
+                ("display_name", name),
+                ("password", password),
+                ("password_confirm", password),
+            ],
+        )
+        .await
+}
+
 #[tokio::test]
 async fn an_invited_person_creates_their_own_account_or_signs_in_and_joins() {
-    let app = TestApp::demo().await;
+    let (smtp, app) = demo_with_mail().await;
     let mut owner = app.sign_in_as(Persona::Owner).await;
 
-    // Someone without an account: the link is shown once, to copy.
+    // Someone without an account: the link is emailed, and shown once.
     owner.get(MEMBERS).await;
     let invited = owner.invite("New@Acme.test", Role::CanEdit).await;
     invited
         .assert_status(StatusCode::OK)
         .assert_contains("Invited new@acme.test as Admin · API Credentials: Can Edit.")
-        .assert_contains("Email is not set up on this server: copy the link and send it to new@acme.test yourself.");
+        .assert_contains("We emailed it to new@acme.test.");
     let link = invitation_path_in(&invited.body).unwrap();
     owner
         .get(MEMBERS)
@@ -111,11 +165,14 @@ async fn an_invited_person_creates_their_own_account_or_signs_in_and_joins() {
     let page = invitee.get(&link).await;
     page.assert_status(StatusCode::OK)
         .assert_contains("Olivia Owner invited <strong>new@acme.test</strong> to join <strong>Acme Payments</strong> as Admin · API Credentials: Can Edit.")
-        .assert_contains("Create account and join");
+        .assert_contains("Email me a code");
+    let code = emailed_code(&smtp, &mut invitee, &link, "new@acme.test").await;
     invitee
         .post(
             &link,
             &[
+                ("step", "create"),
+                ("code", &code),
                 ("display_name", "Nina New"),
                 ("password", "short"),
                 ("password_confirm", "short"),
@@ -124,16 +181,14 @@ async fn an_invited_person_creates_their_own_account_or_signs_in_and_joins() {
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
         .assert_contains("at least 12 characters");
-    let joined = invitee
-        .post(
-            &link,
-            &[
-                ("display_name", "Nina New"),
-                ("password", "nina's own password"),
-                ("password_confirm", "nina's own password"),
-            ],
-        )
-        .await;
+    let joined = create_account(
+        &mut invitee,
+        &link,
+        &code,
+        "Nina New",
+        "nina's own password",
+    )
+    .await;
     joined.assert_status(StatusCode::SEE_OTHER);
     invitee
         .get(CREDENTIALS)
@@ -159,7 +214,7 @@ async fn an_invited_person_creates_their_own_account_or_signs_in_and_joins() {
     let mut gus = app.client();
     gus.get(&link)
         .await
-        .assert_contains("You have a Keyward account for owner@globex.test: sign in to accept.");
+        .assert_contains("Have a Keyward account for owner@globex.test?");
     gus.post(&link, &[("password", "not the password")])
         .await
         .assert_status(StatusCode::UNAUTHORIZED)
@@ -402,7 +457,7 @@ async fn owners_change_the_organization_name_and_approval_setting() {
 
 #[tokio::test]
 async fn two_invitations_accepted_at_once_for_one_new_email_make_one_account() {
-    let app = TestApp::demo().await;
+    let (smtp, app) = demo_with_mail().await;
     app.upgrade_globex().await;
     let mut acme = app.sign_in_as(Persona::Owner).await;
     let mut globex = app.sign_in_as(Persona::GlobexOwner).await;
@@ -412,18 +467,23 @@ async fn two_invitations_accepted_at_once_for_one_new_email_make_one_account() {
         .await;
     let mut first = app.client();
     let mut second = app.client();
-    first.get(&to_acme).await;
-    second.get(&to_globex).await;
-    let fields = [
-        ("display_name", "Sam Shared"),
-        ("password", "sam's own password"),
-        ("password_confirm", "sam's own password"),
-    ];
+    let first_code = emailed_code(&smtp, &mut first, &to_acme, "shared@new.test").await;
+    let second_code = emailed_code(&smtp, &mut second, &to_globex, "shared@new.test").await;
+    let fields = |code| {
+        [
+            ("step", "create"),
+            ("code", code),
+            ("display_name", "Sam Shared"),
+            ("password", "sam's own password"),
+            ("password_confirm", "sam's own password"),
+        ]
+    };
+    let (first_fields, second_fields) = (fields(&first_code), fields(&second_code));
     // Each organization's lock holds back only its own writers, so on
     // PostgreSQL the two inserts of the user can really meet.
     let (a, b) = futures::join!(
-        first.post(&to_acme, &fields),
-        second.post(&to_globex, &fields)
+        first.post(&to_acme, &first_fields),
+        second.post(&to_globex, &second_fields)
     );
     let mut statuses = [a.status, b.status];
     statuses.sort();
@@ -525,4 +585,486 @@ async fn removing_a_member_asks_in_a_dialog_with_and_without_javascript() {
         .get(MEMBERS)
         .await
         .assert_contains("Removed viewer@acme.test from Acme Payments.");
+}
+
+/// The invitation sent to `email` and the status it got.
+async fn invite_status(owner: &mut Client, email: &str) -> StatusCode {
+    owner.invite(email, Role::CanView).await.status
+}
+
+#[tokio::test]
+async fn the_31st_invitation_in_a_day_is_refused_at_the_field_and_a_trial_organization_may_send_5()
+{
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner
+        .get(MEMBERS)
+        .await
+        .assert_contains("Acme Payments may send 30 invitations in any 24 hours");
+    for i in 0..29 {
+        let status = invite_status(&mut owner, &format!("daily{i}@acme.test")).await;
+        assert_eq!(status, StatusCode::OK, "invitation {}", i + 1);
+    }
+    // Sending one again counts too: the 30th.
+    let id = app
+        .sql
+        .scalar_i64("SELECT MAX(id) FROM invitations", &[])
+        .await;
+    let resend = format!("/settings/members/invitations/{id}/resend");
+    owner.post(&resend, &[]).await.assert_status(StatusCode::OK);
+    let refused = owner.invite("one-too-many@acme.test", Role::CanView).await;
+    refused
+        .assert_status(StatusCode::TOO_MANY_REQUESTS)
+        .assert_contains("<p class=\"field-error\" id=\"email-error\">Your organization sent 30 invitations in the last 24 hours, the most it may send in a day. Try again later.</p>")
+        .assert_contains("value=\"one-too-many@acme.test\"")
+        .assert_lacks("invite-link");
+    let retry_after: i64 = refused.header("retry-after").parse().unwrap();
+    assert!((1..=86_400).contains(&retry_after), "{retry_after}");
+    owner
+        .post(&resend, &[])
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS)
+        .assert_contains("Your organization sent 30 invitations in the last 24 hours");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM invitations WHERE email = 'one-too-many@acme.test'")
+            .await,
+        0
+    );
+    let actions = app.audit_actions().await;
+    assert_eq!(
+        actions.iter().filter(|a| *a == "member.invited").count(),
+        29
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "member.invitation_resent")
+            .count(),
+        1
+    );
+
+    // A day after the first, there is room again.
+    app.clock.advance(24 * 3600 + 1);
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(MEMBERS).await;
+    let status = invite_status(&mut owner, "one-too-many@acme.test").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Globex, a trial organization, may send 5.
+    let mut gus = app.sign_in_as(Persona::GlobexOwner).await;
+    gus.get(MEMBERS)
+        .await
+        .assert_contains("Globex may send 5 invitations in any 24 hours");
+    for i in 0..5 {
+        let status = invite_status(&mut gus, &format!("trial{i}@globex.test")).await;
+        assert_eq!(status, StatusCode::OK, "invitation {}", i + 1);
+    }
+    gus.invite("trial5@globex.test", Role::CanView)
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS)
+        .assert_contains("Your organization sent 5 invitations in the last 24 hours");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_daily_invitation_limit_holds_when_invitations_are_sent_at_once() {
+    let app = TestApp::demo().await;
+    let mut tasks = Vec::new();
+    // Five owners' browsers send seven invitations each, all at once.
+    for browser in 0..5 {
+        let mut owner = app.sign_in_as(Persona::Owner).await;
+        owner.get(MEMBERS).await;
+        tasks.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for i in 0..7 {
+                let email = format!("burst{browser}-{i}@acme.test");
+                statuses.push(invite_status(&mut owner, &email).await);
+            }
+            statuses
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.extend(task.await.unwrap());
+    }
+    let sent = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((sent, refused), (30, 5), "{statuses:?}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM invitations").await, 30);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'member.invited'")
+            .await,
+        30
+    );
+}
+
+/// An invitation page with what differs by design masked: the address,
+/// the link and the form token.
+fn masked_page(body: &str, link: &str, email: &str) -> String {
+    let csrf = csrf_in(body).unwrap();
+    body.replace(link, "[link]")
+        .replace(email, "[email]")
+        .replace(&csrf, "[csrf]")
+}
+
+#[tokio::test]
+async fn the_link_page_reads_the_same_whether_or_not_an_account_exists() {
+    let (smtp, app) = demo_with_mail().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let existing = owner
+        .invitation_link("owner@globex.test", Role::CanView)
+        .await;
+    let unknown = owner
+        .invitation_link("nobody@globex.test", Role::CanView)
+        .await;
+    let mut first = app.client();
+    let mut second = app.client();
+    let a = first.get(&existing).await;
+    let b = second.get(&unknown).await;
+    assert_eq!((a.status, b.status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(
+        masked_page(&a.body, &existing, "owner@globex.test"),
+        masked_page(&b.body, &unknown, "nobody@globex.test")
+    );
+    a.assert_contains("Sign in and join")
+        .assert_contains("Email me a code");
+    // Asking for a code reads the same too.
+    let a = first.post(&existing, &[("step", "send_code")]).await;
+    let b = second.post(&unknown, &[("step", "send_code")]).await;
+    assert_eq!((a.status, b.status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(
+        masked_page(&a.body, &existing, "owner@globex.test"),
+        masked_page(&b.body, &unknown, "nobody@globex.test")
+    );
+    // Only the mailbox learns the difference: a code for a new account, or
+    // a word that an account exists and signing in accepts.
+    let to_gus = smtp.next_to("owner@globex.test", 1).await;
+    assert!(
+        to_gus.contains("You have a Keyward account for this address already")
+            && !to_gus.contains("Your code is"),
+        "{to_gus}"
+    );
+    let code = code_in(&smtp.next_to("nobody@globex.test", 1).await);
+    // A made-up code is refused the same way for both.
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let a = create_account(&mut first, &existing, &wrong, "Gus", "a password of gus's").await;
+    let b = create_account(&mut second, &unknown, &wrong, "Gus", "a password of gus's").await;
+    assert_eq!(
+        (a.status, b.status),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::UNPROCESSABLE_ENTITY
+        )
+    );
+    a.assert_contains("This is not the code we emailed.");
+    assert_eq!(
+        masked_page(&a.body, &existing, "owner@globex.test"),
+        masked_page(&b.body, &unknown, "nobody@globex.test")
+    );
+}
+
+#[tokio::test]
+async fn an_account_made_from_a_link_before_codes_is_taken_over_by_whoever_proves_the_address() {
+    let (smtp, app) = demo_with_mail().await;
+    // Before codes, whoever held a link made the account of its address; the
+    // migration marks such accounts unproven.
+    keyward::service::setup::add_user(
+        &app.state,
+        &keyward::domain::Email::parse("victim@acme.test").unwrap(),
+        &keyward::domain::DisplayName::parse("Victim").unwrap(),
+        &keyward::domain::Password::parse("the squatter's password").unwrap(),
+        false,
+        None,
+    )
+    .await
+    .unwrap();
+    app.sql
+        .execute(
+            "UPDATE users SET email_confirmed = FALSE WHERE email = 'victim@acme.test'",
+            &[],
+        )
+        .await;
+    let mut squatter = app.client();
+    squatter
+        .sign_in("victim@acme.test", "the squatter's password")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+
+    // Acme invites the address; its holder proves it and takes the account.
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let link = owner
+        .invitation_link("victim@acme.test", Role::CanEdit)
+        .await;
+    let mut holder = app.client();
+    let code = emailed_code(&smtp, &mut holder, &link, "victim@acme.test").await;
+    create_account(
+        &mut holder,
+        &link,
+        &code,
+        "Vic Tim",
+        "the holder's own password",
+    )
+    .await
+    .assert_status(StatusCode::SEE_OTHER);
+    holder
+        .get(CREDENTIALS)
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("Vic Tim")
+        .assert_contains("Acme Payments");
+    // The squatter is out: session ended, password gone.
+    let ended = squatter.get(CREDENTIALS).await;
+    ended.assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(ended.location(), LOGIN);
+    squatter
+        .sign_in("victim@acme.test", "the squatter's password")
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE email = 'victim@acme.test'")
+            .await,
+        1
+    );
+    assert!(
+        app.audit_detail("member.joined")
+            .await
+            .contains("\"account_taken_over\":true")
+    );
+}
+
+#[tokio::test]
+async fn names_that_read_as_other_text_are_refused_at_the_field_and_the_mail_subject_is_keywards() {
+    let (smtp, app) = demo_with_mail().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(ORGANIZATION).await;
+    owner
+        .save_organization("=?utf-8?q?Keyward_Security?=", false)
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("<p class=\"field-error\" id=\"org_name-error\">The organization name cannot contain “=?” followed by “?=”");
+    owner
+        .save_organization("Acme \u{202E}syaP", false)
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("<p class=\"field-error\" id=\"org_name-error\">The organization name cannot contain invisible formatting characters");
+    // A name that reads as an instruction may be chosen; email quotes it and
+    // makes no link of it, and the subject is Keyward's.
+    owner
+        .save_organization("URGENT: verify at https://evil.example/login", false)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let link = owner.invitation_link("mia@acme.test", Role::CanView).await;
+    let mail = smtp.next_to("mia@acme.test", 0).await;
+    assert_eq!(
+        header(&mail, "Subject").as_deref(),
+        Some(
+            "You are invited to join \"URGENT: verify at https[:]//evil[.]example/login\" on Keyward"
+        ),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("\"Olivia Owner\" invited you to join the organization \"URGENT: verify at https[:]//evil[.]example/login\" on Keyward"),
+        "{mail}"
+    );
+    assert!(!mail.contains("https://evil.example"), "{mail}");
+
+    // The invitee's name is refused at its field the same way.
+    let mut mia = app.client();
+    let code = emailed_code(&smtp, &mut mia, &link, "mia@acme.test").await;
+    for name in ["Mia \u{202E}aiM", "=?utf-8?q?Olivia_Owner?="] {
+        create_account(&mut mia, &link, &code, name, "mia's own password")
+            .await
+            .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+            .assert_contains(
+                "<p class=\"field-error\" id=\"display_name-error\">The name cannot contain",
+            );
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE email = 'mia@acme.test'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_existing_member_accepting_an_open_invitation_is_told_so_not_given_an_error() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let link = owner
+        .invitation_link("owner@globex.test", Role::CanEdit)
+        .await;
+    // Meanwhile the operator adds Gus to Acme, as an admin who can view.
+    let acme = app.org_id("Acme Payments").await;
+    let gus_id = app.user_id("owner@globex.test").await;
+    app.sql
+        .execute(
+            "INSERT INTO memberships (organization_id, user_id, role, credentials_permission, created_at) VALUES ($1, $2, 'admin', 'view', 0)",
+            &[acme.into(), gus_id.into()],
+        )
+        .await;
+    let mut gus = app.client();
+    gus.accept_invitation(&link, &[("step", "sign_in"), ("password", PASSWORD)])
+        .await
+        .assert_status(StatusCode::CONFLICT)
+        .assert_contains("You are a member of Acme Payments already")
+        .assert_contains("Continue to Acme Payments");
+    // His access stays as it was; the link is used.
+    let permission = app
+        .sql
+        .string(
+            "SELECT credentials_permission FROM memberships WHERE organization_id = $1 AND user_id = $2",
+            &[acme.into(), gus_id.into()],
+        )
+        .await;
+    assert_eq!(permission, "view");
+    app.client()
+        .get(&link)
+        .await
+        .assert_status(StatusCode::GONE)
+        .assert_contains("This invitation has been used already.");
+}
+
+#[tokio::test]
+async fn without_email_the_link_page_says_no_account_can_be_made_and_an_existing_one_still_joins() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    owner.get(MEMBERS).await;
+    let invited = owner.invite("newbie@acme.test", Role::CanView).await;
+    invited.assert_contains(
+        "Email is not set up on this server: copy the link and send it to newbie@acme.test yourself.",
+    );
+    let link = invitation_path_in(&invited.body).unwrap();
+    let mut newbie = app.client();
+    newbie
+        .get(&link)
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("This Keyward server cannot send email, so it cannot prove that newbie@acme.test is yours")
+        .assert_contains("Sign in and join")
+        .assert_lacks("Email me a code");
+    newbie
+        .post(&link, &[("step", "send_code")])
+        .await
+        .assert_status(StatusCode::SERVICE_UNAVAILABLE)
+        .assert_contains("This Keyward server cannot send email");
+    create_account(
+        &mut newbie,
+        &link,
+        "000000",
+        "New Bie",
+        "newbie's own password",
+    )
+    .await
+    .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+    .assert_contains("This code has expired, or was never sent.");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE email = 'newbie@acme.test'")
+            .await,
+        0
+    );
+    // Someone with an account signs in on the link's page and joins.
+    let link = owner
+        .invitation_link("owner@globex.test", Role::CanView)
+        .await;
+    let mut gus = app.client();
+    gus.accept_invitation(&link, &[("step", "sign_in"), ("password", PASSWORD)])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_code_works_for_15_minutes_and_an_invitation_gets_3_codes() {
+    let (smtp, app) = demo_with_mail().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let link = owner.invitation_link("slow@acme.test", Role::CanView).await;
+    let mut slow = app.client();
+    let first = emailed_code(&smtp, &mut slow, &link, "slow@acme.test").await;
+    app.clock.advance(15 * 60);
+    create_account(&mut slow, &link, &first, "Sol Slow", "sol's own password")
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("<p class=\"field-error\" id=\"code-error\">This code has expired, or was never sent. Ask for a new code.</p>");
+    // A new code replaces it; the old one no longer works.
+    let second = emailed_code(&smtp, &mut slow, &link, "slow@acme.test").await;
+    if first != second {
+        create_account(&mut slow, &link, &first, "Sol Slow", "sol's own password")
+            .await
+            .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+            .assert_contains("This is not the code we emailed.");
+    }
+    emailed_code(&smtp, &mut slow, &link, "slow@acme.test").await;
+    // A fourth is refused: whoever holds the link cannot flood the address.
+    let seen = smtp.delivered_to("slow@acme.test").len();
+    slow.post(&link, &[("step", "send_code")])
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS)
+        .assert_contains("We sent 3 codes for this invitation, the most we send.");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(smtp.delivered_to("slow@acme.test").len(), seen);
+    // What is stored is a digest, not the code.
+    let stored = app
+        .sql
+        .string(
+            "SELECT code_digest FROM invitations WHERE email = 'slow@acme.test'",
+            &[],
+        )
+        .await;
+    assert!(
+        stored.len() == 64 && stored.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{stored}"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE email = 'slow@acme.test'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_migration_marks_unproven_only_the_accounts_made_from_a_link() {
+    let (smtp, app) = demo_with_mail().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    // An account made from a link: made and joined at once.
+    let link = owner.invitation_link("made@acme.test", Role::CanView).await;
+    let mut made = app.client();
+    let code = emailed_code(&smtp, &mut made, &link, "made@acme.test").await;
+    create_account(&mut made, &link, &code, "Made Here", "made's own password")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    // An account the operator made, which joined later by a link.
+    app.clock.advance(60);
+    let link = owner
+        .invitation_link("owner@globex.test", Role::CanView)
+        .await;
+    app.client()
+        .accept_invitation(&link, &[("step", "sign_in"), ("password", PASSWORD)])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+
+    // As before the migration: every account counted as proven.
+    app.sql
+        .execute("UPDATE users SET email_confirmed = TRUE", &[])
+        .await;
+    let migration = match testdb::backend() {
+        testdb::Backend::Sqlite => {
+            include_str!("../../migrations/sqlite/0014_invitation_codes.sql")
+        }
+        testdb::Backend::Postgres => {
+            include_str!("../../migrations/postgres/0014_invitation_codes.sql")
+        }
+    };
+    let update = &migration[migration.find("UPDATE users").unwrap()..];
+    app.sql
+        .execute(update.trim().trim_end_matches(';'), &[])
+        .await;
+    let unproven = app
+        .sql
+        .strings(
+            "SELECT email FROM users WHERE NOT email_confirmed ORDER BY email",
+            &[],
+        )
+        .await;
+    assert_eq!(unproven, vec!["made@acme.test".to_owned()]);
 }

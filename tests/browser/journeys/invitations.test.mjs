@@ -1,5 +1,6 @@
 // People join by invitation: the owner invites an email, the invitee gets the
-// email from a real SMTP server on loopback, opens the link, chooses their own
+// email from a real SMTP server on loopback, opens the link, asks for a code
+// (emailed to the invited address), enters it with their own name and
 // password and lands in the organization with the invited role; someone with
 // an account signs in on the link's page and joins; a used, revoked or expired
 // link gets a page that says so.
@@ -32,7 +33,7 @@ async function invite(page, email, role) {
   await page.getByText(`We emailed it to ${email}.`).waitFor();
   const [message] = (await smtp.messagesTo(email)).slice(-1);
   assert.ok(message, `an email reached ${email}`);
-  assert.match(message, /Subject: Olivia Owner invited you to Acme Payments on Keyward/);
+  assert.match(message, /Subject: You are invited to join "Acme Payments" on Keyward/);
   const link = message.match(/http:\/\/127\.0\.0\.1:\d+\/invitations\/kwinv_[A-Za-z0-9]{43}/)[0];
   const shown = await page.locator("#invite-link").innerText();
   assert.equal(shown, link, "the page shows the link that was emailed");
@@ -53,7 +54,19 @@ test("an invited person creates their own account from the emailed link and join
     await p.getByRole("heading", { name: "Join Acme Payments" }).waitFor();
     assert.match(await p.getByRole("main").innerText(), /Olivia Owner invited nina@acme\.test to join Acme Payments as Admin · API Credentials: Can Edit\./);
     await assertAccessible(p, "invitation page, new account");
+    // The link alone makes no account: a code goes to the invited address.
+    const before = (await smtp.messagesTo("nina@acme.test")).length;
+    await p.getByRole("button", { name: "Email me a code" }).click();
+    await p.getByText("We emailed a code to nina@acme.test.").waitFor();
+    let mails = [];
+    for (let i = 0; i < 100 && mails.length <= before; i++) {
+      mails = await smtp.messagesTo("nina@acme.test");
+      if (mails.length <= before) await new Promise((r) => setTimeout(r, 50));
+    }
+    const code = mails[before].match(/Your code is (\d{6})/)[1];
+    await assertAccessible(p, "invitation page, code sent");
     // A mistake is shown at its field, and focus goes there.
+    await p.getByLabel("Code from the email").fill(code);
     await p.getByLabel("Your name").fill("Nina New");
     await p.getByLabel("Password", { exact: true }).fill("short");
     await p.getByLabel("Confirm password").fill("short");
@@ -61,6 +74,7 @@ test("an invited person creates their own account from the emailed link and join
     await p.getByText("Use a password of at least 12 characters.").waitFor();
     assert.equal(await p.evaluate(() => document.activeElement?.id), "password");
     await assertAccessible(p, "invitation page with an error");
+    await p.getByLabel("Code from the email").fill(code);
     await p.getByLabel("Password", { exact: true }).fill("nina's own password");
     await p.getByLabel("Confirm password").fill("nina's own password");
     await p.getByRole("button", { name: "Create account and join" }).click();
@@ -86,7 +100,7 @@ test("someone with an account signs in on the link's page and joins", async () =
   try {
     const p = gus.page;
     await p.goto(link);
-    await p.getByText("You have a Keyward account for owner@globex.test: sign in to accept.").waitFor();
+    await p.getByText("Have a Keyward account for owner@globex.test?").waitFor();
     await assertAccessible(p, "invitation page, existing account (dark)");
     await shoot(p, "invitation-dark.png");
     await p.getByLabel("Password for owner@globex.test").fill(PASSWORD);

@@ -18,4 +18,4 @@ pub use client::{Auth, Client, Grace, Role, Route, TestResponse};
 pub use db::Sql;
 pub use forms::*;
 pub use receiver::{Receiver, free_port};
-pub use smtp::Smtp;
+pub use smtp::{Smtp, code_in, header};

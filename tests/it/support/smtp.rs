@@ -79,26 +79,72 @@ impl Smtp {
     pub async fn messages_to(&self, recipient: &str) -> Vec<String> {
         let started = Instant::now();
         loop {
-            let mut found: Vec<(std::time::SystemTime, String)> = Vec::new();
-            if let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) {
-                for entry in entries.flatten() {
-                    let raw = std::fs::read_to_string(entry.path()).unwrap_or_default();
-                    let to_them = raw
-                        .lines()
-                        .any(|l| l.eq_ignore_ascii_case(&format!("X-RcptTo: {recipient}")));
-                    if to_them {
-                        let when = entry.metadata().and_then(|m| m.modified()).unwrap();
-                        found.push((when, decode(&raw)));
-                    }
-                }
-            }
+            let found = self.delivered_to(recipient);
             if !found.is_empty() || started.elapsed() > Duration::from_secs(5) {
-                found.sort();
-                return found.into_iter().map(|(_, m)| m).collect();
+                return found;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+
+    /// The messages delivered to `recipient` so far, decoded, oldest first.
+    pub fn delivered_to(&self, recipient: &str) -> Vec<String> {
+        let mut found: Vec<(std::time::SystemTime, String)> = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) {
+            for entry in entries.flatten() {
+                let raw = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                let to_them = raw
+                    .lines()
+                    .any(|l| l.eq_ignore_ascii_case(&format!("X-RcptTo: {recipient}")));
+                if to_them {
+                    let when = entry.metadata().and_then(|m| m.modified()).unwrap();
+                    found.push((when, decode(&raw)));
+                }
+            }
+        }
+        found.sort();
+        found.into_iter().map(|(_, m)| m).collect()
+    }
+
+    /// The message to `recipient` that follows the `seen` already there;
+    /// waits up to 10 seconds for it.
+    pub async fn next_to(&self, recipient: &str, seen: usize) -> String {
+        let started = Instant::now();
+        loop {
+            let found = self.delivered_to(recipient);
+            if found.len() > seen {
+                return found[seen].clone();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no message {} to {recipient}",
+                seen + 1
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The one-time code an invitation's code email carries.
+pub fn code_in(message: &str) -> String {
+    let start = message
+        .find("Your code is ")
+        .unwrap_or_else(|| panic!("no code in {message}"))
+        + "Your code is ".len();
+    let code: String = message[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert_eq!(code.len(), 6, "{message}");
+    code
+}
+
+/// A header as a mail program reads it: folded lines joined.
+pub fn header(message: &str, name: &str) -> Option<String> {
+    let unfolded = message.replace("\r\n ", " ").replace("\n ", " ");
+    unfolded
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned))
 }
 
 /// A message with a quoted-printable body made readable (soft line breaks
