@@ -20,7 +20,6 @@ use crate::http::login::SIGNED_OUT_AFTER_WRONG_PASSWORDS;
 use crate::http::meta::RequestMeta;
 use crate::http::session::{self, OrgContext};
 use crate::http::views::{Layout, Nav, When};
-use crate::random;
 use crate::service::account::Guesser;
 use crate::service::api_tokens::Draft;
 use crate::service::{self, Error};
@@ -153,7 +152,7 @@ fn activity_text(action: AuditAction, detail: &str) -> String {
             number("failures")
         ),
         AuditAction::SignedOutAfterWrongPasswords => format!(
-            "Signed out after {} wrong current passwords on this page",
+            "Signed out after {} wrong current passwords on this page (every session ended)",
             number("failures")
         ),
         _ => "Account event".to_owned(),
@@ -191,23 +190,11 @@ async fn show(State(state): State<AppState>, ctx: OrgContext) -> AppResult<Respo
     .into_response())
 }
 
-/// The session's random id for counting its wrong passwords (never the
-/// session id itself, which is a secret and changes).
-const GUESSER_KEY: &str = "account.guesser";
-
 /// Who is guessing, for the throttle: this browser's device, and this session.
 async fn guesser(state: &AppState, ctx: &OrgContext, headers: &HeaderMap) -> AppResult<Guesser> {
-    let session = match ctx.session.get::<String>(GUESSER_KEY).await? {
-        Some(id) => id,
-        None => {
-            let id = random::token(22);
-            ctx.session.insert(GUESSER_KEY, &id).await?;
-            id
-        }
-    };
     Ok(Guesser {
         device: session::device(state, headers),
-        session,
+        session: session::guesser_id(state, &ctx.session).await?,
     })
 }
 

@@ -61,6 +61,24 @@ pub async fn sign_in(session: &Session, user: &User, now: i64) -> Result<(), App
     Ok(())
 }
 
+/// An id for counting this session's wrong passwords on the Account page:
+/// its user and the moment it signed in, digested. It exists from sign-in
+/// on and is never written to the session, so requests sent together all
+/// count against the one bucket (an id created on a first guess would be
+/// created once per concurrent request); it is not the session id, which
+/// is a secret and changes.
+pub async fn guesser_id(state: &AppState, session: &Session) -> Result<String, AppError> {
+    let auth = session
+        .get::<SessionAuth>(AUTH_KEY)
+        .await?
+        .ok_or(AppError::SignedOut)?;
+    let digest = state.keys.secret_digest(&format!(
+        "kwguesser:{}:{}",
+        auth.user_id.0, auth.signed_in_at
+    ));
+    Ok(digest.chars().take(22).collect())
+}
+
 /// The name of the device cookie; `__Host-` when the public URL is https,
 /// so no other host can set it.
 fn device_cookie_name(secure: bool) -> &'static str {

@@ -216,6 +216,14 @@ pub async fn check_password(
         );
         record_personal(app, pause).await?;
     }
+    // Every session of the account ends, in the database: a request of the
+    // guessing session still in flight cannot save it back to life, and a
+    // thief's copy of it is worthless. The owner signs in again (a browser
+    // known by its device cookie is never paused by someone else's guesses).
+    {
+        let mut conn = app.db.acquire().await?;
+        users::end_sessions(&mut conn, user.id).await?;
+    }
     let ended = event(AuditAction::SignedOutAfterWrongPasswords).detail(serde_json::json!({
         "failures": throttle::MAX_PER_SESSION,
     }));

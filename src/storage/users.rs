@@ -105,6 +105,19 @@ pub async fn insert(conn: &mut Conn, user: NewUser<'_>, now: i64) -> Result<User
     .await)
 }
 
+/// Ends every session of the user (their sessions carry the old epoch).
+pub async fn end_sessions(conn: &mut Conn, user_id: UserId) -> anyhow::Result<()> {
+    on!(conn, |e| sqlx::query(
+        "UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1"
+    )
+    .bind(user_id)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("ending a user's sessions")?;
+    Ok(())
+}
+
 /// Sets a new password hash and ends every session of the user.
 pub async fn set_password(
     conn: &mut Conn,

@@ -394,3 +394,50 @@ async fn device_cookies_and_pauses_hold_across_instances() {
         .await
         .assert_status(StatusCode::SEE_OTHER);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn account_page_guesses_sent_together_get_five_checks_and_end_every_session_for_good() {
+    let app = TestApp::demo().await;
+    // The owner's own browser, signed in.
+    let mut owner = app.sign_in_as(Persona::Viewer).await;
+    owner.get(ACCOUNT).await.assert_status(StatusCode::OK);
+    // A thief's copy of another session, without the device cookie.
+    let mut thief = app.sign_in_as(Persona::Viewer).await;
+    thief.put_cookie(DEVICE, None);
+    thief.get(ACCOUNT).await.assert_status(StatusCode::OK);
+    let answers = futures::future::join_all((0..12).map(|n| {
+        let mut copy = thief.clone();
+        async move {
+            copy.change_password(&format!("together {n}"), "a brand new password")
+                .await
+        }
+    }))
+    .await;
+    for answer in &answers {
+        assert!(
+            [
+                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::SEE_OTHER,
+                StatusCode::TOO_MANY_REQUESTS
+            ]
+            .contains(&answer.status),
+            "{}",
+            answer.status
+        );
+    }
+    // At most five were checked, however many were sent at once (those
+    // that arrive after the fifth find the session ended).
+    let checked = count_of(&app, "password.check_failed").await;
+    assert!((1..=5).contains(&checked), "{checked} guesses were checked");
+    assert!(count_of(&app, "password.guesses_signed_out").await >= 1);
+    // Every session of the account ended in the database, so no request
+    // still in flight can save the thief's back to life; the owner's
+    // browser signs in again.
+    assert_eq!(thief.get(ACCOUNT).await.location(), LOGIN);
+    assert_eq!(owner.get(ACCOUNT).await.location(), LOGIN);
+    owner
+        .sign_in(Persona::Viewer.email(), PASSWORD)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    owner.get(ACCOUNT).await.assert_status(StatusCode::OK);
+}
