@@ -4,8 +4,8 @@
 //! Every hash made here mixes in a secret derived from the server key
 //! (argon2's `secret` input, a "pepper") and says so with `keyid=kw1` in
 //! its PHC string: a copy of the database without the key file gives no
-//! way to test a guess. A hash without that mark was made before the pepper
-//! and is checked as it was made, until its password next changes.
+//! way to test a guess. A hash without that mark was made before the pepper:
+//! it is checked as it was made, and sign-in replaces it with a keyed one.
 //!
 //! Each hash costs ~19 MiB and tens of milliseconds of CPU. Running it on the
 //! async runtime would stall every other request, and running an unbounded
@@ -45,6 +45,18 @@ const QUEUE_WAIT: Duration = Duration::from_secs(10);
 
 /// The `keyid` of a hash keyed by the pepper.
 const PEPPER_ID: &[u8] = b"kw1";
+
+/// Whether a parsed hash names the pepper (PHC strings hold the keyid in
+/// unpadded standard base64).
+fn keyed(parsed: &PasswordHash<'_>) -> bool {
+    parsed.params.get_str("keyid").is_some_and(|id| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(id)
+            .ok()
+            == Some(PEPPER_ID.to_vec())
+    })
+}
 
 /// OWASP: argon2id, m=19 MiB, t=2, p=1; keyed by `pepper` when given.
 fn argon2(pepper: Option<&[u8]>) -> Result<Argon2<'_>, HashError> {
@@ -119,21 +131,19 @@ impl PasswordHasher {
             .run(move || {
                 let parsed =
                     PasswordHash::new(&phc).map_err(|e| HashError::Failed(e.to_string()))?;
-                // PHC strings hold the keyid in unpadded standard base64.
-                let keyed = parsed.params.get_str("keyid").is_some_and(|id| {
-                    use base64::Engine;
-                    base64::engine::general_purpose::STANDARD_NO_PAD
-                        .decode(id)
-                        .ok()
-                        == Some(PEPPER_ID.to_vec())
-                });
-                let pepper = keyed.then_some(&pepper[..]);
+                let pepper = keyed(&parsed).then_some(&pepper[..]);
                 Ok(argon2(pepper)?
                     .verify_password(password.expose_secret().as_bytes(), &parsed)
                     .is_ok())
             })
             .await?;
         Ok(known && matches)
+    }
+
+    /// Whether `phc` was made with the pepper; one made before it is
+    /// replaced at its holder's next sign-in.
+    pub fn is_keyed(phc: &str) -> bool {
+        PasswordHash::new(phc).is_ok_and(|parsed| keyed(&parsed))
     }
 
     async fn dummy_hash(&self) -> Result<String, HashError> {

@@ -79,11 +79,8 @@ pub async fn sign_in_from(
     };
     // The connection goes back to the pool while the hash runs.
     drop(conn);
-    let ok = match app
-        .hasher
-        .verify(password, stored.map(|row| row.password_hash))
-        .await
-    {
+    let stored_hash = stored.map(|row| row.password_hash);
+    let ok = match app.hasher.verify(password, stored_hash.clone()).await {
         Ok(ok) => ok,
         Err(error) => {
             // Not checked (the server is busy): no failure either.
@@ -129,6 +126,13 @@ pub async fn sign_in_from(
     throttle::take_back(&mut conn, &attempt).await?;
     crate::storage::throttle::clear_failures(&mut conn, &bucket).await?;
     drop(conn);
+    // A hash made before the pepper is keyed now, while the password is at
+    // hand: a stolen database without the key then tests no guess of it.
+    if let Some(old) = stored_hash.filter(|h| !crate::auth::PasswordHasher::is_keyed(h)) {
+        let new = app.hasher.hash(password).await?;
+        let mut conn = app.db.acquire().await?;
+        users::rekey_password(&mut conn, user.id, &old, &new).await?;
+    }
     let event = by_user(user.id, &user.email, None, origin, AuditAction::SignIn);
     record_personal(app, event).await?;
     let device = device.unwrap_or_else(|| Device::issue(user.id));

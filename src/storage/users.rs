@@ -105,6 +105,27 @@ pub async fn insert(conn: &mut Conn, user: NewUser<'_>, now: i64) -> Result<User
     .await)
 }
 
+/// Replaces a password hash with the same password's keyed hash, unless the
+/// password changed meanwhile; sessions go on (the password is the same).
+pub async fn rekey_password(
+    conn: &mut Conn,
+    user_id: UserId,
+    old_hash: &str,
+    new_hash: &str,
+) -> anyhow::Result<()> {
+    on!(conn, |e| sqlx::query(
+        "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3"
+    )
+    .bind(new_hash)
+    .bind(user_id)
+    .bind(old_hash)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))
+    .context("keying a password hash")?;
+    Ok(())
+}
+
 /// Ends every session of the user (their sessions carry the old epoch).
 pub async fn end_sessions(conn: &mut Conn, user_id: UserId) -> anyhow::Result<()> {
     on!(conn, |e| sqlx::query(

@@ -565,3 +565,45 @@ async fn first_run_setup_raced_by_many_makes_one_organization() {
     assert_eq!(app.count("SELECT COUNT(*) FROM memberships").await, 1);
     assert_eq!(app.audit_actions().await, vec!["organization.created"]);
 }
+
+#[tokio::test]
+async fn a_password_hashed_before_the_pepper_signs_in_and_is_keyed_at_once() {
+    use argon2::password_hash::{PasswordHasher as _, SaltString, rand_core::OsRng};
+    let app = TestApp::demo().await;
+    let email = Persona::Viewer.email();
+    let unkeyed = argon2::Argon2::default()
+        .hash_password(
+            b"an older password here",
+            &SaltString::generate(&mut OsRng),
+        )
+        .unwrap()
+        .to_string();
+    app.sql
+        .execute(
+            "UPDATE users SET password_hash = $1 WHERE email = $2",
+            &[unkeyed.as_str().into(), email.into()],
+        )
+        .await;
+    let stored = || async {
+        app.sql
+            .string(
+                "SELECT password_hash FROM users WHERE email = $1",
+                &[email.into()],
+            )
+            .await
+    };
+    let mut browser = app.client();
+    browser
+        .sign_in(email, "an older password here")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let keyed = stored().await;
+    assert!(keyed.contains(",keyid=a3cx$"), "{keyed}");
+    // The session goes on, and the same password works with the new hash.
+    browser.get(ACCOUNT).await.assert_status(StatusCode::OK);
+    app.client()
+        .sign_in(email, "an older password here")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(stored().await, keyed);
+}
