@@ -81,19 +81,21 @@ impl Config {
 /// A URL fit for a log: the password, if any, replaced, and the query
 /// string too (PostgreSQL and SMTP URLs may carry a password there).
 pub fn redacted_url(url: &str) -> String {
-    let (url, query) = match url.split_once('?') {
-        Some((url, _)) => (url, "?[redacted]"),
-        None => (url, ""),
+    let query = |rest: &str| match rest.split_once('?') {
+        Some((before, _)) => format!("{before}?[redacted]"),
+        None => rest.to_owned(),
     };
     let Some((scheme, rest)) = url.split_once("://") else {
-        return format!("{url}{query}");
+        return query(url);
     };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return format!("{url}{query}");
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}{query}"),
-        None => format!("{url}{query}"),
+    // The user information ends at the last `@` of the authority; a `/`
+    // before it means that `@` is in the path or the query instead.
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) if !userinfo.contains('/') => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:[redacted]@{}", query(host)),
+            None => format!("{scheme}://{userinfo}@{}", query(host)),
+        },
+        _ => format!("{scheme}://{}", query(rest)),
     }
 }
 
@@ -156,6 +158,15 @@ mod tests {
         assert_eq!(
             redacted_url("smtps://mailer:hunter2@smtp.internal:465?tls=required"),
             "smtps://mailer:[redacted]@smtp.internal:465?[redacted]"
+        );
+        // A `?` or `@` where a URL should have escaped it hides nothing.
+        assert_eq!(
+            redacted_url("postgres://k:pa?ss@db.internal/keyward"),
+            "postgres://k:[redacted]@db.internal/keyward"
+        );
+        assert_eq!(
+            redacted_url("postgres://db.internal/keyward?password=a@b"),
+            "postgres://db.internal/keyward?[redacted]"
         );
         assert_eq!(
             redacted_url("postgres://postgres@127.0.0.1:5432"),

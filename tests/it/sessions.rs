@@ -572,10 +572,7 @@ async fn a_password_hashed_before_the_pepper_signs_in_and_is_keyed_at_once() {
     let app = TestApp::demo().await;
     let email = Persona::Viewer.email();
     let unkeyed = argon2::Argon2::default()
-        .hash_password(
-            b"an older password here",
-            &SaltString::generate(&mut OsRng),
-        )
+        .hash_password(b"an older password here", &SaltString::generate(&mut OsRng))
         .unwrap()
         .to_string();
     app.sql
