@@ -55,6 +55,7 @@ actions! {
     MemberInvited => "member.invited", "Member invited",
     InvitationResent => "member.invitation_resent", "Invitation sent again",
     InvitationRevoked => "member.invitation_revoked", "Invitation revoked",
+    InvitationCodeSent => "member.invitation_code_sent", "Invitation code emailed",
     MemberJoined => "member.joined", "Member joined",
     MemberAdded => "member.added", "Member added",
     MemberChanged => "member.changed", "Member's role changed",

@@ -190,6 +190,11 @@ pub fn read(event: &Event) -> Reading {
             String::new(),
         ),
         A::InvitationRevoked => ("revoked the invitation of", target.clone(), String::new()),
+        A::InvitationCodeSent => (
+            "was emailed a code to create an account from the invitation of",
+            target.clone(),
+            String::new(),
+        ),
         A::MemberJoined => {
             let as_role = text(&detail, "role").map(|r| format!("as {}", role(&r)));
             ("joined", String::new(), as_role.unwrap_or_default())

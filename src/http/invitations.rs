@@ -247,7 +247,7 @@ async fn accept(
             .map(|joined| (user, joined)),
         // A code to the invited address, to make a new account.
         (None, "send_code") => {
-            let shown = match service::invitations::send_code(&state, &token).await {
+            let shown = match service::invitations::send_code(&state, &token, &origin).await {
                 Ok(email) => Shown {
                     notice: format!(
                         "We emailed a code to {email}. Enter it below, with your name and a password, within 15 minutes."

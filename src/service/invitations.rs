@@ -313,7 +313,7 @@ fn code_digest(app: &AppState, id: InvitationId, code: &str) -> String {
 /// carries no code; the person holding the link is told the same either way,
 /// and a code they make up is refused the same way too.
 /// Returns the address written to.
-pub async fn send_code(app: &AppState, token: &str) -> Result<String> {
+pub async fn send_code(app: &AppState, token: &str, origin: &Origin) -> Result<String> {
     if !app.mailer.is_configured() {
         return Err(Error::MailNotConfigured);
     }
@@ -340,6 +340,19 @@ pub async fn send_code(app: &AppState, token: &str) -> Result<String> {
         now + CODE_VALID_FOR_SECS,
     )
     .await?;
+    // Recorded as the invited address's: the same event whether or not it
+    // has an account (the organization's owners read the log).
+    let event = crate::storage::audit::NewEvent {
+        organization_id: Some(invitation.org),
+        actor_user_id: None,
+        actor: invitation.email.clone(),
+        action: AuditAction::InvitationCodeSent,
+        target: Some(invitation.email.clone()),
+        ip: Some(origin.ip.to_string()),
+        user_agent: origin.user_agent.clone(),
+        detail: json!({ "codes_sent": sent + 1 }),
+    };
+    crate::storage::audit::insert(&mut tx, &event, now).await?;
     tx.commit().await?;
     let org = quoted(&invitation.org_name);
     let mail = match (!proven).then_some(code) {

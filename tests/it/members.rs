@@ -1003,6 +1003,16 @@ async fn a_code_works_for_15_minutes_and_an_invitation_gets_3_codes() {
         .assert_contains("We sent 3 codes for this invitation, the most we send.");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(smtp.delivered_to("slow@acme.test").len(), seen);
+    // Each code sent is in the organization's audit log, the refused one not.
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'member.invitation_code_sent' AND target = 'slow@acme.test'")
+            .await,
+        3
+    );
+    owner
+        .get(AUDIT_LOG)
+        .await
+        .assert_contains("was emailed a code to create an account from the invitation of");
     // What is stored is a digest, not the code.
     let stored = app
         .sql
