@@ -12,13 +12,14 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use secrecy::SecretString;
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use crate::auth::throttle::Device;
 use crate::domain::{DisplayName, FieldError, FieldErrors, Password};
 use crate::http::csrf::FormToken;
 use crate::http::error::AppResult;
@@ -244,7 +245,7 @@ async fn accept(
         // Signed in: join as this account (the use case checks it is the invited one).
         (Some(user), _) => service::invitations::accept_as(&state, &token, &user, &origin)
             .await
-            .map(|joined| (user, joined)),
+            .map(|joined| (user, joined, None)),
         // A code to the invited address, to make a new account.
         (None, "send_code") => {
             let shown = match service::invitations::send_code(&state, &token, &origin).await {
@@ -304,7 +305,11 @@ async fn accept(
                 &state, &token, &form.code, &name, &password, &origin,
             )
             .await
-            .map(|user| (user, Joined::Joined))
+            // A browser that made its account is one of the account's devices.
+            .map(|user| {
+                let device = Device::issue(user.id);
+                (user, Joined::Joined, Some(device))
+            })
         }
         // The invited account's password signs in, then it joins. Asked
         // whether or not the account exists: a wrong password and a missing
@@ -312,22 +317,27 @@ async fn accept(
         (None, _) => {
             let password = SecretString::from(form.password.clone());
             let email = opened.invitation.email.clone();
-            match service::account::sign_in(&state, &email, &password, &origin).await {
-                Ok(user) => service::invitations::accept_as(&state, &token, &user, &origin)
-                    .await
-                    .map(|joined| (user, joined)),
+            let device = session::device(&state, &headers);
+            match service::account::sign_in_from(&state, &email, &password, device, &origin).await {
+                Ok(signed_in) => {
+                    let user = signed_in.user;
+                    service::invitations::accept_as(&state, &token, &user, &origin)
+                        .await
+                        .map(|joined| (user, joined, Some(signed_in.device)))
+                }
                 Err(error) => Err(error),
             }
         }
     };
     match result {
-        Ok((user, joined)) => {
+        Ok((user, joined, device)) => {
             session::sign_in(&session, &user, state.now()).await?;
             session::choose_org(&session, opened.invitation.org).await?;
-            if joined == Joined::AlreadyMember {
+            let cookie = device.and_then(|device| session::device_cookie(&state, &device));
+            let mut response = if joined == Joined::AlreadyMember {
                 let org = opened.invitation.org_name;
                 let csrf = FormToken::for_visitor(&state, &session, &headers).await?;
-                return Ok(dead_end(
+                dead_end(
                     StatusCode::CONFLICT,
                     format!("Join {org}"),
                     format!(
@@ -338,9 +348,14 @@ async fn accept(
                         format!("Continue to {org}"),
                     ),
                     csrf,
-                ));
+                )
+            } else {
+                Redirect::to("/settings/credentials").into_response()
+            };
+            if let Some(cookie) = cookie {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
             }
-            Ok(Redirect::to("/settings/credentials").into_response())
+            Ok(response)
         }
         Err(e @ Error::SignInFailed) => {
             let mut errors = FieldErrors::default();

@@ -131,5 +131,13 @@ async fn submit(
     .await?;
     let now = state.now();
     session::sign_in(&session, &user, now).await?;
-    Ok(Redirect::to("/settings/credentials").into_response())
+    // The browser that set Keyward up is the owner's first known device.
+    let device = crate::auth::throttle::Device::issue(user.id);
+    let mut response = Redirect::to("/settings/credentials").into_response();
+    if let Some(cookie) = session::device_cookie(&state, &device) {
+        response
+            .headers_mut()
+            .append(axum::http::header::SET_COOKIE, cookie);
+    }
+    Ok(response)
 }

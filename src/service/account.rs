@@ -183,11 +183,23 @@ pub async fn check_password(
             (ip_key.as_str(), throttle::MAX_PER_IP),
         ],
     };
+    let event = |action| by_user(user.id, &user.email, None, origin, action);
     let (attempt, stored) = {
         let mut conn = app.db.acquire().await?;
         let attempt = match throttle::begin(&mut conn, &limits, now).await? {
             Ok(attempt) => attempt,
-            Err(retry_after) => return Err(Error::SignInThrottled { retry_after }),
+            Err(retry_after) => {
+                // This session's (or browser's) own share is used up, by
+                // guesses made one after another or sent together: it ends,
+                // whichever guess got here last. A full address only waits.
+                let own = throttle::wait_for(&mut conn, &limits[..1], throttle::WINDOW_SECS, now)
+                    .await?;
+                drop(conn);
+                if own.is_some() {
+                    return end_guessing_sessions(app, user, event).await;
+                }
+                return Err(Error::SignInThrottled { retry_after });
+            }
         };
         (attempt, users::password_by_id(&mut conn, user.id).await?)
     };
@@ -208,7 +220,6 @@ pub async fn check_password(
             return done.map(|_| ());
         }
     }
-    let event = |action| by_user(user.id, &user.email, None, origin, action);
     record_personal(app, event(AuditAction::PasswordCheckFailed)).await?;
     if !attempt.pauses() {
         return Err(Error::WrongPassword);
@@ -220,10 +231,18 @@ pub async fn check_password(
         );
         record_personal(app, pause).await?;
     }
-    // Every session of the account ends, in the database: a request of the
-    // guessing session still in flight cannot save it back to life, and a
-    // thief's copy of it is worthless. The owner signs in again (a browser
-    // known by its device cookie is never paused by someone else's guesses).
+    end_guessing_sessions(app, user, event).await
+}
+
+/// Every session of the account ends, in the database: a request of the
+/// guessing session still in flight cannot save it back to life, and a
+/// thief's copy of it is worthless. The owner signs in again (a browser
+/// known by its device cookie is never paused by someone else's guesses).
+async fn end_guessing_sessions(
+    app: &AppState,
+    user: &User,
+    event: impl Fn(AuditAction) -> NewEvent,
+) -> Result<()> {
     {
         let mut conn = app.db.acquire().await?;
         users::end_sessions(&mut conn, user.id).await?;

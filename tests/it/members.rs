@@ -190,6 +190,8 @@ async fn an_invited_person_creates_their_own_account_or_signs_in_and_joins() {
     )
     .await;
     joined.assert_status(StatusCode::SEE_OTHER);
+    // The browser that made the account is one of its known devices.
+    assert!(joined.cookie_set("keyward_device").is_some());
     invitee
         .get(CREDENTIALS)
         .await
@@ -219,9 +221,9 @@ async fn an_invited_person_creates_their_own_account_or_signs_in_and_joins() {
         .await
         .assert_status(StatusCode::UNAUTHORIZED)
         .assert_contains("Incorrect email or password.");
-    gus.post(&link, &[("password", PASSWORD)])
-        .await
-        .assert_status(StatusCode::SEE_OTHER);
+    let signed_in = gus.post(&link, &[("password", PASSWORD)]).await;
+    signed_in.assert_status(StatusCode::SEE_OTHER);
+    assert!(signed_in.cookie_set("keyward_device").is_some());
     gus.get(CREDENTIALS)
         .await
         .assert_contains("Acme Payments")

@@ -31,6 +31,8 @@ async fn an_empty_database_leads_every_page_to_setup_which_runs_once() {
     let created = browser.post(SETUP, &form).await;
     created.assert_status(StatusCode::SEE_OTHER);
     assert_eq!(created.location(), CREDENTIALS);
+    // The browser that set Keyward up is a known device of its owner.
+    assert!(created.cookie_set("keyward_device").is_some());
     // The new owner is signed in.
     browser
         .get(MEMBERS)
