@@ -1260,6 +1260,62 @@ async fn a_round_claims_other_endpoints_before_one_endpoints_backlog() {
 }
 
 #[tokio::test]
+async fn a_round_claims_an_endpoints_deliveries_in_the_order_they_fell_due_after_those_in_flight() {
+    let app = TestApp::demo().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let (id, _) = add_webhook(
+        &mut owner,
+        "https://retries.nowhere.invalid/k",
+        &["credential.created"],
+    )
+    .await;
+    backlog(&app, &id, 6).await;
+    // Retries fall due at other times than they were queued; two at the
+    // same second go in the order they were queued. One is being sent by
+    // another instance (its lease runs), one is not due yet.
+    let now = app.clock.now();
+    for (n, due, leased_until) in [
+        (0, now - 10, 0),
+        (1, now - 90, now + 60),
+        (2, now - 30, 0),
+        (3, now - 30, 0),
+        (4, now + 60, 0),
+        (5, now - 60, 0),
+    ] {
+        app.sql
+            .execute(
+                "UPDATE webhook_deliveries SET next_attempt_at = $1, locked_until = $2 WHERE message_id = $3",
+                &[
+                    due.into(),
+                    leased_until.into(),
+                    (&format!("msg_backlog_{id}_{n:03}")).into(),
+                ],
+            )
+            .await;
+    }
+
+    keyward::webhooks::run_once(&app.state).await.unwrap();
+    let attempted: Vec<(String,)> = app
+        .sql
+        .all(
+            &format!(
+                "SELECT message_id FROM webhook_deliveries WHERE endpoint_id = {id} AND attempts > 0 ORDER BY message_id"
+            ),
+            &[],
+        )
+        .await;
+    // Four in flight at most: the one leased elsewhere, then the three
+    // that fell due first.
+    let expected: Vec<(String,)> = [5, 2, 3]
+        .iter()
+        .map(|n| (format!("msg_backlog_{id}_{n:03}"),))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(attempted, expected);
+}
+
+#[tokio::test]
 async fn test_events_and_resends_past_five_a_minute_are_refused_with_the_reason_and_nothing_is_queued()
  {
     let app = TestApp::demo().await;
