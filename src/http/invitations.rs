@@ -256,12 +256,14 @@ async fn accept(
                     mode: Some(Mode::Code),
                     ..Shown::ok()
                 },
-                Err(e @ Error::TooManyInvitationCodes(_)) => again(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    None,
-                    FieldErrors::default(),
-                    e.to_string(),
-                ),
+                Err(e @ (Error::TooManyInvitationCodes(_) | Error::TooManyCodesForAddress(_))) => {
+                    again(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        None,
+                        FieldErrors::default(),
+                        e.to_string(),
+                    )
+                }
                 Err(e @ (Error::MailNotConfigured | Error::MailFailed)) => again(
                     StatusCode::SERVICE_UNAVAILABLE,
                     None,

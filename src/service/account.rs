@@ -192,8 +192,8 @@ pub async fn check_password(
                 // This session's (or browser's) own share is used up, by
                 // guesses made one after another or sent together: it ends,
                 // whichever guess got here last. A full address only waits.
-                let own = throttle::wait_for(&mut conn, &limits[..1], throttle::WINDOW_SECS, now)
-                    .await?;
+                let own =
+                    throttle::wait_for(&mut conn, &limits[..1], throttle::WINDOW_SECS, now).await?;
                 drop(conn);
                 if own.is_some() {
                     return end_guessing_sessions(app, user, event).await;

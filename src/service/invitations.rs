@@ -293,6 +293,9 @@ pub async fn open_link(app: &AppState, token: &str) -> Result<Opened> {
 pub const CODE_VALID_FOR_SECS: i64 = 15 * 60;
 pub const CODE_ATTEMPTS: i64 = 5;
 pub const CODES_PER_INVITATION: i64 = 3;
+/// Codes emailed to one address in any 24 hours, for all its invitations:
+/// 10 codes of 5 tries are 50 guesses a day at a million.
+pub const CODES_PER_ADDRESS_PER_DAY: i64 = 10;
 
 /// A code of 6 digits. Five tries at one of a million: whoever holds the
 /// link but not the mailbox has no real chance.
@@ -323,6 +326,13 @@ pub async fn send_code(app: &AppState, token: &str, origin: &Origin) -> Result<S
     let sent = repo::code(&mut tx, invitation.id).await?.codes_sent;
     if sent >= CODES_PER_INVITATION {
         return Err(Error::TooManyInvitationCodes(CODES_PER_INVITATION));
+    }
+    // Sending the invitation again starts its codes over; the address's own
+    // daily count does not, so an inviter cannot buy guesses at one address.
+    if repo::codes_sent_to(&mut tx, &invitation.email, app.now() - 86_400).await?
+        >= CODES_PER_ADDRESS_PER_DAY
+    {
+        return Err(Error::TooManyCodesForAddress(CODES_PER_ADDRESS_PER_DAY));
     }
     let proven = match users::find_by_email(&mut tx, &invitation.email).await? {
         Some(user) => repo::email_confirmed(&mut tx, user.id).await?,

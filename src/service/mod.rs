@@ -166,6 +166,10 @@ pub enum Error {
     )]
     TooManyInvitationCodes(i64),
     #[error(
+        "We emailed {0} codes to this address in the last 24 hours, the most we send in a day. Use the latest one, or try again tomorrow."
+    )]
+    TooManyCodesForAddress(i64),
+    #[error(
         "This Keyward server cannot send email, so it cannot prove that the invited address is yours, and cannot make an account from this link. If you have an account for it, sign in with its password. Otherwise ask the people who run this server to set up email, then open this link again."
     )]
     MailNotConfigured,

@@ -235,6 +235,20 @@ pub async fn sent_since(
     Ok(row)
 }
 
+/// How many invitation codes were emailed to `email` since `since`, for
+/// any organization's invitation.
+pub async fn codes_sent_to(conn: &mut Conn, email: &str, since: i64) -> anyhow::Result<i64> {
+    on!(conn, |e| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events
+         WHERE action = 'member.invitation_code_sent' AND target = $1 AND created_at > $2"
+    )
+    .bind(email)
+    .bind(since)
+    .fetch_one(e)
+    .await)
+    .context("counting the codes sent to an address")
+}
+
 /// The one-time code of an invitation: its keyed digest (none when none was
 /// sent, or it was used), until when it works, the wrong codes tried
 /// against it, and how many codes were sent for the invitation.

@@ -1080,3 +1080,44 @@ async fn the_migration_marks_unproven_only_the_accounts_made_from_a_link() {
         .await;
     assert_eq!(unproven, vec!["made@acme.test".to_owned()]);
 }
+
+#[tokio::test]
+async fn an_address_gets_at_most_ten_codes_a_day_however_often_it_is_invited_again() {
+    let (smtp, app) = demo_with_mail().await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let email = "target@example.com";
+    let mut link = owner.invitation_link(email, Role::CanView).await;
+    let id = app
+        .sql
+        .scalar_i64("SELECT MAX(id) FROM invitations", &[])
+        .await;
+    let resend = format!("/settings/members/invitations/{id}/resend");
+    let send_again = async |owner: &mut Client| {
+        owner.get(MEMBERS).await;
+        let again = owner.post(&resend, &[]).await;
+        again.assert_status(StatusCode::OK);
+        invitation_path_in(&again.body).expect("the new link is shown")
+    };
+    let mut holder = app.client();
+    for n in 0..10 {
+        // Three codes an invitation; sending it again starts those over.
+        if n > 0 && n % 3 == 0 {
+            link = send_again(&mut owner).await;
+        }
+        emailed_code(&smtp, &mut holder, &link, email).await;
+    }
+    // The invitation would allow another; the address has had its ten.
+    link = send_again(&mut owner).await;
+    let seen = smtp.delivered_to(email).len();
+    holder.get(&link).await.assert_status(StatusCode::OK);
+    holder
+        .post(&link, &[("step", "send_code")])
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS)
+        .assert_contains("We emailed 10 codes to this address in the last 24 hours");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(smtp.delivered_to(email).len(), seen);
+    // A day later, codes go out again.
+    app.clock.advance(86_400);
+    emailed_code(&smtp, &mut holder, &link, email).await;
+}
