@@ -66,7 +66,8 @@ pub fn ip_key(ip: IpAddr) -> String {
 }
 
 /// The key of a session's own count of wrong passwords on the Account page:
-/// `id` is a random value kept in the session, never the session id.
+/// `id` is derived from the session's sign-in (`http::session::guesser_id`),
+/// never the session id.
 pub fn session_key(id: &str) -> String {
     format!("session:{id}")
 }

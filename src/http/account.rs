@@ -248,10 +248,9 @@ async fn change_password(
             return Ok(Redirect::to(SIGNED_OUT_AFTER_WRONG_PASSWORDS).into_response());
         }
         Err(Error::SignInThrottled { retry_after }) => {
-            let minutes = (retry_after + 59) / 60;
             let message = format!(
-                "Too many wrong passwords. Wait {minutes} minute{} and try again.",
-                if minutes == 1 { "" } else { "s" }
+                "Too many wrong passwords. {}",
+                crate::http::views::wait_and_retry(retry_after)
             );
             errors.push(FieldError::new("current_password", message));
             let mut response = again(&state, &ctx, errors).await?;

@@ -12,7 +12,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use secrecy::SecretString;
@@ -335,7 +335,6 @@ async fn accept(
         Ok((user, joined, device)) => {
             session::sign_in(&session, &user, state.now()).await?;
             session::choose_org(&session, opened.invitation.org).await?;
-            let cookie = device.and_then(|device| session::device_cookie(&state, &device));
             let mut response = if joined == Joined::AlreadyMember {
                 let org = opened.invitation.org_name;
                 let csrf = FormToken::for_visitor(&state, &session, &headers).await?;
@@ -354,8 +353,8 @@ async fn accept(
             } else {
                 Redirect::to("/settings/credentials").into_response()
             };
-            if let Some(cookie) = cookie {
-                response.headers_mut().append(header::SET_COOKIE, cookie);
+            if let Some(device) = &device {
+                session::give_device(&state, device, &mut response);
             }
             Ok(response)
         }

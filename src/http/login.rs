@@ -109,9 +109,7 @@ async fn submit(
             crate::telemetry::sign_in("success");
             session::sign_in(&session, &signed_in.user, state.now()).await?;
             let mut response = Redirect::to("/").into_response();
-            if let Some(cookie) = session::device_cookie(&state, &signed_in.device) {
-                response.headers_mut().append(header::SET_COOKIE, cookie);
-            }
+            session::give_device(&state, &signed_in.device, &mut response);
             Ok(response)
         }
         Err(
@@ -119,11 +117,7 @@ async fn submit(
             | Error::DeviceThrottled { retry_after }),
         ) => {
             crate::telemetry::sign_in("throttled");
-            let minutes = (retry_after + 59) / 60;
-            let wait = format!(
-                "Wait {minutes} minute{} and try again.",
-                if minutes == 1 { "" } else { "s" }
-            );
+            let wait = crate::http::views::wait_and_retry(retry_after);
             // Plain words for what is paused, and for the owner what still works.
             let (message, help) = match refused {
                 Error::DeviceThrottled { .. } => (

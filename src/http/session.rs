@@ -100,7 +100,7 @@ pub fn device(state: &AppState, headers: &HeaderMap) -> Option<Device> {
 /// The `Set-Cookie` that gives the browser its device cookie: long-lived,
 /// `HttpOnly`, `SameSite=Strict` (only our own sign-in form sends it), and
 /// `Secure` under https.
-pub fn device_cookie(state: &AppState, device: &Device) -> Option<HeaderValue> {
+fn device_cookie(state: &AppState, device: &Device) -> Option<HeaderValue> {
     let secure = state.config.secure_cookies();
     let cookie = format!(
         "{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}",
@@ -110,6 +110,16 @@ pub fn device_cookie(state: &AppState, device: &Device) -> Option<HeaderValue> {
         if secure { "; Secure" } else { "" }
     );
     HeaderValue::from_str(&cookie).ok()
+}
+
+/// Gives the browser its device cookie on `response`: after a sign-in, an
+/// account made from an invitation, or first-run setup.
+pub fn give_device(state: &AppState, device: &Device, response: &mut axum::response::Response) {
+    if let Some(cookie) = device_cookie(state, device) {
+        response
+            .headers_mut()
+            .append(axum::http::header::SET_COOKIE, cookie);
+    }
 }
 
 /// Chooses the organization the next pages show.

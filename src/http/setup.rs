@@ -134,10 +134,6 @@ async fn submit(
     // The browser that set Keyward up is the owner's first known device.
     let device = crate::auth::throttle::Device::issue(user.id);
     let mut response = Redirect::to("/settings/credentials").into_response();
-    if let Some(cookie) = session::device_cookie(&state, &device) {
-        response
-            .headers_mut()
-            .append(axum::http::header::SET_COOKIE, cookie);
-    }
+    session::give_device(&state, &device, &mut response);
     Ok(response)
 }

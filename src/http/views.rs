@@ -77,6 +77,16 @@ pub fn absolute_time(unix: i64) -> String {
         .unwrap_or_default()
 }
 
+/// "Wait 15 minutes and try again." for a refusal with `Retry-After` of
+/// `retry_after` seconds (whole minutes, rounded up).
+pub fn wait_and_retry(retry_after: i64) -> String {
+    let minutes = (retry_after + 59) / 60;
+    format!(
+        "Wait {minutes} minute{} and try again.",
+        if minutes == 1 { "" } else { "s" }
+    )
+}
+
 /// "just now", "3 min ago", "5 hours ago", "2 days ago", or a date; for a
 /// time ahead, "in 3 min", "in 5 hours", "in 2 days".
 pub fn relative_time(unix: i64, now: i64) -> String {
