@@ -13,14 +13,7 @@ use anyhow::{Context, bail};
 
 use crate::storage::Db;
 
-/// The file of a `sqlite:` database URL, if it names one.
-pub fn sqlite_file(database_url: &str) -> Option<PathBuf> {
-    let rest = database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| database_url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or("");
-    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
-}
+pub use crate::storage::sqlite_file;
 
 /// The lock file beside the database: every running server holds a shared
 /// lock on it; a restore needs it exclusively.
@@ -100,10 +93,8 @@ pub async fn restore(database_url: &str, source: &Path) -> anyhow::Result<()> {
     if verdict != "ok" {
         bail!("{} fails its integrity check: {verdict}", source.display());
     }
-    for suffix in ["-wal", "-shm"] {
-        let mut name = database.as_os_str().to_owned();
-        name.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(name));
+    for journal in crate::storage::journal_files(&database) {
+        let _ = std::fs::remove_file(journal);
     }
     // Copied into a private file (`fs::copy` would give it the source's mode).
     crate::storage::keep_private(&database)?;

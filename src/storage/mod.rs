@@ -116,6 +116,24 @@ impl Connection for Pooled {
     }
 }
 
+/// The file of a `sqlite:` database URL, if it names one (not `:memory:`).
+pub fn sqlite_file(database_url: &str) -> Option<PathBuf> {
+    let rest = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+/// The WAL and shared-memory files SQLite keeps beside `database`.
+pub fn journal_files(database: &Path) -> [PathBuf; 2] {
+    ["-wal", "-shm"].map(|suffix| {
+        let mut name = database.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    })
+}
+
 /// Makes `path` readable and writable by its owner alone (0600), creating
 /// it empty first if it does not exist, so a file that will hold sessions
 /// or hashes is private from its first byte.
@@ -172,19 +190,11 @@ impl Db {
         // The file holds live session ids and password hashes: its owner's
         // alone, as are the WAL and SHM files, which SQLite creates with
         // the database file's mode.
-        let file = options.get_filename();
-        let in_memory = url.contains(":memory:")
-            || url.contains("mode=memory")
-            || file.as_os_str().is_empty()
-            || file.to_string_lossy().starts_with("file:");
-        if !in_memory {
-            keep_private(file)?;
-            for suffix in ["-wal", "-shm"] {
-                let mut name = file.as_os_str().to_owned();
-                name.push(suffix);
-                let companion = PathBuf::from(name);
-                if companion.exists() {
-                    keep_private(&companion)?;
+        if let Some(file) = sqlite_file(url) {
+            keep_private(&file)?;
+            for journal in journal_files(&file) {
+                if journal.exists() {
+                    keep_private(&journal)?;
                 }
             }
         }
