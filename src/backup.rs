@@ -162,36 +162,12 @@ pub async fn into_folder(
     Ok(file)
 }
 
-/// "30m", "6h", "1d" as a duration.
-pub fn parse_every(raw: &str) -> Result<Duration, String> {
-    let raw = raw.trim();
-    let (number, unit) = raw.split_at(raw.len().saturating_sub(1));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{raw}` is not a period such as 30m, 6h or 1d"))?;
-    let seconds = match unit {
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(format!("`{raw}` is not a period such as 30m, 6h or 1d")),
-    };
-    if seconds < 60 {
-        return Err("back up at most once a minute".to_owned());
-    }
-    Ok(Duration::from_secs(seconds))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn periods_and_files() {
-        assert_eq!(parse_every("6h"), Ok(Duration::from_secs(6 * 3600)));
-        assert_eq!(parse_every("1d"), Ok(Duration::from_secs(86_400)));
-        assert!(parse_every("0m").is_err());
-        assert!(parse_every("6").is_err());
-        assert!(parse_every("h").is_err());
         assert_eq!(
             sqlite_file("sqlite:///var/lib/keyward/keyward.db?mode=rwc"),
             Some(PathBuf::from("/var/lib/keyward/keyward.db"))

@@ -5,7 +5,6 @@
 pub mod auth;
 pub mod backup;
 pub mod clock;
-pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod http;

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use keyward::domain::{Access, DisplayName, Email, Password};
 use keyward::keys::Keys;
+use keyward::settings::LogFormat;
 use keyward::storage::Db;
 use keyward::{AppState, demo, random, service};
 use tower_sessions::session_store::ExpiredDeletion;
@@ -171,7 +172,7 @@ async fn run() -> anyhow::Result<()> {
     )?;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    if settings.log_format == "json" {
+    if settings.log_format == LogFormat::Json {
         tracing_subscriber::fmt()
             .json()
             .flatten_event(true)
@@ -182,7 +183,6 @@ async fn run() -> anyhow::Result<()> {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
-    let config = settings.config()?;
     if let Some(Command::Config(ConfigCommand::Check)) = &cli.command {
         match &cli.config {
             Some(path) => println!(
@@ -199,29 +199,29 @@ async fn run() -> anyhow::Result<()> {
     let schedule = match &settings.backup.dir {
         Some(dir) => Some((
             dir.clone(),
-            settings.backup_every()?,
+            settings.backup.every.0,
             settings.backup.keep as usize,
         )),
         None => None,
     };
     let command = cli.command.unwrap_or(Command::Serve { demo: false });
     if let Command::Health { path } = &command {
-        return health(config.addr, path).await;
+        return health(settings.addr, path).await;
     }
     // A restore replaces the database file: nothing may have it open.
     if let Command::Restore { file } = &command {
-        keyward::backup::restore(&config.database_url, file).await?;
-        println!("restored {} from {}", config.database_url, file.display());
+        keyward::backup::restore(&settings.database_url, file).await?;
+        println!("restored {} from {}", settings.database_url, file.display());
         return Ok(());
     }
     // Running servers share this lock; a restore needs it alone.
     let _server_lock = match command {
-        Command::Serve { .. } => keyward::backup::hold(&config.database_url)?,
+        Command::Serve { .. } => keyward::backup::hold(&settings.database_url)?,
         _ => None,
     };
-    let db = Db::connect(&config.database_url).await?;
+    let db = Db::connect(&settings.database_url).await?;
     if let Command::Backup { file } = &command {
-        keyward::backup::backup(&db, &config.database_url, file).await?;
+        keyward::backup::backup(&db, &settings.database_url, file).await?;
         println!(
             "backed up to {} (the key file is not in it: keep it separately)",
             file.display()
@@ -234,19 +234,10 @@ async fn run() -> anyhow::Result<()> {
         return Ok(());
     }
     let keys = Keys::load_or_create(
-        &config.key_file,
+        &settings.key_file,
         std::env::var("KEYWARD_KEY").ok().as_deref(),
     )?;
-    if let Some(url) = &config.smtp_url {
-        keyward::mail::Mailer::smtp(url, &config.smtp_from)?;
-    }
-    keyward::webhooks::Sender::new(keyward::webhooks::Guard::new(
-        config.webhook_allowed_networks.clone(),
-    ))?;
-    if let Some(path) = &config.leak_public_keys {
-        keyward::auth::leak_keys::LeakKeys::load(path)?;
-    }
-    let state = AppState::new(db, config, keys);
+    let state = AppState::new(db, settings, keys)?;
     match command {
         Command::Serve { demo } => {
             if let Some((dir, every, keep)) = schedule {

@@ -6,9 +6,9 @@ use crate::auth::api_limits::ApiLimits;
 use crate::auth::leak_keys::LeakKeys;
 use crate::auth::token_limits::TokenLimits;
 use crate::clock::{Clock, RateClock, SystemClock};
-use crate::config::Config;
 use crate::keys::Keys;
 use crate::mail::Mailer;
+use crate::settings::Settings;
 use crate::storage::Db;
 use crate::webhooks::{Guard, Sender};
 
@@ -16,7 +16,7 @@ use crate::webhooks::{Guard, Sender};
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
-    pub config: Arc<Config>,
+    pub config: Arc<Settings>,
     pub hasher: PasswordHasher,
     pub keys: Arc<Keys>,
     pub token_limits: Arc<TokenLimits>,
@@ -25,9 +25,8 @@ pub struct AppState {
     pub leak_keys: Option<Arc<LeakKeys>>,
     pub clock: Arc<dyn Clock>,
     pub mailer: Mailer,
-    /// The HTTP client of webhook deliveries, with its address guard
-    /// (`keyward serve` checks it can be built before it gets here).
-    pub webhook_sender: Option<Sender>,
+    /// The HTTP client of webhook deliveries, with its address guard.
+    pub webhook_sender: Sender,
     /// Set once the first organization exists; `/setup` is closed from then on.
     setup_done: Arc<AtomicBool>,
     /// Set when the process was asked to stop: `/readyz` answers 503 so a
@@ -36,52 +35,50 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(db: Db, config: Config, keys: Keys) -> Self {
-        Self::with_clock(db, config, keys, Arc::new(SystemClock))
+    /// The state of a server: builds each component the settings name
+    /// (the mailer, the webhook client, the leak keys) once, and fails,
+    /// naming the setting, when one cannot be built.
+    pub fn new(db: Db, settings: Settings, keys: Keys) -> anyhow::Result<Self> {
+        Self::with_clock(db, settings, keys, Arc::new(SystemClock))
     }
 
-    pub fn with_clock(db: Db, config: Config, keys: Keys, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_clock(
+        db: Db,
+        settings: Settings,
+        keys: Keys,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
         let rate_clock = RateClock(clock.clone());
-        let token_limits = Arc::new(TokenLimits::new(
-            config.token_rate_per_client,
-            config.token_rate_per_ip,
-            rate_clock.clone(),
-        ));
-        // `keyward serve` checks the SMTP settings before it gets here.
-        let mailer = match &config.smtp_url {
-            Some(url) => Mailer::smtp(url, &config.smtp_from).unwrap_or_else(|error| {
-                tracing::error!(error = format!("{error:#}"), "email is off");
-                Mailer::none()
-            }),
+        let mailer = match &settings.smtp_url {
+            Some(url) => Mailer::smtp(url, &settings.smtp_from)?,
             None => Mailer::none(),
         };
-        AppState {
+        let webhook_sender = Sender::new(Guard::new(settings.webhook.allowed_networks.to_vec()))?;
+        let leak_keys = match settings.leak_public_keys.as_deref() {
+            Some(path) => Some(Arc::new(LeakKeys::load(path)?)),
+            None => None,
+        };
+        Ok(AppState {
             mailer,
-            webhook_sender: Sender::new(Guard::new(config.webhook_allowed_networks.clone()))
-                .map_err(|error| tracing::error!(error = format!("{error:#}"), "webhooks are off"))
-                .ok(),
-            token_limits,
-            api_limits: Arc::new(ApiLimits::new(config.api_rate_per_minute, rate_clock)),
-            // `keyward serve` checks the file before it gets here.
-            leak_keys: config.leak_public_keys.as_deref().and_then(|path| {
-                LeakKeys::load(path)
-                    .map_err(|error| {
-                        tracing::error!(error = format!("{error:#}"), "leak intake is off")
-                    })
-                    .ok()
-                    .map(Arc::new)
-            }),
+            webhook_sender,
+            token_limits: Arc::new(TokenLimits::new(
+                settings.token_rate_per_client,
+                settings.token_rate_per_ip,
+                rate_clock.clone(),
+            )),
+            api_limits: Arc::new(ApiLimits::new(settings.api_rate_per_minute, rate_clock)),
+            leak_keys,
             db,
-            config: Arc::new(config),
+            config: Arc::new(settings),
             hasher: PasswordHasher::new(workers, keys.password_pepper()),
             keys: Arc::new(keys),
             clock,
             setup_done: Arc::new(AtomicBool::new(false)),
             draining: Arc::new(AtomicBool::new(false)),
-        }
+        })
     }
 
     /// Marks the instance as stopping (see `/readyz`).

@@ -395,14 +395,13 @@ async fn attempt(state: &AppState, due: Due) -> anyhow::Result<()> {
         status: None,
         error: Some(error),
     };
-    let answer = match &state.webhook_sender {
-        _ if secrets.is_empty() => refused(DeliveryError::SecretUnreadable),
-        None => refused(DeliveryError::SenderUnavailable),
-        Some(sender) => {
-            sender
-                .post(&endpoint.url, &headers, due.payload.clone())
-                .await
-        }
+    let answer = if secrets.is_empty() {
+        refused(DeliveryError::SecretUnreadable)
+    } else {
+        state
+            .webhook_sender
+            .post(&endpoint.url, &headers, due.payload.clone())
+            .await
     };
     let now = state.now();
     let outcome = match answer.error {
@@ -410,7 +409,7 @@ async fn attempt(state: &AppState, due: Due) -> anyhow::Result<()> {
         Some(error) if !error.is_retried() => AttemptOutcome::GaveUp,
         Some(_) => {
             let wait = webhook::retry_wait(
-                state.config.webhook_retry_base_secs,
+                state.config.webhook.retry_base_secs,
                 due.attempts,
                 rand::random::<f64>(),
             );

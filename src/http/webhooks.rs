@@ -201,7 +201,7 @@ async fn list_page(
         groups,
         errors,
         notice,
-        allow_http: state.config.webhook_allow_http,
+        allow_http: state.config.webhook.allow_http,
     })
 }
 
@@ -224,7 +224,7 @@ async fn create(
     Form(form): Form<WebhookForm>,
 ) -> AppResult<Response> {
     let actor = ctx.actor(&meta);
-    let draft = match form.parse(state.config.webhook_allow_http) {
+    let draft = match form.parse(state.config.webhook.allow_http) {
         Ok(draft) => draft,
         Err(errors) => {
             let page = list_page(&state, &ctx, &meta, form, errors).await?;
@@ -384,7 +384,7 @@ async fn endpoint_page_refusing(
             .into_iter()
             .map(|d| DeliveryRow::new(d, now))
             .collect(),
-        allow_http: state.config.webhook_allow_http,
+        allow_http: state.config.webhook.allow_http,
         revealed,
     };
     let has_secret = page.revealed.is_some();
@@ -422,7 +422,7 @@ async fn save(
     Form(form): Form<WebhookForm>,
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
-    let draft = match form.parse(state.config.webhook_allow_http) {
+    let draft = match form.parse(state.config.webhook.allow_http) {
         Ok(draft) => draft,
         Err(errors) => {
             return endpoint_page(&state, &ctx, &meta, id, Some((form, errors)), None).await;

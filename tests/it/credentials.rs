@@ -5,7 +5,7 @@
 
 use axum::http::StatusCode;
 use futures::future::join_all;
-use keyward::config::Environment;
+use keyward::domain::credential::Environment;
 use serde_json::json;
 
 use crate::support::pages::*;

@@ -32,6 +32,7 @@ async fn restarted(app: &TestApp) -> AppState {
         app.keys.clone(),
         Arc::new(app.clock.manual()),
     )
+    .unwrap()
 }
 
 #[tokio::test]

@@ -777,12 +777,52 @@ fn settings_layer_file_then_environment_then_flags_and_name_their_mistakes() {
         ok && text.contains("mailer:[redacted]@") && !text.contains("hunter2"),
         "{text}"
     );
-    // A bad value names its setting and where it came from.
-    let (ok, text) = check(&[("KEYWARD_BACKUP_KEEP", "lots")], &[]);
-    assert!(
-        !ok && text.contains("backup.keep") && text.contains("environment variable"),
-        "{text}"
+    // Values are typed when read: check prints what the server runs with,
+    // computed defaults included, networks as parsed.
+    let (ok, text) = check(
+        &[("KEYWARD_TRUSTED_PROXIES", " 10.0.0.0/8, 192.0.2.7")],
+        &["--log-format", "json"],
     );
+    assert!(ok, "{text}");
+    for line in [
+        "public_url = \"http://127.0.0.1:9001\"",
+        "trusted_proxies = \"10.0.0.0/8,192.0.2.7/32\"",
+        "log_format = \"json\"",
+        "every = \"1d\"",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+    // A bad value names its setting and where it came from.
+    for (env, args, expected) in [
+        (
+            ("KEYWARD_BACKUP_KEEP", "lots"),
+            &[][..],
+            "backup.keep: invalid type",
+        ),
+        (
+            ("KEYWARD_ENVIRONMENT", "prod"),
+            &[],
+            "environment: `prod` is not sandbox or production (from environment variable)",
+        ),
+        (
+            ("KEYWARD_WEBHOOK_ALLOWED_NETWORKS", "10.0.0.0/8,intranet"),
+            &[],
+            "webhook.allowed_networks: `intranet` is not an IP address or CIDR range (from environment variable)",
+        ),
+        (
+            ("KEYWARD_BACKUP_EVERY", "6"),
+            &[],
+            "backup.every: `6` is not a period such as 30m, 6h or 1d (from environment variable)",
+        ),
+        (
+            ("KEYWARD_UNUSED", ""),
+            &["--log-format", "xml"],
+            "log_format: `xml` is not text or json (from command-line flag)",
+        ),
+    ] {
+        let (ok, text) = check(&[env], args);
+        assert!(!ok && text.contains(expected), "{expected} in {text}");
+    }
     // An unknown key names itself and the file.
     std::fs::write(&file, "addr = \"127.0.0.1:9001\"\ntoken_rate = 5\n").unwrap();
     let (ok, text) = check(&[], &[]);
@@ -1029,4 +1069,44 @@ async fn revocation_disable_and_both_failure_throttles_hold_across_instances() {
             .assert_status(StatusCode::TOO_MANY_REQUESTS)
             .assert_contains("Too many failed sign-in attempts.");
     }
+}
+
+#[tokio::test]
+async fn a_component_the_settings_name_but_that_cannot_be_built_stops_the_server_naming_it() {
+    use keyward::settings::Settings;
+    let test_db = TestDb::new().await;
+    let build = |change: fn(&mut Settings)| {
+        let url = test_db.url.clone();
+        async move {
+            let mut settings = Settings::for_database(url.clone());
+            change(&mut settings);
+            let db = keyward::storage::Db::connect(&url).await.unwrap();
+            keyward::AppState::new(db, settings, keyward::keys::Keys::random())
+                .err()
+                .map(|e| format!("{e:#}"))
+        }
+    };
+    assert_eq!(build(|_| {}).await, None);
+    let smtp = build(|s| s.smtp_url = Some("nope".to_owned())).await;
+    assert!(
+        smtp.as_deref()
+            .is_some_and(|e| e.contains("KEYWARD_SMTP_URL is not a usable SMTP URL")),
+        "{smtp:?}"
+    );
+    let from = build(|s| {
+        s.smtp_url = Some("smtp://127.0.0.1:25".to_owned());
+        s.smtp_from = "not an address".to_owned();
+    })
+    .await;
+    assert!(
+        from.as_deref()
+            .is_some_and(|e| e.contains("KEYWARD_SMTP_FROM is not an email address")),
+        "{from:?}"
+    );
+    let keys = build(|s| s.leak_public_keys = Some("/nonexistent/keys.json".into())).await;
+    assert!(
+        keys.as_deref()
+            .is_some_and(|e| e.contains("reading the leak public keys /nonexistent/keys.json")),
+        "{keys:?}"
+    );
 }

@@ -199,8 +199,9 @@ async fn unsigned_badly_signed_unknown_and_malformed_reports_change_nothing() {
         assert!(answer.json()["message"].is_string());
     }
     // A signed report of something that is not a live Keyward secret.
-    let unknown =
-        keyward::domain::credential::Secret::generate(keyward::config::Environment::Sandbox);
+    let unknown = keyward::domain::credential::Secret::generate(
+        keyward::domain::credential::Environment::Sandbox,
+    );
     let body2 = report(unknown.expose());
     send(&app, &body2, KEY_ID, &scanner.sign(&body2))
         .await

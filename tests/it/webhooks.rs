@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::http::StatusCode;
-use keyward::config::Config;
+use keyward::settings::Settings;
 use serde_json::json;
 
 use crate::support::pages::*;
@@ -25,14 +25,14 @@ const ALL_CREDENTIAL_AND_MEMBER_EVENTS: &[&str] = &[
 ];
 
 /// Deliveries may reach loopback (the receiver) and use http there.
-fn local_receivers(config: &mut Config) {
-    config.webhook_allow_http = true;
-    config.webhook_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+fn local_receivers(config: &mut Settings) {
+    config.webhook.allow_http = true;
+    config.webhook.allowed_networks = keyward::settings::Networks::parse("127.0.0.0/8").unwrap();
 }
 
 /// Http to loopback is accepted as a URL, but no network is allowed.
-fn no_private_networks(config: &mut Config) {
-    config.webhook_allow_http = true;
+fn no_private_networks(config: &mut Settings) {
+    config.webhook.allow_http = true;
 }
 
 /// Adds a webhook on the page; returns its id and the secret shown once.

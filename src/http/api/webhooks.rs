@@ -228,7 +228,7 @@ pub async fn create(
         new.description.as_deref().unwrap_or(""),
         &new.events,
         new.enabled.unwrap_or(true),
-        state.config.webhook_allow_http,
+        state.config.webhook.allow_http,
     )?;
     let (id, secret) = use_case::create(&state, &actor, &draft).await?;
     let endpoint = use_case::get(&state, &actor, id).await?;
@@ -293,7 +293,7 @@ pub async fn update(
             .unwrap_or(&current.description),
         &events,
         change.enabled.unwrap_or(current.enabled),
-        state.config.webhook_allow_http,
+        state.config.webhook.allow_http,
     )?;
     use_case::update(&state, &actor, id, &draft).await?;
     let endpoint = use_case::get(&state, &actor, id).await?;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
-use keyward::config::Config;
 use keyward::keys::Keys;
+use keyward::settings::Settings;
 use keyward::storage::Db;
 use keyward::{AppState, demo};
 
@@ -62,7 +62,7 @@ pub struct TestApp {
     /// The server key the app was given (for the digests it stores).
     pub keys: Keys,
     /// The configuration the app was given.
-    pub config: Config,
+    pub config: Settings,
     /// The tests' own connection to the app's database.
     pub sql: Sql,
     /// Last, so the database outlives the pools on it.
@@ -81,19 +81,20 @@ impl TestApp {
     }
 
     /// The demo data, with the configuration changed by `configure`.
-    pub async fn demo_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    pub async fn demo_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         TestApp::start(configure, true).await
     }
 
-    async fn start(configure: impl FnOnce(&mut Config), with_demo: bool) -> TestApp {
+    async fn start(configure: impl FnOnce(&mut Settings), with_demo: bool) -> TestApp {
         let test_db = TestDb::new().await;
         let db = Db::connect(&test_db.url).await.unwrap();
         let clock = TestClock::starting_now();
         let keys = Keys::random();
-        let mut config = Config::for_database(test_db.url.clone());
+        let mut config = Settings::for_database(test_db.url.clone());
         configure(&mut config);
         let state =
-            AppState::with_clock(db, config.clone(), keys.clone(), Arc::new(clock.manual()));
+            AppState::with_clock(db, config.clone(), keys.clone(), Arc::new(clock.manual()))
+                .unwrap();
         let router = keyward::build(state.clone()).await.unwrap();
         if with_demo {
             demo::seed(&state, PASSWORD).await.unwrap();

@@ -1,212 +1,59 @@
 //! Settings, in layers (with `figment`): the defaults, then `keyward.toml`
 //! (`--config` or `KEYWARD_CONFIG`), then `KEYWARD_*` environment variables
 //! (and `DATABASE_URL`), then command-line flags. A key no setting has is an
-//! error naming the key and where it came from. [`SETTINGS`] lists every
-//! setting once: the README's reference table is generated from it, and a
-//! test keeps the two in step.
+//! error naming the key and where it came from. Each value is typed and
+//! parsed here, once; its default is written once, in `Default`, and the
+//! README's reference table is generated from [`reference::SETTINGS`] and
+//! those defaults (a test keeps the two in step).
+
+mod reference;
+pub mod values;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, Environment, parse_networks, redacted_url};
+pub use reference::{SETTINGS, Setting, reference_table};
+pub use values::{Environment, Every, LogFormat, Networks, redacted_url};
 
-/// One setting as the reference documents it.
-pub struct Setting {
-    /// Its key in `keyward.toml` (`backup.every` is `every` in `[backup]`).
-    pub key: &'static str,
-    /// Its environment variable.
-    pub env: &'static str,
-    pub default: &'static str,
-    pub meaning: &'static str,
-    /// Never printed: `keyward config check` shows it redacted.
-    pub secret: bool,
-}
-
-const fn setting(
-    key: &'static str,
-    env: &'static str,
-    default: &'static str,
-    meaning: &'static str,
-) -> Setting {
-    Setting {
-        key,
-        env,
-        default,
-        meaning,
-        secret: false,
-    }
-}
-
-/// Every setting, in the order the reference lists them.
-pub const SETTINGS: &[Setting] = &[
-    setting(
-        "addr",
-        "KEYWARD_ADDR",
-        "`127.0.0.1:8080`",
-        "address to listen on",
-    ),
-    setting(
-        "database_url",
-        "DATABASE_URL",
-        "`sqlite://keyward.db`",
-        "`sqlite://FILE` (created if missing) or `postgres://user@host/db`; migrated at start",
-    ),
-    setting(
-        "key_file",
-        "KEYWARD_KEY_FILE",
-        "`keyward.key` beside the SQLite file",
-        "the server key file (secrets' HMAC key, token signing key, webhook secret seal); `KEYWARD_KEY` (64 hex digits, environment only) takes its place",
-    ),
-    setting(
-        "public_url",
-        "KEYWARD_PUBLIC_URL",
-        "`http://<addr>`",
-        "public base URL; `https://` makes cookies `Secure` and turns on HSTS",
-    ),
-    setting(
-        "audience",
-        "KEYWARD_AUDIENCE",
-        "`https://api.keyward.test`",
-        "the API audience shown with each credential and put in tokens",
-    ),
-    setting(
-        "environment",
-        "KEYWARD_ENVIRONMENT",
-        "`sandbox`",
-        "`sandbox` (secrets start `kws_test_`) or `production` (`kws_live_`)",
-    ),
-    setting(
-        "trusted_proxies",
-        "KEYWARD_TRUSTED_PROXIES",
-        "(none)",
-        "comma-separated addresses/CIDRs whose `X-Forwarded-For` is believed",
-    ),
-    setting(
-        "token_rate_per_client",
-        "KEYWARD_TOKEN_RATE_PER_CLIENT",
-        "`20`",
-        "token endpoint requests per second per client ID (bursts of twice that)",
-    ),
-    setting(
-        "token_rate_per_ip",
-        "KEYWARD_TOKEN_RATE_PER_IP",
-        "`50`",
-        "token endpoint requests per second per source address",
-    ),
-    setting(
-        "api_rate_per_minute",
-        "KEYWARD_API_RATE_PER_MINUTE",
-        "`600`",
-        "`/api/v1` requests per minute per person and organization, whatever the number of tokens (per instance)",
-    ),
-    setting(
-        "leak_public_keys",
-        "KEYWARD_LEAK_PUBLIC_KEYS",
-        "(unset: intake off)",
-        "GitHub's secret scanning public keys document, saved as a JSON file; turns on `POST /leaks/github`",
-    ),
-    setting(
-        "webhook.allowed_networks",
-        "KEYWARD_WEBHOOK_ALLOWED_NETWORKS",
-        "(none)",
-        "comma-separated addresses/CIDRs that webhook deliveries may reach although they are loopback, private or reserved",
-    ),
-    setting(
-        "webhook.allow_http",
-        "KEYWARD_WEBHOOK_ALLOW_HTTP",
-        "`false`",
-        "development only: accept `http://` webhook URLs to loopback hosts",
-    ),
-    setting(
-        "webhook.retry_base_secs",
-        "KEYWARD_WEBHOOK_RETRY_BASE_SECS",
-        "`5`",
-        "the first wait before a failed delivery is retried (1 to 3600); each retry waits twice as long (at most 12 hours, ±20 % jitter), for 3 days",
-    ),
-    Setting {
-        key: "smtp_url",
-        env: "KEYWARD_SMTP_URL",
-        default: "(unset: no email)",
-        meaning: "SMTP server for Keyward's emails (invitations, leaked secrets, expiry reminders): `smtp://host:25` (in the clear), `smtp://user:password@host:587?tls=required` (STARTTLS) or `smtps://user:password@host:465` (TLS)",
-        secret: true,
-    },
-    setting(
-        "smtp_from",
-        "KEYWARD_SMTP_FROM",
-        "`Keyward <keyward@localhost>`",
-        "the sender of Keyward's emails",
-    ),
-    setting(
-        "upgrade_contact",
-        "KEYWARD_UPGRADE_CONTACT",
-        "`the people who run this Keyward server`",
-        "whom a trial organization contacts to upgrade",
-    ),
-    setting(
-        "metrics_addr",
-        "KEYWARD_METRICS_ADDR",
-        "(unset: off)",
-        "address for Prometheus metrics at `/metrics`, apart from the console, e.g. `127.0.0.1:9464`",
-    ),
-    setting(
-        "log_format",
-        "KEYWARD_LOG_FORMAT",
-        "`text`",
-        "`text`, or `json` for one JSON object per log line",
-    ),
-    setting(
-        "shutdown_drain_secs",
-        "KEYWARD_SHUTDOWN_DRAIN_SECS",
-        "`5`",
-        "after SIGTERM, how long `/readyz` answers 503 before the server stops (0 to 300)",
-    ),
-    setting(
-        "backup.dir",
-        "KEYWARD_BACKUP_DIR",
-        "(unset: off)",
-        "a folder for scheduled backups of the SQLite database",
-    ),
-    setting(
-        "backup.every",
-        "KEYWARD_BACKUP_EVERY",
-        "`1d`",
-        "how often a scheduled backup is taken (`30m`, `6h`, `1d`)",
-    ),
-    setting(
-        "backup.keep",
-        "KEYWARD_BACKUP_KEEP",
-        "`7`",
-        "how many scheduled backups are kept (1 to 1000)",
-    ),
-];
-
-/// The settings after every layer. `Debug` redacts the URLs that may hold
-/// a password (see the impl below).
+/// The settings after every layer, as the server runs with them.
+/// `Debug` redacts the URLs that may hold a password (see the impl below).
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub addr: SocketAddr,
     pub database_url: String,
-    pub key_file: Option<PathBuf>,
-    pub public_url: Option<String>,
+    /// The server key file; empty until [`Settings::resolve`] puts the
+    /// default there (`keyward.key` beside the SQLite file).
+    pub key_file: PathBuf,
+    /// The public base URL, without a trailing slash: the token issuer, and
+    /// whether cookies are `Secure`. Empty until [`Settings::resolve`] makes
+    /// it `http://<addr>`.
+    pub public_url: String,
     pub audience: String,
-    pub environment: String,
-    pub trusted_proxies: String,
+    #[serde(with = "values::environment")]
+    pub environment: Environment,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Networks,
+    /// Token endpoint requests per second per client ID and per address (bursts of twice that).
     pub token_rate_per_client: u32,
     pub token_rate_per_ip: u32,
+    /// API requests per minute per personal access token.
     pub api_rate_per_minute: u32,
+    /// GitHub's secret-scanning public keys document, saved as a file.
     pub leak_public_keys: Option<PathBuf>,
     pub webhook: WebhookSettings,
+    /// Where email goes (`smtp://`, `smtps://`); without it nothing is sent
+    /// and the console shows links to copy.
     pub smtp_url: Option<String>,
     pub smtp_from: String,
+    /// Who a trial organization asks to upgrade: an address, a URL, a team.
     pub upgrade_contact: String,
     pub metrics_addr: Option<SocketAddr>,
-    pub log_format: String,
+    pub log_format: LogFormat,
     pub shutdown_drain_secs: u64,
     pub backup: BackupSettings,
 }
@@ -239,7 +86,7 @@ impl std::fmt::Debug for Settings {
             .field("addr", addr)
             .field("database_url", &redacted_url(database_url))
             .field("key_file", key_file)
-            .field("public_url", &public_url.as_deref().map(redacted_url))
+            .field("public_url", &redacted_url(public_url))
             .field("audience", audience)
             .field("environment", environment)
             .field("trusted_proxies", trusted_proxies)
@@ -262,8 +109,12 @@ impl std::fmt::Debug for Settings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhookSettings {
-    pub allowed_networks: String,
+    /// Networks deliveries may reach although they are loopback or private
+    /// (by default none are).
+    pub allowed_networks: Networks,
+    /// `http://` URLs to loopback hosts, for developing a receiver.
     pub allow_http: bool,
+    /// The first wait before a retry, in seconds; it doubles per attempt.
     pub retry_base_secs: i64,
 }
 
@@ -271,7 +122,7 @@ pub struct WebhookSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct BackupSettings {
     pub dir: Option<PathBuf>,
-    pub every: String,
+    pub every: Every,
     pub keep: u64,
 }
 
@@ -280,11 +131,11 @@ impl Default for Settings {
         Settings {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite://keyward.db".to_owned(),
-            key_file: None,
-            public_url: None,
+            key_file: PathBuf::new(),
+            public_url: String::new(),
             audience: "https://api.keyward.test".to_owned(),
-            environment: "sandbox".to_owned(),
-            trusted_proxies: String::new(),
+            environment: Environment::Sandbox,
+            trusted_proxies: Networks::default(),
             token_rate_per_client: 20,
             token_rate_per_ip: 50,
             api_rate_per_minute: 600,
@@ -294,7 +145,7 @@ impl Default for Settings {
             smtp_from: "Keyward <keyward@localhost>".to_owned(),
             upgrade_contact: "the people who run this Keyward server".to_owned(),
             metrics_addr: None,
-            log_format: "text".to_owned(),
+            log_format: LogFormat::Text,
             shutdown_drain_secs: 5,
             backup: BackupSettings::default(),
         }
@@ -304,7 +155,7 @@ impl Default for Settings {
 impl Default for WebhookSettings {
     fn default() -> WebhookSettings {
         WebhookSettings {
-            allowed_networks: String::new(),
+            allowed_networks: Networks::default(),
             allow_http: false,
             retry_base_secs: 5,
         }
@@ -315,7 +166,7 @@ impl Default for BackupSettings {
     fn default() -> BackupSettings {
         BackupSettings {
             dir: None,
-            every: "1d".to_owned(),
+            every: Every(std::time::Duration::from_secs(86_400)),
             keep: 7,
         }
     }
@@ -382,13 +233,32 @@ pub fn load(file: Option<&Path>, flags: impl figment::Provider) -> anyhow::Resul
         );
         figment = figment.merge(Toml::file_exact(path));
     }
+    extract(figment.merge(EnvironmentVariables).merge(Flags(flags)))
+}
+
+/// The command-line layer, named as such in errors (not by the line of code
+/// that merged it).
+struct Flags<P>(P);
+
+impl<P: figment::Provider> figment::Provider for Flags<P> {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("command-line flag")
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        self.0.data()
+    }
+}
+
+/// The settings the layers make, checked and resolved.
+fn extract(figment: Figment) -> anyhow::Result<Settings> {
     let settings: Settings = figment
-        .merge(EnvironmentVariables)
-        .merge(flags)
         .extract()
         .map_err(|error| anyhow::anyhow!(describe(error)))?;
     settings.check()?;
-    Ok(settings)
+    Ok(settings.resolve())
 }
 
 /// figment's errors, one line each, each naming the key and its source.
@@ -433,57 +303,44 @@ impl Settings {
             "backup.keep: {} is not between 1 and 1000",
             self.backup.keep
         );
-        self.backup_every()?;
-        anyhow::ensure!(
-            matches!(self.log_format.as_str(), "text" | "json"),
-            "log_format: `{}` is not text or json",
-            self.log_format
-        );
         Ok(())
     }
 
-    pub fn backup_every(&self) -> anyhow::Result<Duration> {
-        crate::backup::parse_every(&self.backup.every)
-            .map_err(|e| anyhow::anyhow!("backup.every: {e}"))
+    /// Fills in what is computed from other settings: the key file beside
+    /// the SQLite file, the public URL from the address. An empty SMTP URL
+    /// is no SMTP URL.
+    pub fn resolve(mut self) -> Settings {
+        if self.key_file.as_os_str().is_empty() {
+            self.key_file = default_key_file(&self.database_url);
+        }
+        if self.public_url.is_empty() {
+            self.public_url = format!("http://{}", self.addr);
+        }
+        self.public_url = self.public_url.trim_end_matches('/').to_owned();
+        self.smtp_url = self.smtp_url.filter(|url| !url.is_empty());
+        self
     }
 
-    /// The runtime configuration.
-    pub fn config(&self) -> anyhow::Result<Config> {
-        let public_url = self
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.addr))
-            .trim_end_matches('/')
-            .to_owned();
-        let environment = match self.environment.as_str() {
-            "sandbox" => Environment::Sandbox,
-            "production" => Environment::Production,
-            other => anyhow::bail!("environment: `{other}` is not sandbox or production"),
-        };
-        Ok(Config {
-            addr: self.addr,
-            database_url: self.database_url.clone(),
-            key_file: self
-                .key_file
-                .clone()
-                .unwrap_or_else(|| default_key_file(&self.database_url)),
-            public_url,
-            audience: self.audience.clone(),
-            environment,
-            trusted_proxies: parse_networks(&self.trusted_proxies)
-                .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?,
-            token_rate_per_client: self.token_rate_per_client,
-            token_rate_per_ip: self.token_rate_per_ip,
-            api_rate_per_minute: self.api_rate_per_minute,
-            smtp_url: self.smtp_url.clone().filter(|url| !url.is_empty()),
-            smtp_from: self.smtp_from.clone(),
-            upgrade_contact: self.upgrade_contact.clone(),
-            leak_public_keys: self.leak_public_keys.clone(),
-            webhook_allowed_networks: parse_networks(&self.webhook.allowed_networks)
-                .map_err(|e| anyhow::anyhow!("webhook.allowed_networks: {e}"))?,
-            webhook_allow_http: self.webhook.allow_http,
-            webhook_retry_base_secs: self.webhook.retry_base_secs,
-        })
+    /// The settings of tests and tools: the defaults with `database_url`,
+    /// everything local, nothing secure.
+    pub fn for_database(database_url: impl Into<String>) -> Settings {
+        Settings {
+            database_url: database_url.into(),
+            ..Settings::default()
+        }
+        .resolve()
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// What a trial organization is told about upgrading.
+    pub fn upgrade_text(&self) -> String {
+        format!(
+            "To upgrade to the Standard plan, contact {}.",
+            self.upgrade_contact
+        )
     }
 
     /// The effective settings as TOML, secrets redacted: what `keyward
@@ -537,28 +394,9 @@ pub fn default_key_file(database_url: &str) -> PathBuf {
     }
 }
 
-/// The README's reference table of every setting.
-pub fn reference_table() -> String {
-    let mut out = String::from(
-        "| `keyward.toml` key | environment variable | default | meaning |\n| --- | --- | --- | --- |\n",
-    );
-    for s in SETTINGS {
-        out.push_str(&format!(
-            "| `{}` | `{}` | {} | {} |\n",
-            s.key, s.env, s.default, s.meaning
-        ));
-    }
-    out
-}
-
 /// Loads settings from a file's text, for tests of the layering.
 pub fn from_toml(text: &str) -> anyhow::Result<Settings> {
-    let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
-        .merge(Toml::string(text))
-        .extract()
-        .map_err(|error| anyhow::anyhow!(describe(error)))?;
-    settings.check()?;
-    Ok(settings)
+    extract(Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(text)))
 }
 
 #[cfg(test)]
@@ -621,30 +459,5 @@ mod tests {
         );
         let ok = from_toml("[backup]\nevery = \"6h\"\nkeep = 3\n").unwrap();
         assert_eq!(ok.backup.keep, 3);
-    }
-
-    #[test]
-    fn the_documented_defaults_are_the_defaults() {
-        let defaults = serde_json::to_value(Settings::default()).unwrap();
-        let mut compared = 0;
-        for s in SETTINGS {
-            let value = s.key.split('.').fold(&defaults, |v, part| &v[part]);
-            // A default documented as one literal (`20`) must be the value.
-            let literal = s
-                .default
-                .strip_prefix('`')
-                .and_then(|d| d.strip_suffix('`'))
-                .filter(|d| !d.contains('`'));
-            let (Some(literal), false) = (literal, value.is_null()) else {
-                continue;
-            };
-            let actual = match value {
-                serde_json::Value::String(text) => text.clone(),
-                other => other.to_string(),
-            };
-            assert_eq!(actual, literal, "{}", s.key);
-            compared += 1;
-        }
-        assert!(compared >= 14, "only {compared} defaults compared");
     }
 }
