@@ -34,7 +34,6 @@ pub(super) async fn offer(conn: &mut Conn, event: &NewEvent, now: i64) -> anyhow
         }),
     );
     let outgoing = Outgoing {
-        org,
         event_type: kind.key(),
         subject: event.target.as_deref(),
         message_id: &message_id,

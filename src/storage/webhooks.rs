@@ -162,7 +162,6 @@ pub async fn delete(conn: &mut Conn, org: OrgId, id: WebhookId) -> anyhow::Resul
 
 /// One event for the outbox.
 pub struct Outgoing<'a> {
-    pub org: OrgId,
     pub event_type: &'a str,
     /// What the event is about (a client ID, an email): throttled events are
     /// counted per subject.
