@@ -2,7 +2,7 @@
 //! client it sends with.
 //!
 //! Every instance runs a worker. It claims due deliveries with a lease
-//! (`storage::webhooks::claim_due`: `FOR UPDATE SKIP LOCKED` on PostgreSQL),
+//! (`storage::deliveries::claim_due`: `FOR UPDATE SKIP LOCKED` on PostgreSQL),
 //! fairly: round robin across organizations and their endpoints, with at
 //! most [`PER_ENDPOINT`] deliveries in flight per endpoint and
 //! [`PER_ORGANIZATION`] per organization, on every instance together. Each
@@ -35,7 +35,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::domain::webhook::{self, DeliveryError, SigningSecret};
 use crate::state::AppState;
-use crate::storage::webhooks::{self as repo, AttemptOutcome, Attempted, Due, Fairness};
+use crate::storage::deliveries::{self as repo, AttemptOutcome, Attempted, Due, Fairness};
 
 /// How long a claimed delivery is reserved for the instance sending it:
 /// far longer than one send takes (at most [`TIMEOUT`], then recording).

@@ -183,9 +183,9 @@ async fn show(
         .await?
         .credentials
         .into_iter()
-        .map(|c| CredentialChoice {
-            client_id: c.client_id.to_string(),
-            name: c.name,
+        .map(|card| CredentialChoice {
+            client_id: card.credential.client_id.to_string(),
+            name: card.credential.name,
         })
         .collect();
     let status = if errors.is_empty() {

@@ -83,7 +83,7 @@ pub async fn create(
         "access": draft.access.as_str(),
         "expires_at": draft.expires_at,
     }));
-    crate::storage::audit::insert(&mut tx, &event, now).await?;
+    super::audit::record(&mut tx, &event, now).await?;
     tx.commit().await?;
     Ok(token)
 }
@@ -142,7 +142,7 @@ pub async fn revoke(
         )
         .target(token_id)
         .detail(json!({ "name": token.name, "user": token.user_email }));
-        crate::storage::audit::insert(&mut tx, &event, now).await?;
+        super::audit::record(&mut tx, &event, now).await?;
         tx.commit().await?;
     }
     Ok(token.name)

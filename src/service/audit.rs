@@ -1,13 +1,23 @@
-//! Audit events: who did what, from where. Use cases record theirs in the
-//! same transaction as the change; this module builds them and records the
-//! ones that come with no change (visits, sign-ins).
+//! Audit events: who did what, from where. Use cases record theirs with
+//! [`record`] in the same transaction as the change, which also fills the
+//! webhook outbox; this module builds them and records the ones that come
+//! with no change (visits, sign-ins).
 
 use serde_json::{Value, json};
 
 use super::{Actor, Origin, Result};
 use crate::domain::{AuditAction, OrgId, UserId};
 use crate::state::AppState;
+use crate::storage::Conn;
 use crate::storage::audit::{self as repo, NewEvent};
+
+/// Records `event` and offers it to the organization's webhooks, on `conn`:
+/// the transaction of the change it describes, so that an event is sent if
+/// and only if that change committed.
+pub(crate) async fn record(conn: &mut Conn, event: &NewEvent, now: i64) -> anyhow::Result<()> {
+    repo::insert(conn, event, now).await?;
+    super::outbox::offer(conn, event, now).await
+}
 
 impl Actor {
     /// An event by this actor in their organization. Support staff's events
@@ -69,7 +79,7 @@ pub async fn support_visit(app: &AppState, actor: &Actor, what: &str) -> Result<
     if actor.access.is_support() {
         let event = actor.event(AuditAction::SupportViewed).target(what);
         let mut conn = app.db.acquire().await?;
-        repo::insert(&mut conn, &event, app.now()).await?;
+        record(&mut conn, &event, app.now()).await?;
     }
     Ok(())
 }
@@ -84,7 +94,7 @@ pub(crate) async fn record_personal(app: &AppState, event: NewEvent) -> Result<(
         ..event
     };
     let mut conn = app.db.acquire().await?;
-    repo::insert(&mut conn, &event, app.now()).await?;
+    record(&mut conn, &event, app.now()).await?;
     Ok(())
 }
 

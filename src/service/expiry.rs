@@ -10,7 +10,7 @@ use crate::domain::credential::expiry::REMINDER_DAYS;
 use crate::domain::{AuditAction, iso_time};
 use crate::mail::Mail;
 use crate::state::AppState;
-use crate::storage::audit::{self, NewEvent};
+use crate::storage::audit::NewEvent;
 use crate::storage::credentials as credentials_repo;
 use crate::storage::members;
 use crate::storage::reminders::{self as repo, Expiring};
@@ -93,7 +93,7 @@ async fn remind(
             "days_left": left.max(0),
         }),
     };
-    audit::insert(&mut tx, &event, now).await?;
+    super::audit::record(&mut tx, &event, now).await?;
     let mut recipients: Vec<String> = members::list(&mut tx, credential.organization_id)
         .await?
         .into_iter()

@@ -16,7 +16,7 @@
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use super::audit::{EventExt, by_user};
+use super::audit::{self, EventExt, by_user};
 use super::{Actor, Error, Locked, Origin, Result, lock, owners_only};
 use crate::domain::{Access, AuditAction, DisplayName, Email, OrgId, Password, Plan};
 use crate::mail::{Mail, quoted};
@@ -24,7 +24,7 @@ use crate::random;
 use crate::state::AppState;
 use crate::storage::invitations::{self as repo, Invitation, InvitationId, NewInvitation};
 use crate::storage::users::{self, User};
-use crate::storage::{api_tokens, audit, is_unique_violation, members};
+use crate::storage::{api_tokens, is_unique_violation, members};
 
 /// An invitation link works this long.
 pub const VALID_FOR_SECS: i64 = 7 * 24 * 3600;
@@ -362,7 +362,7 @@ pub async fn send_code(app: &AppState, token: &str, origin: &Origin) -> Result<S
         user_agent: origin.user_agent.clone(),
         detail: json!({ "codes_sent": sent + 1 }),
     };
-    crate::storage::audit::insert(&mut tx, &event, now).await?;
+    audit::record(&mut tx, &event, now).await?;
     tx.commit().await?;
     let org = quoted(&invitation.org_name);
     let mail = match (!proven).then_some(code) {
@@ -540,6 +540,6 @@ async fn join(
         AuditAction::MemberJoined,
     )
     .detail(detail);
-    audit::insert(tx, &event, now).await?;
+    audit::record(tx, &event, now).await?;
     Ok(Joined::Joined)
 }

@@ -94,7 +94,7 @@ pub async fn report(app: &AppState, found: &Found<'_>) -> Result<bool> {
             "type": truncated(found.token_type),
             "disabled": was_enabled,
         }));
-        crate::storage::audit::insert(&mut tx, &event, now).await?;
+        super::audit::record(&mut tx, &event, now).await?;
     }
     tx.commit().await?;
     if was_enabled {

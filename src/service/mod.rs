@@ -18,6 +18,7 @@ pub mod invitations;
 pub mod leaks;
 pub mod members;
 pub mod organization;
+mod outbox;
 pub mod requests;
 pub mod setup;
 pub mod tokens;
@@ -391,7 +392,7 @@ impl Locked {
 
     /// Records the event and commits the change with it.
     pub async fn commit(mut self, event: &crate::storage::audit::NewEvent) -> Result<()> {
-        crate::storage::audit::insert(&mut self.tx, event, self.now).await?;
+        audit::record(&mut self.tx, event, self.now).await?;
         self.tx.commit().await?;
         Ok(())
     }

@@ -161,7 +161,7 @@ async fn apply_change(
             "before": before.detail(),
             "after": draft.detail(),
         }));
-    crate::storage::audit::insert(&mut locked.tx, &event, locked.now).await?;
+    super::audit::record(&mut locked.tx, &event, locked.now).await?;
     Ok(())
 }
 

@@ -1,12 +1,12 @@
 //! Accounts made outside any organization's console: the first run, which
 //! creates the first organization and its owner, and `keyward user add`.
 
-use super::audit::by_user;
+use super::audit::{self, by_user};
 use super::{Error, Origin, Result};
 use crate::domain::{Access, AuditAction, DisplayName, Email, OrgName, Password, Plan};
 use crate::state::AppState;
 use crate::storage::users::{self, User};
-use crate::storage::{audit, is_unique_violation, members, orgs};
+use crate::storage::{is_unique_violation, members, orgs};
 
 /// Whether the first organization exists.
 pub async fn is_done(app: &AppState) -> Result<bool> {
@@ -49,7 +49,7 @@ pub async fn first_run(
         origin,
         AuditAction::OrganizationCreated,
     );
-    audit::insert(&mut tx, &event, now).await?;
+    audit::record(&mut tx, &event, now).await?;
     tx.commit().await?;
     Ok(user)
 }

@@ -212,7 +212,6 @@ pub async fn send_test(app: &AppState, actor: &Actor, id: WebhookId) -> Result<D
         }),
     );
     let outgoing = Outgoing {
-        org: actor.org,
         event_type: TEST_EVENT,
         subject: None,
         message_id: &message_id,

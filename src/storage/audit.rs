@@ -2,12 +2,10 @@
 //! so not even a bug in this program can rewrite history.
 
 use anyhow::Context;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::FromRow;
 
 use super::Conn;
-use super::webhooks::{self, Outgoing};
-use crate::domain::webhook::{self, EventType};
 use crate::domain::{AuditAction, EventId, OrgId, UserId};
 
 /// An event to record. `detail` is a small JSON object and never holds a secret.
@@ -38,9 +36,8 @@ pub struct Event {
     pub actor_name: Option<String>,
 }
 
-/// Records `event`, and offers it to the organization's webhooks in the same
-/// transaction: an event is sent if and only if the change it describes
-/// committed, and a crash between the two cannot lose it.
+/// Records `event`. Use cases record theirs through `service::audit::record`,
+/// which also offers it to the organization's webhooks.
 pub async fn insert(conn: &mut Conn, event: &NewEvent, now: i64) -> anyhow::Result<()> {
     on!(conn, |e| sqlx::query(
         "INSERT INTO audit_events
@@ -60,27 +57,6 @@ pub async fn insert(conn: &mut Conn, event: &NewEvent, now: i64) -> anyhow::Resu
     .await
     .map(|r| r.rows_affected()))
     .context("recording an audit event")?;
-    if let (Some(org), Some(kind)) = (event.organization_id, EventType::of(event.action)) {
-        let message_id = webhook::message_id();
-        let payload = webhook::payload(
-            kind.key(),
-            now,
-            json!({
-                "organization_id": org,
-                "actor": event.actor,
-                "subject": event.target,
-                "detail": event.detail,
-            }),
-        );
-        let outgoing = Outgoing {
-            org,
-            event_type: kind.key(),
-            subject: event.target.as_deref(),
-            message_id: &message_id,
-            payload: &payload,
-        };
-        webhooks::enqueue(conn, kind, &outgoing, now, now + webhook::RETRY_FOR_SECS).await?;
-    }
     Ok(())
 }
 

@@ -38,19 +38,23 @@ pub struct Credential {
     /// Where its secret was last reported leaked, and when.
     pub leak_url: Option<String>,
     pub leaked_at: Option<i64>,
-    /// How many requests the Credentials page shows (filled by [`list`]
-    /// only), so the page asks for them only when there are any.
-    #[sqlx(default)]
+}
+
+/// A credential as the Credentials page's card shows it, read by [`list`]:
+/// the credential, its previous secret during a rotation grace window, and
+/// what the page needs to know of the requests.
+#[derive(Debug, Clone, FromRow)]
+pub struct Card {
+    #[sqlx(flatten)]
+    pub credential: Credential,
+    /// How many requests the page shows (the same on every card), so the
+    /// page asks for them only when there are any.
     pub shown_requests: i64,
-    /// During a rotation grace window: when the previous secret stops
-    /// working, and its last use (filled by [`list`] only).
-    #[sqlx(default)]
+    /// When the previous secret stops working, during a grace window.
     pub grace_until: Option<i64>,
-    #[sqlx(default)]
+    /// The previous secret's last use, and its last four characters.
     pub previous_last_used_at: Option<i64>,
-    #[sqlx(default)]
     pub previous_last_used_ip: Option<String>,
-    #[sqlx(default)]
     pub previous_hint: Option<String>,
 }
 
@@ -98,14 +102,15 @@ pub struct Changes<'a> {
     pub expires_at: Option<i64>,
 }
 
-/// The organization's credentials, primary first, each row also counting
-/// the requests shown on the page (active, or rejected since `shown_since`).
+/// The organization's credentials as the page's cards, primary first, each
+/// also counting the requests shown on the page (active, or rejected since
+/// `shown_since`).
 pub async fn list(
     conn: &mut Conn,
     org: OrgId,
     shown_since: i64,
     now: i64,
-) -> anyhow::Result<Vec<Credential>> {
+) -> anyhow::Result<Vec<Card>> {
     let sql = SELECT.replacen(
         "FROM credentials c",
         ", (SELECT COUNT(*) FROM credential_requests r WHERE r.organization_id = c.organization_id

@@ -34,6 +34,7 @@ pub mod api_tokens;
 pub mod audit;
 mod codec;
 pub mod credentials;
+pub mod deliveries;
 pub mod idempotency;
 pub mod invitations;
 pub mod members;

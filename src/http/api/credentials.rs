@@ -178,7 +178,11 @@ pub async fn list(
     headers: HeaderMap,
 ) -> ApiResult {
     let overview = use_case::overview(&state, &actor).await?;
-    let data: Vec<CredentialJson> = overview.credentials.into_iter().map(Into::into).collect();
+    let data: Vec<CredentialJson> = overview
+        .credentials
+        .into_iter()
+        .map(|card| card.credential.into())
+        .collect();
     let list = CredentialList { data };
     Ok(with_etag(&headers, &body_etag(&list), &list))
 }

@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::form::{CredentialForm, Fields};
-use super::page::CredentialView;
 use super::{Acting, FlashFragment, LIST, dialog_or_page};
 use crate::domain::credential::{LIMIT_MESSAGE, Secret, expiry};
 use crate::domain::permission::SetType;
@@ -20,6 +19,7 @@ use crate::http::views::{Layout, Nav};
 use crate::service::credentials::{self as credentials, CreateOutcome, Updated};
 use crate::service::{self, Error};
 use crate::state::AppState;
+use crate::storage::credentials::Credential;
 
 #[derive(Template)]
 #[template(path = "settings/credentials/new.html", blocks = ["dialog"])]
@@ -48,7 +48,7 @@ struct ConfirmPage {
     layout: Layout,
     in_dialog: bool,
     kind: &'static str,
-    credential: CredentialView,
+    credential: Credential,
     grace_choices: Vec<(String, String)>,
 }
 
@@ -323,7 +323,7 @@ async fn confirm(state: &AppState, on: &Acting<ClientId>, kind: Confirm) -> AppR
         layout: on.ctx.layout(title, Nav::Credentials),
         in_dialog: on.hx,
         kind,
-        credential: CredentialView::new(credential, state.now()),
+        credential,
         grace_choices: Grace::CHOICES
             .iter()
             .map(|g| (g.value(), g.label()))

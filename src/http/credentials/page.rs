@@ -17,7 +17,7 @@ use crate::http::session::OrgContext;
 use crate::http::views::{Layout, Nav, When, countdown};
 use crate::service::{self, Error};
 use crate::state::AppState;
-use crate::storage::credentials::Credential;
+use crate::storage::credentials::Card;
 use crate::storage::requests::Request;
 
 pub struct CredentialView {
@@ -95,8 +95,9 @@ pub struct PreviousSecret {
 }
 
 impl CredentialView {
-    pub fn new(c: Credential, now: i64) -> CredentialView {
-        let previous = c.grace_until.map(|until| PreviousSecret {
+    pub fn new(card: Card, now: i64) -> CredentialView {
+        let c = card.credential;
+        let previous = card.grace_until.map(|until| PreviousSecret {
             until: When::at(until, now),
             until_unix: until,
             countdown: countdown(until, now),
@@ -109,10 +110,10 @@ impl CredentialView {
                         .replacen(' ', "-", 1)
                 })
                 .unwrap_or_default(),
-            hint: c.previous_hint.clone().unwrap_or_default(),
-            last_used: c.previous_last_used_at.map(|t| When::at(t, now)),
-            last_used_ip: c.previous_last_used_ip.clone().unwrap_or_default(),
-            recently_used: c.previous_last_used_at.is_some_and(|t| t > now - 3600),
+            hint: card.previous_hint.unwrap_or_default(),
+            last_used: card.previous_last_used_at.map(|t| When::at(t, now)),
+            last_used_ip: card.previous_last_used_ip.unwrap_or_default(),
+            recently_used: card.previous_last_used_at.is_some_and(|t| t > now - 3600),
         });
         let leak = match (c.leak_url.clone(), c.leaked_at) {
             (Some(url), Some(at)) => Some(Leak {

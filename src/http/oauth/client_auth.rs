@@ -175,7 +175,7 @@ pub(super) async fn failed(
                     user_agent: meta.user_agent.clone(),
                     detail: json!({ "failures_in_window": n, "window_seconds": token_limits::FAILURE_WINDOW_SECS }),
                 };
-                audit::insert(&mut conn, &event, now).await?;
+                service::audit::record(&mut conn, &event, now).await?;
             }
         }
         anyhow::Ok(wait)
@@ -214,7 +214,7 @@ async fn address_refused(
         user_agent: meta.user_agent.clone(),
         detail: json!({ "address": ip.to_string() }),
     };
-    audit::insert(&mut conn, &event, now).await
+    service::audit::record(&mut conn, &event, now).await
 }
 
 /// What a failed authentication tried: the client ID it presented, when that

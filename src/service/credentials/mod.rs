@@ -16,7 +16,9 @@ use crate::domain::{
     RequestStatus,
 };
 use crate::state::AppState;
-use crate::storage::credentials::{self as repo, Changes, Credential, NewCredential, StoredSecret};
+use crate::storage::credentials::{
+    self as repo, Card, Changes, Credential, NewCredential, StoredSecret,
+};
 use crate::storage::orgs;
 use crate::storage::orgs::Organization;
 use crate::storage::requests::{self, NewRequest, Request};
@@ -133,7 +135,7 @@ pub(crate) fn new_secret(app: &AppState) -> (Secret, StoredSecret) {
 /// The Credentials page: the credentials, the requests it shows, and whether
 /// the limit is reached. Anyone who may see the organization may read it.
 pub struct Overview {
-    pub credentials: Vec<Credential>,
+    pub credentials: Vec<Card>,
     pub requests: Vec<Request>,
     pub places: Places,
 }
@@ -215,12 +217,6 @@ pub fn version(c: &Credential) -> String {
         secret_hint,
         leak_url,
         leaked_at,
-        // Filled only by the Credentials page's list, never by a read of one.
-        shown_requests: _,
-        grace_until: _,
-        previous_last_used_at: _,
-        previous_last_used_ip: _,
-        previous_hint: _,
     } = c;
     let state = json!([
         id.to_string(),
