@@ -113,22 +113,6 @@ pub async fn restore(database_url: &str, source: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Takes a backup into `dir` every `every`, keeping the newest `keep`
-/// (`keyward-YYYYMMDDTHHMMSS.mmmZ.db`).
-pub fn spawn_schedule(db: Db, database_url: String, dir: PathBuf, every: Duration, keep: usize) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.tick().await; // the first tick is immediate: wait a period first
-        loop {
-            tick.tick().await;
-            match into_folder(&db, &database_url, &dir, keep).await {
-                Ok(file) => tracing::info!(file = %file.display(), "backup written"),
-                Err(error) => tracing::error!(error = format!("{error:#}"), "backup failed"),
-            }
-        }
-    });
-}
-
 /// One scheduled backup: a new file in `dir`, then the oldest removed until
 /// `keep` are left. Returns the new file.
 pub async fn into_folder(
