@@ -362,6 +362,10 @@ async fn serve(
     let addr = state.config.addr;
     let public_url = state.config.public_url.clone();
     let store = keyward::http::session_store(&state).await?;
+    // Listening first: a server that cannot start claims no work.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
     let mut running = Jobs::default();
     running.add(
         "sessions",
@@ -393,9 +397,6 @@ async fn serve(
     let draining = state.clone();
     let drain = std::time::Duration::from_secs(drain_secs);
     let router = keyward::app(state, store);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(%addr, "Keyward is listening; open {public_url}");
     axum::serve(
         listener,

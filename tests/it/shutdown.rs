@@ -19,7 +19,7 @@ const DAY: i64 = 86_400;
 const DRAIN_SECS: u64 = 2;
 /// How long the receiver and the SMTP server hold each request: less than
 /// the drain, so what is in hand at the signal can finish within it.
-const HOLD: Duration = Duration::from_millis(1500);
+const HOLD: Duration = Duration::from_millis(1200);
 
 /// What a receiver got, and what it answered before the sender went away.
 #[derive(Default, Debug)]
@@ -229,7 +229,7 @@ async fn sigterm_mid_delivery_and_mid_reminder_finishes_both_leaves_the_rest_cla
             &[],
         )
         .await;
-    let hooks = hooks.lock().unwrap();
+    let hooks = std::mem::take(&mut *hooks.lock().unwrap());
     assert!(hooks.answered.contains(&in_hand), "{hooks:?}");
     for (id, status, locked_until, answer) in &rows {
         let delivered =
@@ -252,7 +252,7 @@ async fn sigterm_mid_delivery_and_mid_reminder_finishes_both_leaves_the_rest_cla
     let reminded = sql
         .scalar_i64("SELECT COUNT(*) FROM credential_reminders", &[])
         .await;
-    let mails = mails.lock().unwrap();
+    let mails = std::mem::take(&mut *mails.lock().unwrap());
     assert!(
         mails.abandoned.is_empty(),
         "an email was cut off: {mails:?}"
