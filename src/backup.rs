@@ -7,7 +7,6 @@
 //! two are kept apart (see README, "Operating Keyward").
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -111,22 +110,6 @@ pub async fn restore(database_url: &str, source: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", database.display()))?;
     drop(lock);
     Ok(())
-}
-
-/// Takes a backup into `dir` every `every`, keeping the newest `keep`
-/// (`keyward-YYYYMMDDTHHMMSS.mmmZ.db`).
-pub fn spawn_schedule(db: Db, database_url: String, dir: PathBuf, every: Duration, keep: usize) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.tick().await; // the first tick is immediate: wait a period first
-        loop {
-            tick.tick().await;
-            match into_folder(&db, &database_url, &dir, keep).await {
-                Ok(file) => tracing::info!(file = %file.display(), "backup written"),
-                Err(error) => tracing::error!(error = format!("{error:#}"), "backup failed"),
-            }
-        }
-    });
 }
 
 /// One scheduled backup: a new file in `dir`, then the oldest removed until

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod jobs;
 pub mod keys;
 pub mod mail;
 pub mod random;
@@ -16,7 +17,7 @@ pub mod settings;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
-pub mod webhooks;
+pub mod webhook_client;
 
 pub use http::app;
 pub use state::AppState;

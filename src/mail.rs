@@ -52,6 +52,49 @@ pub struct Mail {
     pub body: String,
 }
 
+/// The reminder that an API credential expires soon, or has.
+pub struct ExpiryReminder<'a> {
+    pub name: &'a str,
+    pub client_id: &'a str,
+    /// Its last day, as the console shows it.
+    pub date: String,
+    /// Whole days until it expires; 0 once it has.
+    pub days_left: i64,
+    /// The console's address.
+    pub console: &'a str,
+}
+
+impl ExpiryReminder<'_> {
+    /// The reminder to `to`.
+    pub fn mail(&self, to: String) -> Mail {
+        let (name, client_id, date, left) = (self.name, self.client_id, &self.date, self.days_left);
+        let days = if left == 1 { "day" } else { "days" };
+        let (subject, opening) = if left == 0 {
+            (
+                format!("“{name}” has expired"),
+                format!(
+                    "The API credential “{name}” ({client_id}) expired at the end of {date} (UTC). It gets no more tokens: its token requests are refused with invalid_client."
+                ),
+            )
+        } else {
+            (
+                format!("“{name}” expires in {left} {days}"),
+                format!(
+                    "The API credential “{name}” ({client_id}) works until the end of {date} (UTC), in {left} {days}. After that it gets no tokens."
+                ),
+            )
+        };
+        Mail {
+            to,
+            subject,
+            body: format!(
+                "{opening}\n\nTo keep it working, edit it and choose a later date, or create a replacement and move your systems to it.\n\n{}/settings/credentials\n",
+                self.console
+            ),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Mailer {
     smtp: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,

@@ -6,11 +6,13 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use keyward::domain::{Access, DisplayName, Email, Password};
+use keyward::jobs::backups::Schedule;
+use keyward::jobs::webhooks::Deliveries;
+use keyward::jobs::{self, Jobs};
 use keyward::keys::Keys;
 use keyward::settings::LogFormat;
 use keyward::storage::Db;
 use keyward::{AppState, demo, random, service};
-use tower_sessions::session_store::ExpiredDeletion;
 use tracing_subscriber::EnvFilter;
 
 /// Keyward: the console for your organization's API credentials.
@@ -197,11 +199,11 @@ async fn run() -> anyhow::Result<()> {
     let drain_secs = settings.shutdown_drain_secs;
     let metrics_addr = settings.metrics_addr;
     let schedule = match &settings.backup.dir {
-        Some(dir) => Some((
-            dir.clone(),
-            settings.backup.every.0,
-            settings.backup.keep as usize,
-        )),
+        Some(dir) => Some(Schedule {
+            dir: dir.clone(),
+            every: settings.backup.every.0,
+            keep: settings.backup.keep as usize,
+        }),
         None => None,
     };
     let command = cli.command.unwrap_or(Command::Serve { demo: false });
@@ -240,25 +242,18 @@ async fn run() -> anyhow::Result<()> {
     let state = AppState::new(db, settings, keys)?;
     match command {
         Command::Serve { demo } => {
-            if let Some((dir, every, keep)) = schedule {
-                if keyward::backup::sqlite_file(&state.config.database_url).is_none() {
-                    anyhow::bail!(
-                        "KEYWARD_BACKUP_DIR is for the SQLite database; back PostgreSQL up with pg_dump"
-                    );
-                }
-                keyward::backup::spawn_schedule(
-                    state.db.clone(),
-                    state.config.database_url.clone(),
-                    dir,
-                    every,
-                    keep,
+            if schedule.is_some()
+                && keyward::backup::sqlite_file(&state.config.database_url).is_none()
+            {
+                anyhow::bail!(
+                    "KEYWARD_BACKUP_DIR is for the SQLite database; back PostgreSQL up with pg_dump"
                 );
             }
             if let Some(addr) = metrics_addr {
                 let handle = keyward::telemetry::install()?;
                 keyward::telemetry::serve(addr, handle, state.db.clone()).await?;
             }
-            serve(state, demo, drain_secs).await
+            serve(state, demo, drain_secs, schedule).await
         }
         Command::Migrate
         | Command::Config(_)
@@ -331,7 +326,12 @@ async fn add_token(
     Ok(())
 }
 
-async fn serve(state: AppState, demo: bool, drain_secs: u64) -> anyhow::Result<()> {
+async fn serve(
+    state: AppState,
+    demo: bool,
+    drain_secs: u64,
+    backups: Option<Schedule>,
+) -> anyhow::Result<()> {
     if demo {
         let (password, generated) = match std::env::var("KEYWARD_DEMO_PASSWORD") {
             Ok(p) if !p.is_empty() => (p, false),
@@ -353,30 +353,41 @@ async fn serve(state: AppState, demo: bool, drain_secs: u64) -> anyhow::Result<(
     let addr = state.config.addr;
     let public_url = state.config.public_url.clone();
     let store = keyward::http::session_store(&state).await?;
-    // Expired sessions are deleted hourly, so the table does not grow without end.
-    tokio::spawn(
-        store
-            .clone()
-            .continuously_delete_expired(tokio::time::Duration::from_secs(3600)),
-    );
-    // Rate-limit state of quiet clients, addresses and tokens is forgotten every minute.
-    let (limits, api_limits) = (state.token_limits.clone(), state.api_limits.clone());
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
-            every.tick().await;
-            limits.prune();
-            api_limits.prune();
-        }
-    });
-    keyward::webhooks::spawn(state.clone());
-    service::expiry::spawn(state.clone());
-    let draining = state.clone();
-    let drain = std::time::Duration::from_secs(drain_secs);
-    let router = keyward::app(state, store);
+    // Listening first: a server that cannot start claims no work.
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    let mut running = Jobs::default();
+    running.add(
+        "sessions",
+        jobs::housekeeping::sessions(store.clone(), running.shutdown()),
+    );
+    running.add(
+        "rate limits",
+        jobs::housekeeping::limits(
+            state.token_limits.clone(),
+            state.api_limits.clone(),
+            running.shutdown(),
+        ),
+    );
+    running.add(
+        "webhook deliveries",
+        jobs::webhooks::start(Deliveries::from(&state), running.shutdown()),
+    );
+    running.add(
+        "expiry reminders",
+        jobs::reminders::start(state.clone(), running.shutdown()),
+    );
+    if let Some(schedule) = backups {
+        let (db, url) = (state.db.clone(), state.config.database_url.clone());
+        running.add(
+            "backups",
+            jobs::backups::start(db, url, schedule, running.shutdown()),
+        );
+    }
+    let draining = state.clone();
+    let drain = std::time::Duration::from_secs(drain_secs);
+    let router = keyward::app(state, store);
     tracing::info!(%addr, "Keyward is listening; open {public_url}");
     axum::serve(
         listener,
@@ -386,7 +397,9 @@ async fn serve(state: AppState, demo: bool, drain_secs: u64) -> anyhow::Result<(
         shutdown_signal().await;
         draining.start_draining();
         tracing::info!(seconds = drain.as_secs(), "draining: /readyz answers 503");
-        tokio::time::sleep(drain).await;
+        // The jobs stop claiming work at once and have the drain to finish
+        // what they hold.
+        tokio::join!(running.stop_within(drain), tokio::time::sleep(drain));
         tracing::info!("shutting down: finishing requests in flight");
     })
     .await?;

@@ -10,7 +10,7 @@ use crate::keys::Keys;
 use crate::mail::Mailer;
 use crate::settings::Settings;
 use crate::storage::Db;
-use crate::webhooks::{Guard, Sender};
+use crate::webhook_client::{Guard, Sender};
 
 /// Everything a handler may need, cheap to clone.
 #[derive(Clone)]

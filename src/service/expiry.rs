@@ -2,13 +2,14 @@
 //! it has, each once (a row per threshold in the database decides, across
 //! instances and restarts). Each is an audit event, so it also reaches the
 //! organization's webhooks in the same transaction; and an email to the
-//! owners and the credential's creator when SMTP is configured.
+//! owners and the credential's creator when SMTP is configured. The job
+//! that sends them every minute is `jobs::reminders`.
 
 use serde_json::json;
 
 use crate::domain::credential::expiry::REMINDER_DAYS;
 use crate::domain::{AuditAction, iso_time};
-use crate::mail::Mail;
+use crate::mail::ExpiryReminder;
 use crate::state::AppState;
 use crate::storage::audit::NewEvent;
 use crate::storage::credentials as credentials_repo;
@@ -32,36 +33,45 @@ fn threshold(expires_at: i64, now: i64) -> Option<i64> {
         .min()
 }
 
-/// One round: sends what is due. Returns how many reminders went out.
-pub async fn run_once(app: &AppState) -> anyhow::Result<usize> {
-    let now = app.now();
-    let due = {
-        let mut conn = app.db.acquire().await?;
-        repo::due(&mut conn, now, BATCH).await?
-    };
-    let mut sent = 0;
-    for credential in due {
-        let Some(days) = threshold(credential.expires_at, now) else {
-            continue;
-        };
-        // A smaller threshold was reminded of already (the date was near
-        // when it was set): the larger ones are not sent late.
-        if credential.reminded.is_some_and(|r| r <= days) {
-            continue;
-        }
-        if remind(app, &credential, days, now).await? {
-            sent += 1;
-        }
-    }
-    Ok(sent)
+/// A reminder due: the credential, and the threshold it is at.
+pub struct Reminder {
+    credential: Expiring,
+    days: i64,
+    /// When it was found due, the time it is worded for.
+    now: i64,
 }
 
-async fn remind(
-    app: &AppState,
-    credential: &Expiring,
-    days: i64,
-    now: i64,
-) -> anyhow::Result<bool> {
+/// The reminders due now (at most a batch), soonest expiry first.
+pub async fn due(app: &AppState) -> anyhow::Result<Vec<Reminder>> {
+    let now = app.now();
+    let mut conn = app.db.acquire().await?;
+    let expiring = repo::due(&mut conn, now, BATCH).await?;
+    Ok(expiring
+        .into_iter()
+        .filter_map(|credential| {
+            let days = threshold(credential.expires_at, now)?;
+            // A smaller threshold was reminded of already (the date was near
+            // when it was set): the larger ones are not sent late.
+            let sent_smaller = credential.reminded.is_some_and(|r| r <= days);
+            (!sent_smaller).then_some(Reminder {
+                credential,
+                days,
+                now,
+            })
+        })
+        .collect())
+}
+
+/// Sends one reminder: records it with its audit event (which reaches the
+/// webhooks), then emails the owners and the creator. `false` when it is no
+/// longer due (sent by another instance, or the date changed).
+pub async fn remind(app: &AppState, reminder: &Reminder) -> anyhow::Result<bool> {
+    let Reminder {
+        credential,
+        days,
+        now,
+    } = reminder;
+    let (days, now) = (*days, *now);
     let mut tx = app.db.begin_org(credential.organization_id).await?.0;
     // Its date may have changed since it was listed: a reminder for the old
     // date would block those of the new one.
@@ -78,7 +88,7 @@ async fn remind(
     } else {
         AuditAction::CredentialExpiring
     };
-    let left = (credential.expires_at - now + DAY - 1) / DAY;
+    let left = ((credential.expires_at - now + DAY - 1) / DAY).max(0);
     let event = NewEvent {
         organization_id: Some(credential.organization_id),
         actor_user_id: None,
@@ -90,7 +100,7 @@ async fn remind(
         detail: json!({
             "name": credential.name,
             "expires_at": iso_time(credential.expires_at),
-            "days_left": left.max(0),
+            "days_left": left,
         }),
     };
     super::audit::record(&mut tx, &event, now).await?;
@@ -103,40 +113,15 @@ async fn remind(
     recipients.sort();
     recipients.dedup();
     tx.commit().await?;
-    let date = crate::domain::credential::expiry::date(credential.expires_at);
-    let (subject, opening) = if days == 0 {
-        (
-            format!("“{}” has expired", credential.name),
-            format!(
-                "The API credential “{}” ({}) expired at the end of {date} (UTC). It gets no more tokens: its token requests are refused with invalid_client.",
-                credential.name, credential.client_id
-            ),
-        )
-    } else {
-        (
-            format!(
-                "“{}” expires in {left} day{}",
-                credential.name,
-                if left == 1 { "" } else { "s" }
-            ),
-            format!(
-                "The API credential “{}” ({}) works until the end of {date} (UTC), in {left} day{}. After that it gets no tokens.",
-                credential.name,
-                credential.client_id,
-                if left == 1 { "" } else { "s" }
-            ),
-        )
+    let expiry = ExpiryReminder {
+        name: &credential.name,
+        client_id: credential.client_id.as_str(),
+        date: crate::domain::credential::expiry::date(credential.expires_at),
+        days_left: left,
+        console: &app.config.public_url,
     };
     for to in recipients {
-        let mail = Mail {
-            to,
-            subject: subject.clone(),
-            body: format!(
-                "{opening}\n\nTo keep it working, edit it and choose a later date, or create a replacement and move your systems to it.\n\n{}/settings/credentials\n",
-                app.config.public_url
-            ),
-        };
-        if let Err(error) = app.mailer.send(mail).await {
+        if let Err(error) = app.mailer.send(expiry.mail(to)).await {
             tracing::error!(
                 error = format!("{error:#}"),
                 "expiry reminder email not sent"
@@ -144,22 +129,6 @@ async fn remind(
         }
     }
     Ok(true)
-}
-
-/// Runs the reminders every minute until the process ends.
-pub fn spawn(app: AppState) {
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
-            every.tick().await;
-            if let Err(error) = run_once(&app).await {
-                tracing::warn!(
-                    error = format!("{error:#}"),
-                    "expiry reminders round failed"
-                );
-            }
-        }
-    });
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::domain::webhook::{
 };
 use crate::state::AppState;
 use crate::storage::webhooks::{self as repo, Delivery, Endpoint, Outgoing};
-use crate::webhooks::seal_context;
+use crate::webhook_client::seal_context;
 
 /// An organization holds at most this many endpoints.
 pub const MAX_ENDPOINTS: i64 = 10;

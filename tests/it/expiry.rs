@@ -88,7 +88,7 @@ async fn reminders_go_out_once_per_threshold_and_an_expired_credential_gets_no_t
 
     // Nothing is due 40 days ahead.
     assert_eq!(
-        keyward::service::expiry::run_once(&app.state)
+        keyward::jobs::reminders::run_once(&app.state)
             .await
             .unwrap(),
         0
@@ -102,19 +102,19 @@ async fn reminders_go_out_once_per_threshold_and_an_expired_credential_gets_no_t
         .await
         .assert_contains("<span class=\"badge warning\">Expires in 29 days</span>");
     assert_eq!(
-        keyward::service::expiry::run_once(&app.state)
+        keyward::jobs::reminders::run_once(&app.state)
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        keyward::service::expiry::run_once(&app.state)
+        keyward::jobs::reminders::run_once(&app.state)
             .await
             .unwrap(),
         0
     );
     let again = restarted(&app).await;
-    assert_eq!(keyward::service::expiry::run_once(&again).await.unwrap(), 0);
+    assert_eq!(keyward::jobs::reminders::run_once(&again).await.unwrap(), 0);
     assert_eq!(reminders().await, 1);
     // The owners and the creator are emailed.
     for person in ["owner@acme.test", "admin@acme.test"] {
@@ -128,15 +128,15 @@ async fn reminders_go_out_once_per_threshold_and_an_expired_credential_gets_no_t
 
     // 7 days, then 1 day ahead: one each.
     app.clock.advance(23 * DAY);
-    assert_eq!(keyward::service::expiry::run_once(&again).await.unwrap(), 1);
+    assert_eq!(keyward::jobs::reminders::run_once(&again).await.unwrap(), 1);
     app.clock.advance(6 * DAY);
     assert_eq!(
-        keyward::service::expiry::run_once(&app.state)
+        keyward::jobs::reminders::run_once(&app.state)
             .await
             .unwrap(),
         1
     );
-    assert_eq!(keyward::service::expiry::run_once(&again).await.unwrap(), 0);
+    assert_eq!(keyward::jobs::reminders::run_once(&again).await.unwrap(), 0);
     assert_eq!(reminders().await, 3);
     // Still its last day: tokens are issued.
     let mut machine = app.client();
@@ -153,12 +153,12 @@ async fn reminders_go_out_once_per_threshold_and_an_expired_credential_gets_no_t
         .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client")
         .assert_contains("This credential has expired");
     assert_eq!(
-        keyward::service::expiry::run_once(&app.state)
+        keyward::jobs::reminders::run_once(&app.state)
             .await
             .unwrap(),
         1
     );
-    assert_eq!(keyward::service::expiry::run_once(&again).await.unwrap(), 0);
+    assert_eq!(keyward::jobs::reminders::run_once(&again).await.unwrap(), 0);
     assert_eq!(
         app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'credential.expired'")
             .await,
@@ -491,7 +491,7 @@ async fn reminders_are_not_starved_by_credentials_reminded_already() {
         .await
         .assert_status(StatusCode::OK);
     assert_eq!(
-        keyward::service::expiry::run_once(&app.state)
+        keyward::jobs::reminders::run_once(&app.state)
             .await
             .unwrap(),
         1

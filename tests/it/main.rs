@@ -18,6 +18,7 @@ mod properties;
 mod requests;
 mod routes;
 mod sessions;
+mod shutdown;
 mod tenancy;
 mod throttle;
 mod use_cases;

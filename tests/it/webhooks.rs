@@ -80,7 +80,10 @@ fn signing_secret_in(body: &str) -> Option<String> {
 /// clock past each retry's wait. Returns the rounds it took.
 async fn deliver_everything(app: &TestApp) -> usize {
     for round in 1..=60 {
-        keyward::webhooks::run_once(&app.state).await.unwrap();
+        keyward::jobs::webhooks::Deliveries::from(&app.state)
+            .run_once()
+            .await
+            .unwrap();
         let waiting = app
             .count("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'")
             .await;
@@ -276,8 +279,10 @@ async fn a_rotated_signing_secret_overlaps_the_old_one_for_a_day() {
     assert_eq!(log.last().unwrap()["verified"], true);
     assert_eq!(log.last().unwrap()["signatures"], 2);
 
-    // Still both 23 hours on; a day later only the new one signs.
+    // Still both 23 hours on; a day later only the new one signs. The
+    // receiver's clock agrees with Keyward's, which signs with its own.
     app.clock.advance(23 * 3600);
+    receiver.set_clock(app.clock.now());
     let mut owner = app.sign_in_as(Persona::Owner).await;
     owner.get(&page).await;
     owner
@@ -290,10 +295,16 @@ async fn a_rotated_signing_secret_overlaps_the_old_one_for_a_day() {
         (last["signatures"].clone(), last["verified"].clone()),
         (json!(2), json!(true))
     );
+    // Signed at the time of Keyward's clock.
+    assert_eq!(last["timestamp"], app.clock.now().to_string());
     app.clock.advance(2 * 3600);
+    receiver.set_clock(app.clock.now());
     let mut owner = app.sign_in_as(Persona::Owner).await;
     owner.create_credential("After overlap").await;
-    keyward::webhooks::run_once(&app.state).await.unwrap();
+    keyward::jobs::webhooks::Deliveries::from(&app.state)
+        .run_once()
+        .await
+        .unwrap();
     let log = receiver.log();
     assert_eq!(log.last().unwrap()["signatures"], 1);
     assert_eq!(
@@ -329,7 +340,10 @@ async fn deliveries_never_reach_loopback_or_private_addresses_unless_the_operato
         add_webhook(&mut owner, url, &["credential.created"]).await;
     }
     owner.create_credential("Probe").await;
-    keyward::webhooks::run_once(&app.state).await.unwrap();
+    keyward::jobs::webhooks::Deliveries::from(&app.state)
+        .run_once()
+        .await
+        .unwrap();
 
     type Row = (String, String, i64, Option<String>, Option<i64>);
     let rows: Vec<Row> = app
@@ -352,7 +366,13 @@ async fn deliveries_never_reach_loopback_or_private_addresses_unless_the_operato
     }
     // Later rounds, days later, attempt none of them again.
     app.clock.advance(86_400);
-    assert_eq!(keyward::webhooks::run_once(&app.state).await.unwrap(), 0);
+    assert_eq!(
+        keyward::jobs::webhooks::Deliveries::from(&app.state)
+            .run_once()
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(
         app.count("SELECT CAST(SUM(attempts) AS BIGINT) FROM webhook_deliveries")
             .await,
@@ -386,7 +406,10 @@ async fn a_name_that_resolves_to_a_refused_address_fails_at_once_and_its_log_nam
     )
     .await;
     owner.create_credential("Probe").await;
-    keyward::webhooks::run_once(&app.state).await.unwrap();
+    keyward::jobs::webhooks::Deliveries::from(&app.state)
+        .run_once()
+        .await
+        .unwrap();
     let (status, attempts, error): (String, i64, Option<String>) = app
         .sql
         .one(
@@ -436,7 +459,10 @@ async fn a_name_that_does_not_resolve_is_retried_as_could_not_resolve_host_witho
     )
     .await;
     owner.create_credential("Probe").await;
-    keyward::webhooks::run_once(&app.state).await.unwrap();
+    keyward::jobs::webhooks::Deliveries::from(&app.state)
+        .run_once()
+        .await
+        .unwrap();
     let (status, error): (String, Option<String>) = app
         .sql
         .one("SELECT status, last_error FROM webhook_deliveries", &[])
@@ -465,7 +491,10 @@ async fn a_redirect_is_not_followed() {
     let mut owner = app.sign_in_as(Persona::Owner).await;
     add_webhook(&mut owner, &redirector.url(), &["credential.created"]).await;
     owner.create_credential("Probe").await;
-    keyward::webhooks::run_once(&app.state).await.unwrap();
+    keyward::jobs::webhooks::Deliveries::from(&app.state)
+        .run_once()
+        .await
+        .unwrap();
 
     let (status, error): (Option<i64>, Option<String>) = app
         .sql
@@ -886,7 +915,10 @@ async fn an_endpoint_that_keeps_failing_is_shown_failing_until_a_delivery_succee
     owner.create_credential("Probe").await;
     let page = format!("/settings/webhooks/{id}");
     for attempt in 1..=5 {
-        keyward::webhooks::run_once(&app.state).await.unwrap();
+        keyward::jobs::webhooks::Deliveries::from(&app.state)
+            .run_once()
+            .await
+            .unwrap();
         // An hour apart: the owner signs in again each time.
         owner = app.sign_in_as(Persona::Owner).await;
         let shown = owner.get(&page).await;
@@ -898,6 +930,7 @@ async fn an_endpoint_that_keeps_failing_is_shown_failing_until_a_delivery_succee
                 .assert_contains("the last 5 delivery attempts failed");
         }
         app.clock.advance(3600);
+        broken.set_clock(app.clock.now());
     }
     let mut owner = app.sign_in_as(Persona::Owner).await;
     owner
@@ -915,6 +948,7 @@ async fn an_endpoint_that_keeps_failing_is_shown_failing_until_a_delivery_succee
     let mut fixed = Receiver::new(0);
     fixed.start().await;
     fixed.set_secret(&secret);
+    fixed.set_clock(app.clock.now());
     owner.get(&page).await;
     owner
         .post(
@@ -947,7 +981,10 @@ async fn a_delivery_is_given_up_three_days_after_its_event() {
     owner.create_credential("Probe").await;
     let mut rounds = 0;
     loop {
-        keyward::webhooks::run_once(&app.state).await.unwrap();
+        keyward::jobs::webhooks::Deliveries::from(&app.state)
+            .run_once()
+            .await
+            .unwrap();
         let status = app
             .sql
             .string("SELECT status FROM webhook_deliveries", &[])
@@ -1050,7 +1087,10 @@ async fn one_attempt_at(url: &str) -> (String, Option<i64>, Option<String>) {
     let mut owner = app.sign_in_as(Persona::Owner).await;
     add_webhook(&mut owner, url, &["credential.created"]).await;
     owner.create_credential("Sent once").await;
-    keyward::webhooks::run_once(&app.state).await.unwrap();
+    keyward::jobs::webhooks::Deliveries::from(&app.state)
+        .run_once()
+        .await
+        .unwrap();
     app.sql
         .one(
             "SELECT status, response_status, last_error FROM webhook_deliveries",
@@ -1178,7 +1218,10 @@ async fn another_organizations_delivery_arrives_while_one_endpoint_floods_a_sile
     receiver.set_secret(&secret);
 
     // The worker, as `keyward serve` runs it, starts on the flood.
-    let worker = keyward::webhooks::spawn(app.state.clone());
+    let worker = keyward::jobs::webhooks::start(
+        keyward::jobs::webhooks::Deliveries::from(&app.state),
+        Default::default(),
+    );
     assert!(
         within(5, || async { connections.load(Ordering::SeqCst) > 0 }).await,
         "the flood's first sends began"
@@ -1242,7 +1285,10 @@ async fn a_round_claims_other_endpoints_before_one_endpoints_backlog() {
     backlog(&app, &quiet, 1).await;
     backlog(&app, &other, 1).await;
 
-    keyward::webhooks::run_once(&app.state).await.unwrap();
+    keyward::jobs::webhooks::Deliveries::from(&app.state)
+        .run_once()
+        .await
+        .unwrap();
     let app = &app;
     let attempted = |id: &str| {
         let sql = format!(
@@ -1294,7 +1340,10 @@ async fn a_round_claims_an_endpoints_deliveries_in_the_order_they_fell_due_after
             .await;
     }
 
-    keyward::webhooks::run_once(&app.state).await.unwrap();
+    keyward::jobs::webhooks::Deliveries::from(&app.state)
+        .run_once()
+        .await
+        .unwrap();
     let attempted: Vec<(String,)> = app
         .sql
         .all(

@@ -12,6 +12,7 @@ use serde_json::Value;
 pub struct Receiver {
     pub port: u16,
     secret_file: PathBuf,
+    clock_file: PathBuf,
     log_file: PathBuf,
     child: Option<Child>,
     fail_first: u32,
@@ -42,6 +43,7 @@ impl Receiver {
         Receiver {
             port: free_port(),
             secret_file: dir.path().join("secret"),
+            clock_file: dir.path().join("clock"),
             log_file: dir.path().join("log.jsonl"),
             child: None,
             fail_first,
@@ -66,6 +68,12 @@ impl Receiver {
         std::fs::write(&self.secret_file, secret).unwrap();
     }
 
+    /// Sets the receiver's clock to `unix` (the app's, which a test moved):
+    /// a delivery's timestamp is checked against it.
+    pub fn set_clock(&self, unix: i64) {
+        std::fs::write(&self.clock_file, unix.to_string()).unwrap();
+    }
+
     pub async fn start(&mut self) {
         let python = std::env::var("KEYWARD_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
         let script = concat!(
@@ -79,6 +87,8 @@ impl Receiver {
             .arg(&self.secret_file)
             .arg(&self.log_file)
             .args(["--fail-first", &self.fail_first.to_string()])
+            .arg("--clock-file")
+            .arg(&self.clock_file)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if let Some(target) = &self.redirect_to {

@@ -3,11 +3,15 @@
 to a JSON-lines log the tests read.
 
     python3 webhook_receiver.py PORT SECRET_FILE LOG_FILE [--fail-first N] [--redirect-to URL]
+        [--clock-file FILE]
 
 The signing secret is read from SECRET_FILE on every request (the test
 writes it once Keyward has shown it). The first N verified deliveries are
-answered 500, later ones 200. With --redirect-to every request is answered
-302 to that URL. Each line of the log: {"id", "type", "answer", "verified"}.
+answered 500, later ones 200. While CLOCK_FILE holds a unix time, the
+receiver's clock (which a delivery's timestamp must be within 5 minutes of)
+stands at it: a test that moves Keyward's clock moves the receiver's too. With --redirect-to every request is answered
+302 to that URL. Each line of the log: {"id", "type", "answer", "verified", "signatures",
+"timestamp", "body"}.
 """
 
 import argparse
@@ -15,6 +19,8 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import standardwebhooks.webhooks
+from datetime import datetime
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 parser = argparse.ArgumentParser()
@@ -23,7 +29,23 @@ parser.add_argument("secret_file")
 parser.add_argument("log_file")
 parser.add_argument("--fail-first", type=int, default=0)
 parser.add_argument("--redirect-to", default=None)
+parser.add_argument("--clock-file", default=None)
 args = parser.parse_args()
+
+
+class ReceiverClock(datetime):
+    """The time in CLOCK_FILE when it has one, else the system's."""
+
+    @classmethod
+    def now(cls, tz=None):
+        try:
+            with open(args.clock_file) as f:
+                return datetime.fromtimestamp(int(f.read().strip()), tz)
+        except (TypeError, OSError, ValueError):
+            return datetime.now(tz)
+
+
+standardwebhooks.webhooks.datetime = ReceiverClock
 
 lock = threading.Lock()
 verified_so_far = 0
@@ -62,6 +84,7 @@ class Handler(BaseHTTPRequestHandler):
                     "answer": answer,
                     "verified": verified,
                     "signatures": len(self.headers.get("webhook-signature", "").split()),
+                    "timestamp": self.headers.get("webhook-timestamp"),
                     "body": body.decode(),
                 }
             )

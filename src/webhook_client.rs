@@ -1,24 +1,10 @@
-//! Webhook deliveries: the worker that empties the outbox, and the HTTP
-//! client it sends with.
+//! The outgoing request of a webhook delivery, beside the mailer: which
+//! addresses it may reach, how it is signed, and the HTTP client that sends
+//! it. The worker that empties the outbox is `jobs::webhooks`.
 //!
-//! Every instance runs a worker. It claims due deliveries with a lease
-//! (`storage::deliveries::claim_due`: `FOR UPDATE SKIP LOCKED` on PostgreSQL),
-//! fairly: round robin across organizations and their endpoints, with at
-//! most [`PER_ENDPOINT`] deliveries in flight per endpoint and
-//! [`PER_ORGANIZATION`] per organization, on every instance together. Each
-//! send runs as a task of its own, and the worker claims again as soon as
-//! one ends or every [`POLL`]: a receiver that never answers holds its own
-//! endpoint's share for 10 seconds, never another endpoint's delivery.
-//!
-//! The outcome is recorded per attempt: delivered on a 2xx answer, failed at
-//! once for an address the guard refuses, otherwise retried with
-//! exponential backoff and jitter until three days after the event. A
-//! delivery whose instance dies mid-send is claimed again once its lease
-//! ends: at least once, and with healthy instances exactly once.
-//!
-//! Why an attempt failed is stored as a [`DeliveryError`] category, never
-//! the resolver's or the HTTP library's text, which can name the addresses
-//! an internal host resolves to.
+//! Why a send failed is a [`DeliveryError`] category, never the resolver's
+//! or the HTTP library's text, which can name the addresses an internal host
+//! resolves to.
 //!
 //! The client follows no redirect, waits at most 10 seconds, reads at most
 //! 64 KiB of an answer, uses no proxy, and connects only to addresses the
@@ -27,33 +13,17 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use futures_util::future::join_all;
 use ipnet::IpNet;
-use tokio::task::{JoinHandle, JoinSet};
 
-use crate::domain::webhook::{self, DeliveryError, SigningSecret};
-use crate::state::AppState;
-use crate::storage::deliveries::{self as repo, AttemptOutcome, Attempted, Due, Fairness};
+use crate::domain::OrgId;
+use crate::domain::webhook::{DeliveryError, SigningSecret};
 
-/// How long a claimed delivery is reserved for the instance sending it:
-/// far longer than one send takes (at most [`TIMEOUT`], then recording).
-const LEASE_SECS: i64 = 120;
-/// At most this many deliveries of one endpoint are in flight at once.
-pub const PER_ENDPOINT: i64 = 4;
-/// At most this many deliveries of one organization are in flight at once.
-pub const PER_ORGANIZATION: i64 = 8;
-/// At most this many sends run at once on one instance.
-const MAX_IN_FLIGHT: usize = 64;
-/// What [`run_once`] claims in one round.
-const BATCH: i64 = 10;
-const TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest one send takes: connecting, then the answer.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// At most this much of an answer is read, then the connection is dropped.
 const MAX_ANSWER: usize = 64 * 1024;
-/// How often the worker looks for due deliveries when no send ended: a
-/// delivery queued meanwhile goes out within this (well under a second).
-const POLL: Duration = Duration::from_millis(500);
 
 /// Which addresses deliveries may reach: public ones, and those in networks
 /// the operator allowed (`KEYWARD_WEBHOOK_ALLOWED_NETWORKS`).
@@ -187,6 +157,16 @@ pub struct Answer {
     pub error: Option<DeliveryError>,
 }
 
+impl Answer {
+    /// Nothing was sent, for `error`.
+    pub fn refused(error: DeliveryError) -> Answer {
+        Answer {
+            status: None,
+            error: Some(error),
+        }
+    }
+}
+
 impl Sender {
     /// The client, or why it cannot be built (then webhooks cannot run:
     /// the server does not start rather than send without its guard).
@@ -206,10 +186,7 @@ impl Sender {
 
     /// Posts `body` to `url` with the Standard Webhooks headers.
     pub async fn post(&self, url: &str, headers: &[(&str, String)], body: String) -> Answer {
-        let refused = |error: DeliveryError| Answer {
-            status: None,
-            error: Some(error),
-        };
+        let refused = Answer::refused;
         let Ok(parsed) = reqwest::Url::parse(url) else {
             return refused(DeliveryError::SendFailed);
         };
@@ -299,143 +276,28 @@ fn cause<'a>(
     }
 }
 
-/// Runs the worker until the process ends.
-pub fn spawn(state: AppState) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut sending = JoinSet::new();
-        loop {
-            let room = MAX_IN_FLIGHT.saturating_sub(sending.len());
-            if room > 0 {
-                match claim(&state, room as i64).await {
-                    Ok(due) => {
-                        for due in due {
-                            let state = state.clone();
-                            sending.spawn(async move {
-                                if let Err(error) = attempt(&state, due).await {
-                                    tracing::warn!(
-                                        error = format!("{error:#}"),
-                                        "recording a webhook attempt failed"
-                                    );
-                                }
-                            });
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(error = format!("{error:#}"), "claiming webhooks failed")
-                    }
-                }
-            }
-            // Claim again when a send ends (its endpoint may have more), or
-            // after the poll interval for deliveries that became due.
-            tokio::select! {
-                Some(_) = sending.join_next(), if !sending.is_empty() => {}
-                _ = tokio::time::sleep(POLL) => {}
-            }
-            // One claim for every send that ended meanwhile.
-            while sending.try_join_next().is_some() {}
-        }
-    })
+/// What a sealed signing secret is bound to: its organization.
+pub fn seal_context(org: OrgId) -> String {
+    format!("webhook-secret/org/{org}")
 }
 
-async fn claim(state: &AppState, limit: i64) -> anyhow::Result<Vec<Due>> {
-    let fairness = Fairness {
-        limit,
-        per_endpoint: PER_ENDPOINT,
-        per_org: PER_ORGANIZATION,
-    };
-    let mut conn = state.db.acquire().await?;
-    repo::claim_due(&mut conn, state.now(), LEASE_SECS, fairness).await
-}
-
-/// One round, as tests drive it: claims due deliveries (fairly, as the
-/// worker does), sends them, and returns once every outcome is recorded.
-/// Returns how many were attempted.
-pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
-    let due = claim(state, BATCH).await?;
-    let count = due.len();
-    let results = join_all(due.into_iter().map(|d| attempt(state, d))).await;
-    for result in results {
-        result?;
-    }
-    Ok(count)
-}
-
-async fn attempt(state: &AppState, due: Due) -> anyhow::Result<()> {
-    let mut conn = state.db.acquire().await?;
-    let Some(endpoint) = repo::endpoint_of(&mut conn, due.endpoint_id).await? else {
-        return Ok(()); // deleted meanwhile: its deliveries went with it
-    };
-    drop(conn);
-    let now = state.now();
-    let context = seal_context(endpoint.organization_id);
-    let mut secrets = vec![endpoint.secret.clone()];
-    if endpoint.previous_until.is_some_and(|until| until > now) {
-        secrets.extend(endpoint.previous_secret.clone());
-    }
-    let secrets: Vec<SigningSecret> = secrets
-        .iter()
-        .filter_map(|sealed| state.keys.open(sealed, &context))
-        .map(SigningSecret::from_stored)
-        .collect();
-    // The attempt's own time, which receivers compare with their clock.
-    let timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+/// The Standard Webhooks headers of one attempt: its id, its time (unix
+/// seconds, which receivers compare with their clock) and a signature by
+/// each of `secrets` (during a rotation, the new and the previous one).
+pub fn signed_headers(
+    secrets: &[SigningSecret],
+    message_id: &str,
+    timestamp: i64,
+    payload: &str,
+) -> [(&'static str, String); 3] {
     let signature = secrets
         .iter()
-        .map(|s| s.sign(&due.message_id, timestamp, due.payload.as_bytes()))
+        .map(|s| s.sign(message_id, timestamp, payload.as_bytes()))
         .collect::<Vec<_>>()
         .join(" ");
-    let headers = [
-        ("webhook-id", due.message_id.clone()),
+    [
+        ("webhook-id", message_id.to_owned()),
         ("webhook-timestamp", timestamp.to_string()),
         ("webhook-signature", signature),
-    ];
-    let refused = |error| Answer {
-        status: None,
-        error: Some(error),
-    };
-    let answer = if secrets.is_empty() {
-        refused(DeliveryError::SecretUnreadable)
-    } else {
-        state
-            .webhook_sender
-            .post(&endpoint.url, &headers, due.payload.clone())
-            .await
-    };
-    let now = state.now();
-    let outcome = match answer.error {
-        None => AttemptOutcome::Delivered,
-        Some(error) if !error.is_retried() => AttemptOutcome::GaveUp,
-        Some(_) => {
-            let wait = webhook::retry_wait(
-                state.config.webhook.retry_base_secs,
-                due.attempts,
-                rand::random::<f64>(),
-            );
-            if now + wait > due.give_up_at {
-                AttemptOutcome::GaveUp
-            } else {
-                AttemptOutcome::RetryAt(now + wait)
-            }
-        }
-    };
-    crate::telemetry::webhook_delivery(match outcome {
-        AttemptOutcome::Delivered => "delivered",
-        AttemptOutcome::RetryAt(_) => "retry",
-        AttemptOutcome::GaveUp => "failed",
-    });
-    let attempted = Attempted {
-        claimed_until: due.locked_until,
-        response_status: answer.status.map(i64::from),
-        error: answer.error,
-        outcome,
-    };
-    let mut conn = state.db.acquire().await?;
-    repo::record_attempt(&mut conn, &due, &attempted, now, webhook::FAILING_AFTER).await
-}
-
-/// What a sealed signing secret is bound to: its organization.
-pub fn seal_context(org: crate::domain::OrgId) -> String {
-    format!("webhook-secret/org/{org}")
+    ]
 }

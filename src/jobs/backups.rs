@@ -1,0 +1,44 @@
+//! Scheduled backups of the SQLite database (`KEYWARD_BACKUP_DIR`): one
+//! every period, the newest few kept (`backup::into_folder`). Told to stop,
+//! the job finishes a backup under way and takes no other.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{after_each, every};
+use crate::backup::into_folder;
+use crate::storage::Db;
+
+/// Where, how often, and how many to keep.
+pub struct Schedule {
+    pub dir: PathBuf,
+    pub every: Duration,
+    pub keep: usize,
+}
+
+/// Takes a backup into the schedule's folder after each period, keeping
+/// the newest (`keyward-YYYYMMDDTHHMMSS.mmmZ.db`), until `shutdown`.
+pub fn start(
+    db: Db,
+    database_url: String,
+    schedule: Schedule,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    let Schedule {
+        dir,
+        every: period,
+        keep,
+    } = schedule;
+    every(after_each(period), shutdown, move || {
+        let (db, database_url, dir) = (db.clone(), database_url.clone(), dir.clone());
+        async move {
+            match into_folder(&db, &database_url, &dir, keep).await {
+                Ok(file) => tracing::info!(file = %file.display(), "backup written"),
+                Err(error) => tracing::error!(error = format!("{error:#}"), "backup failed"),
+            }
+        }
+    })
+}
