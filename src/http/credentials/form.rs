@@ -207,7 +207,10 @@ impl Fields {
     pub fn apply_op(&mut self) -> bool {
         let op = self.form.op.clone();
         if op == "add" {
-            if self.rows.len() < MAX_PERMISSIONS {
+            if let Err(error) = permission::within_limit(self.rows.len() + 1) {
+                self.errors.push(error);
+                self.focus = "add";
+            } else {
                 self.rows.push(RowView {
                     kind: "vault".to_owned(),
                     access: "read".to_owned(),
@@ -217,12 +220,6 @@ impl Fields {
                     error: String::new(),
                 });
                 self.focus = "last-row";
-            } else {
-                self.errors.push(FieldError::new(
-                    "permissions",
-                    format!("A credential can hold at most {MAX_PERMISSIONS} permissions."),
-                ));
-                self.focus = "add";
             }
             true
         } else if let Some(index) = op.strip_prefix("remove-") {
@@ -377,12 +374,7 @@ impl Fields {
 /// unknown type or action is a message.
 fn grant_permissions(value: &str) -> Result<Vec<Permission>, String> {
     let (kind, actions) = value.split_once(':').unwrap_or((value, ""));
-    let known = permission::kind(kind.trim()).ok_or_else(|| {
-        format!(
-            "“{}” is not a type of resource. Choose the access for each type listed.",
-            kind.chars().take(40).collect::<String>()
-        )
-    })?;
+    let known = permission::kind_named(kind)?;
     let actions = permission::parse_actions(actions)?;
     Ok(actions
         .into_iter()
