@@ -17,7 +17,10 @@ const ACME: &str = "Acme Payments";
 enum Given {
     Ips(Vec<String>),
     Permissions(Vec<String>),
-    Webhook { url: &'static str, events: Vec<&'static str> },
+    Webhook {
+        url: &'static str,
+        events: Vec<&'static str>,
+    },
 }
 
 fn ips(list: &[&str]) -> Given {
@@ -76,12 +79,16 @@ fn table() -> Vec<(&'static str, Given, Option<&'static str>)> {
         (
             "an IPv6 prefix too long",
             ips(&["2001:db8::/129"]),
-            Some("“2001:db8::/129”: the prefix length after / goes from 0 to 128 for an IPv6 address."),
+            Some(
+                "“2001:db8::/129”: the prefix length after / goes from 0 to 128 for an IPv6 address.",
+            ),
         ),
         (
             "not an address",
             ips(&["300.1.2.3"]),
-            Some("“300.1.2.3” is not an IP address or CIDR range (for example 203.0.113.4 or 10.0.0.0/24)."),
+            Some(
+                "“300.1.2.3” is not an IP address or CIDR range (for example 203.0.113.4 or 10.0.0.0/24).",
+            ),
         ),
         (
             "seven entries",
@@ -130,7 +137,9 @@ fn table() -> Vec<(&'static str, Given, Option<&'static str>)> {
         (
             "a URL in the clear",
             webhook("http://hooks.example.com/keyward", &["credential.rotated"]),
-            Some("Use an https:// URL: events describe your credentials and must not travel in the clear."),
+            Some(
+                "Use an https:// URL: events describe your credentials and must not travel in the clear.",
+            ),
         ),
         (
             "an unknown event type",

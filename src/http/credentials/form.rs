@@ -5,13 +5,13 @@
 
 use serde::Deserialize;
 
-use crate::domain::credential::{CredentialName, Description, Environment, expiry};
+use crate::domain::credential::{CredentialName, Description, Environment};
 use crate::domain::ip::IpAllowlist;
 use crate::domain::permission::{
     self, KINDS, MAX_PERMISSIONS, Part, Permission, Permissions, SET_TYPES, SetType,
 };
 use crate::domain::{FieldError, FieldErrors, Justification};
-use crate::service::credentials::Draft;
+use crate::service::credentials::{self, Draft};
 use crate::state::AppState;
 
 /// The fields of the New Credential and Edit dialogs, as submitted.
@@ -103,8 +103,8 @@ pub struct Fields {
     pub scopes: &'static [(&'static str, &'static str)],
     /// The organization's longest allowed lifetime, in days, if it sets one.
     pub max_days: Option<i64>,
-    /// On Edit, the credential's expiry as stored: kept as it is when the
-    /// date is not changed, even if that day is today or past.
+    /// On Edit, the credential's expiry as stored: an unchanged date keeps
+    /// it ([`credentials::edited_expiry`]).
     pub current_expiry: Option<i64>,
     now: i64,
 }
@@ -342,15 +342,11 @@ impl Fields {
         } else {
             None
         };
-        let unchanged = self
-            .current_expiry
-            .filter(|at| expiry::date(*at) == self.form.expires_on.trim());
-        let expires_at = match unchanged {
-            Some(at) => Some(Some(at)),
-            None => self
-                .errors
-                .check(expiry::parse(&self.form.expires_on, self.now)),
-        };
+        let expires_at = self.errors.check(credentials::edited_expiry(
+            &self.form.expires_on,
+            self.current_expiry,
+            self.now,
+        ));
         if !self.errors.is_empty() || !self.ip_errors.is_empty() || !rows_ok {
             self.focus = self.first_error();
             return None;

@@ -25,7 +25,8 @@ mod edit;
 pub use actions::{
     Rotated, delete, expire_previous, make_primary, rotate, rotate_once, set_status,
 };
-pub use edit::{Patch, Shown};
+use edit::keeps_policy_if_changed;
+pub use edit::{Patch, Shown, edited_expiry};
 
 /// Requests stay on the Credentials page while active, and for this long
 /// after they were rejected.
@@ -430,10 +431,8 @@ pub async fn update(
     if repo::name_requested(&mut locked.tx, actor.org, name, None).await? {
         return Err(Error::NameTaken);
     }
-    if draft.expires_at != before.expires_at {
-        // Before a request is made of it, too.
-        keeps_policy(&locked.org, draft.expires_at, locked.now)?;
-    }
+    // Before a request is made of it, too.
+    keeps_policy_if_changed(&locked.org, before.expires_at, draft.expires_at, locked.now)?;
     // A longer life (a later date, or none) widens as much as a scope does.
     let lives_longer = match (before.expires_at, draft.expires_at) {
         (Some(_), None) => true,
@@ -460,7 +459,7 @@ pub async fn update(
         locked.commit(&event).await?;
         return Ok(Updated::Requested { request_id });
     }
-    apply(&mut locked, &before, draft).await?;
+    write(&mut locked, &before, draft).await?;
     let event = actor
         .event(AuditAction::CredentialUpdated)
         .target(client_id)
@@ -469,13 +468,15 @@ pub async fn update(
     Ok(Updated::Saved)
 }
 
-/// Writes an edit of `before`; the name must be free.
+/// Writes an approved edit of `before`, checking a changed expiry against
+/// the policy in force now; the name must be free.
 pub(crate) async fn apply(locked: &mut Locked, before: &Credential, draft: &Draft) -> Result<()> {
-    // Every path that writes an edit (the form, the API, an approval) sets
-    // or clears the expiry here, so the policy in force now is checked here.
-    if draft.expires_at != before.expires_at {
-        keeps_policy(&locked.org, draft.expires_at, locked.now)?;
-    }
+    keeps_policy_if_changed(&locked.org, before.expires_at, draft.expires_at, locked.now)?;
+    write(locked, before, draft).await
+}
+
+/// Writes an edit of `before` whose rules were checked; the name must be free.
+async fn write(locked: &mut Locked, before: &Credential, draft: &Draft) -> Result<()> {
     let changes = Changes {
         name: draft.name.as_str(),
         description: draft.description.as_deref(),

@@ -7,12 +7,11 @@ use utoipa::ToSchema;
 
 use super::super::problem::FieldProblem;
 use super::super::{Problem, schema};
-use crate::domain::credential::expiry;
 use crate::domain::credential::{CredentialName, Description};
 use crate::domain::ip::IpAllowlist;
 use crate::domain::permission::{Permissions, SetType};
 use crate::domain::{FieldError, Justification};
-use crate::service::credentials::{Draft, Patch};
+use crate::service::credentials::{Draft, Patch, edited_expiry};
 
 /// The body of a create: the New Credential dialog's fields.
 #[derive(Deserialize, ToSchema)]
@@ -113,7 +112,9 @@ impl Sent<'_> {
                     "expires_on",
                     "Enter a date as YYYY-MM-DD, or null for no expiry.",
                 )),
-                date => expiry::parse(date.unwrap_or(""), now),
+                // The API reads no credential before the use case takes
+                // the lock, so any date it is sent is a new one.
+                date => edited_expiry(date.unwrap_or(""), None, now),
             };
             patch.expires_at = check(parsed, &mut errors);
         }
