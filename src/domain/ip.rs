@@ -72,22 +72,36 @@ pub enum IpAllowlist {
     Limited(Vec<IpEntry>),
 }
 
-/// What went wrong with a Limited list: the line it concerns (1-based) and why.
+/// What went wrong with a Limited list: the entry it concerns (1-based: the
+/// textarea line, or the API array's index + 1) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IpError {
     pub line: Option<usize>,
+    /// About the list as a whole (none, too many), though the console shows
+    /// a count at the first entry too many: the API names the list for it.
+    pub of_list: bool,
     pub message: String,
 }
 
+impl IpError {
+    fn of_list(line: Option<usize>, message: String) -> IpError {
+        IpError {
+            line,
+            of_list: true,
+            message,
+        }
+    }
+}
+
 impl IpAllowlist {
-    /// Parses the Limited IP addresses text: one entry per line (commas work too).
-    /// Returns the list and notes about normalised entries.
+    /// Parses the Limited IP addresses text: one entry per line (commas work
+    /// too), then [`IpAllowlist::from_entries`].
     pub fn parse_limited(text: &str) -> Result<(IpAllowlist, Vec<String>), Vec<IpError>> {
         if text.len() > 4096 {
-            return Err(vec![IpError {
-                line: None,
-                message: format!("Enter at most {MAX_ENTRIES} entries, one per line."),
-            }]);
+            return Err(vec![IpError::of_list(
+                None,
+                format!("Enter at most {MAX_ENTRIES} entries, one per line."),
+            )]);
         }
         // Each entry with the number of the textarea line it is on, blank
         // lines counted, so "Line 4" is the fourth line the person sees.
@@ -97,40 +111,52 @@ impl IpAllowlist {
             .flat_map(|(i, line)| line.split(',').map(move |entry| (i + 1, entry.trim())))
             .filter(|(_, entry)| !entry.is_empty())
             .collect();
+        IpAllowlist::from_entries(lines)
+    }
+
+    /// The one way in for a Limited list, the console's and the API's: each
+    /// entry with its position (1-based), at least one, at most
+    /// [`MAX_ENTRIES`], each normalised and listed once. Returns the list and
+    /// notes about normalised entries, or every entry's message.
+    pub fn from_entries<'a>(
+        entries: impl IntoIterator<Item = (usize, &'a str)>,
+    ) -> Result<(IpAllowlist, Vec<String>), Vec<IpError>> {
+        let lines: Vec<(usize, &str)> = entries.into_iter().collect();
         let mut errors = Vec::new();
         if lines.is_empty() {
-            errors.push(IpError {
-                line: None,
-                message: "Enter at least one IP address or CIDR range, or choose All IP addresses."
+            errors.push(IpError::of_list(
+                None,
+                "Enter at least one IP address or CIDR range, or choose All IP addresses."
                     .to_owned(),
-            });
+            ));
         }
         if lines.len() > MAX_ENTRIES {
-            errors.push(IpError {
-                line: Some(lines[MAX_ENTRIES].0),
-                message: format!(
+            errors.push(IpError::of_list(
+                Some(lines[MAX_ENTRIES].0),
+                format!(
                     "A credential can have at most {MAX_ENTRIES} IP entries; remove {}.",
                     lines.len() - MAX_ENTRIES
                 ),
-            });
+            ));
         }
         let mut entries: Vec<IpEntry> = Vec::new();
         let mut notes = Vec::new();
         for &(number, line) in lines.iter().take(MAX_ENTRIES * 4) {
-            match IpEntry::parse(line) {
+            let parsed = IpEntry::parse(line).and_then(|(entry, note)| {
+                if entries.contains(&entry) {
+                    Err(format!("{entry} is listed twice."))
+                } else {
+                    Ok((entry, note))
+                }
+            });
+            match parsed {
                 Ok((entry, note)) => {
-                    if entries.contains(&entry) {
-                        errors.push(IpError {
-                            line: Some(number),
-                            message: format!("{entry} is listed twice."),
-                        });
-                    } else {
-                        entries.push(entry);
-                        notes.extend(note);
-                    }
+                    entries.push(entry);
+                    notes.extend(note);
                 }
                 Err(message) => errors.push(IpError {
                     line: Some(number),
+                    of_list: false,
                     message,
                 }),
             }
@@ -317,6 +343,7 @@ mod tests {
             dup[0],
             IpError {
                 line: Some(2),
+                of_list: false,
                 message: "10.0.0.0/24 is listed twice.".to_owned()
             }
         );

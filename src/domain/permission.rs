@@ -8,6 +8,9 @@ use std::fmt;
 
 use super::FieldError;
 
+mod set_type;
+pub use set_type::{SET_TYPES, SetType};
+
 pub const TYPES: &[&str] = &[
     "balances",
     "key",
@@ -52,12 +55,8 @@ impl Permission {
         scope: &str,
         resource: &str,
     ) -> Result<Permission, (Part, String)> {
-        let kind = known(TYPES, kind.trim())
-            .ok_or((Part::Type, format!("Choose a type: {}.", TYPES.join(", "))))?;
-        let action = known(ACTIONS, action.trim()).ok_or((
-            Part::Action,
-            format!("Choose an action: {}.", ACTIONS.join(", ")),
-        ))?;
+        let kind = kind_named(kind).map_err(|m| (Part::Type, m))?.key;
+        let action = action_named(action.trim()).map_err(|m| (Part::Action, m))?;
         let scope = known(SCOPES, scope.trim()).ok_or((
             Part::Scope,
             format!("Choose a scope: {}.", SCOPES.join(", ")),
@@ -113,6 +112,36 @@ impl Permission {
     }
 }
 
+/// The type of resource `raw` names; the message the console and the API
+/// give for one that is not.
+pub fn kind_named(raw: &str) -> Result<&'static Kind, String> {
+    kind(raw.trim()).ok_or_else(|| {
+        format!(
+            "“{}” is not a type of resource. Choose the access for each type listed.",
+            raw.chars().take(40).collect::<String>()
+        )
+    })
+}
+
+/// The action `raw` names; the message the console and the API give for
+/// one that is not.
+pub fn action_named(raw: &str) -> Result<&'static str, String> {
+    known(ACTIONS, raw)
+        .ok_or_else(|| format!("Choose an access level: “{}” is not one.", truncate(raw)))
+}
+
+/// The one limit on how many permissions a credential holds, worded once:
+/// `count` permissions (or rows of them) would be too many.
+pub fn within_limit(count: usize) -> Result<(), FieldError> {
+    if count > MAX_PERMISSIONS {
+        return Err(FieldError::new(
+            "permissions",
+            format!("A credential can hold at most {MAX_PERMISSIONS} permissions."),
+        ));
+    }
+    Ok(())
+}
+
 fn truncate(text: &str) -> String {
     text.chars().take(80).collect()
 }
@@ -140,13 +169,19 @@ impl Permissions {
                 "Add at least one permission.",
             ));
         }
-        if set.len() > MAX_PERMISSIONS {
-            return Err(FieldError::new(
-                "permissions",
-                format!("A credential can hold at most {MAX_PERMISSIONS} permissions."),
-            ));
-        }
+        within_limit(set.len())?;
         Ok(Permissions(set))
+    }
+
+    /// The API's list of scopes: counted as sent, before duplicates
+    /// collapse (as its document says), then each parsed.
+    pub fn from_scopes(scopes: &[String]) -> Result<Permissions, FieldError> {
+        within_limit(scopes.len())?;
+        let list = scopes
+            .iter()
+            .map(|scope| Permission::parse(scope))
+            .collect::<Result<Vec<_>, _>>()?;
+        Permissions::new(list)
     }
 
     /// Parses the stored, space-separated scope string.
@@ -314,8 +349,7 @@ pub fn actions_value(actions: &[&str]) -> String {
 pub fn parse_actions(value: &str) -> Result<Vec<&'static str>, String> {
     let mut actions = Vec::new();
     for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let action = known(ACTIONS, part)
-            .ok_or_else(|| format!("Choose an access level: “{}” is not one.", truncate(part)))?;
+        let action = action_named(part)?;
         if !actions.contains(&action) {
             actions.push(action);
         }
@@ -431,100 +465,6 @@ pub fn grants<'a>(permissions: impl IntoIterator<Item = &'a Permission>) -> Vec<
         ))
     });
     grants
-}
-
-/// The permission set types of the New Credential dialog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SetType {
-    Wallets,
-    Transactions,
-    Controls,
-    Monitoring,
-}
-
-pub const SET_TYPES: &[SetType] = &[
-    SetType::Wallets,
-    SetType::Transactions,
-    SetType::Controls,
-    SetType::Monitoring,
-];
-
-impl SetType {
-    pub fn parse(raw: &str) -> Option<SetType> {
-        SET_TYPES.iter().copied().find(|t| t.key() == raw)
-    }
-
-    pub fn key(self) -> &'static str {
-        match self {
-            SetType::Wallets => "wallets",
-            SetType::Transactions => "transactions",
-            SetType::Controls => "controls",
-            SetType::Monitoring => "monitoring",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            SetType::Wallets => "Wallets",
-            SetType::Transactions => "Transactions",
-            SetType::Controls => "Controls",
-            SetType::Monitoring => "Monitoring",
-        }
-    }
-
-    pub fn description(self) -> &'static str {
-        match self {
-            SetType::Wallets => "Manage wallets and vaults",
-            SetType::Transactions => "Manage transactions",
-            SetType::Controls => "Manage policies and addresses",
-            SetType::Monitoring => "Webhooks and auditing",
-        }
-    }
-
-    /// The default permissions this type pre-populates.
-    pub fn defaults(self) -> Vec<Permission> {
-        let org = |kind: &'static str, action: &'static str| Permission {
-            kind,
-            action,
-            scope: "org",
-            resource: None,
-        };
-        match self {
-            SetType::Wallets => vec![
-                org("vault", "create"),
-                org("vault", "read"),
-                org("vault", "update"),
-                org("key", "create"),
-                org("key", "read"),
-                org("balances", "read"),
-            ],
-            SetType::Transactions => {
-                vec![
-                    org("transactions", "create"),
-                    org("transactions", "read"),
-                    org("balances", "read"),
-                ]
-            }
-            SetType::Controls => vec![
-                org("policies", "create"),
-                org("policies", "read"),
-                org("policies", "update"),
-                org("policies", "delete"),
-                org("addresses", "create"),
-                org("addresses", "read"),
-                org("addresses", "update"),
-                org("addresses", "delete"),
-            ],
-            SetType::Monitoring => {
-                vec![
-                    org("webhooks", "read"),
-                    org("audit", "read"),
-                    org("transactions", "read"),
-                    org("balances", "read"),
-                ]
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -11,9 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::domain::ids::{DeliveryId, WebhookId};
-use crate::domain::webhook::{
-    self, DeliveryStatus, EventType, EventTypes, FAILING_AFTER, WebhookUrl,
-};
+use crate::domain::webhook::{DeliveryStatus, EventType, EventTypes, FAILING_AFTER, WebhookUrl};
 use crate::domain::{FieldError, FieldErrors};
 use crate::http::error::{AppError, AppResult};
 use crate::http::form::Form;
@@ -97,19 +95,13 @@ impl WebhookForm {
     }
 
     fn parse(&self, allow_http: bool) -> Result<Draft, FieldErrors> {
-        let mut errors = FieldErrors::default();
-        let url = errors.check(WebhookUrl::parse(&self.url, allow_http));
-        let description = errors.check(webhook::parse_description(&self.description));
-        let events = errors.check(EventTypes::parse(self.events.iter().map(String::as_str)));
-        match (url, description, events) {
-            (Some(url), Some(description), Some(events)) if errors.is_empty() => Ok(Draft {
-                url,
-                description,
-                events,
-                enabled: self.enabled.is_some(),
-            }),
-            _ => Err(errors),
-        }
+        Draft::parse(
+            &self.url,
+            &self.description,
+            self.events.iter().map(String::as_str),
+            self.enabled.is_some(),
+            allow_http,
+        )
     }
 
     fn groups(&self) -> Vec<EventGroup> {

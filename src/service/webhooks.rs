@@ -7,11 +7,11 @@ use serde_json::json;
 
 use super::audit::EventExt;
 use super::{Actor, Error, Result, lock};
-use crate::domain::AuditAction;
 use crate::domain::ids::{DeliveryId, WebhookId};
 use crate::domain::webhook::{
     self, EventTypes, RETRY_FOR_SECS, ROTATION_OVERLAP_SECS, SigningSecret, TEST_EVENT, WebhookUrl,
 };
+use crate::domain::{AuditAction, FieldErrors};
 use crate::state::AppState;
 use crate::storage::webhooks::{self as repo, Delivery, Endpoint, Outgoing};
 use crate::webhook_client::seal_context;
@@ -38,6 +38,32 @@ pub struct Draft {
     pub description: String,
     pub events: EventTypes,
     pub enabled: bool,
+}
+
+impl Draft {
+    /// The one way in for an endpoint's settings, the page's and the API's:
+    /// the draft, or every field's message at its field.
+    pub fn parse<'a>(
+        url: &str,
+        description: &str,
+        events: impl IntoIterator<Item = &'a str>,
+        enabled: bool,
+        allow_http_loopback: bool,
+    ) -> std::result::Result<Draft, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let url = errors.check(WebhookUrl::parse(url, allow_http_loopback));
+        let description = errors.check(webhook::parse_description(description));
+        let events = errors.check(EventTypes::parse(events));
+        match (url, description, events) {
+            (Some(url), Some(description), Some(events)) if errors.is_empty() => Ok(Draft {
+                url,
+                description,
+                events,
+                enabled,
+            }),
+            _ => Err(errors),
+        }
+    }
 }
 
 /// The endpoints of the actor's organization. Owners only: a URL may hold

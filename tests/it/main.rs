@@ -13,6 +13,7 @@ mod instances;
 mod leaks;
 mod members;
 mod oauth;
+mod one_parser;
 mod pages;
 mod properties;
 mod requests;

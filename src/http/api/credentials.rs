@@ -10,17 +10,17 @@ use utoipa::ToSchema;
 use super::problem::FieldProblem;
 use super::schema;
 use super::{ApiActor, Json, Problem, idempotency};
-use crate::domain::credential::expiry;
-use crate::domain::credential::{CredentialName, Description};
-use crate::domain::ip::{IpAllowlist, IpEntry, MAX_ENTRIES};
-use crate::domain::permission::{MAX_PERMISSIONS, Permission, Permissions, SetType};
-use crate::domain::{ClientId, CredentialStatus, FieldError, Grace, Justification};
+use crate::domain::{ClientId, CredentialStatus, Grace};
 use crate::http::views::iso_time;
 use crate::keys::to_hex;
-use crate::service::credentials::{self as use_case, CreateOutcome, Draft, Patch};
+use crate::service::credentials::{self as use_case, CreateOutcome};
 use crate::service::organization;
 use crate::state::AppState;
 use crate::storage::credentials::Credential;
+
+mod body;
+pub(in crate::http::api) use body::problem_fields;
+pub use body::{CredentialChanges, NewCredential};
 
 type ApiResult = Result<Response, Problem>;
 
@@ -206,195 +206,6 @@ pub async fn get(
     credential_response(&state, &actor, &client_id(&raw)?, &headers).await
 }
 
-/// The body of a create: the New Credential dialog's fields.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewCredential {
-    #[schema(schema_with = schema::name)]
-    name: String,
-    #[serde(default)]
-    #[schema(schema_with = schema::description)]
-    description: Option<String>,
-    #[schema(schema_with = schema::permission_set)]
-    permission_set: String,
-    #[schema(schema_with = schema::permissions)]
-    permissions: Vec<String>,
-    #[schema(schema_with = schema::ip_allowlist)]
-    ip_allowlist: Vec<String>,
-    #[serde(default)]
-    #[schema(schema_with = schema::justification)]
-    justification: Option<String>,
-    /// The last day it works (YYYY-MM-DD, UTC); `null` or absent for no
-    /// expiry, unless the organization requires one.
-    #[serde(default)]
-    #[schema(schema_with = schema::expires_on)]
-    expires_on: Option<String>,
-}
-
-/// The value, or its message added to `errors`.
-fn check<T>(result: Result<T, FieldError>, errors: &mut Vec<FieldProblem>) -> Option<T> {
-    result.map_err(|e| field(errors, e)).ok()
-}
-
-fn field(errors: &mut Vec<FieldProblem>, error: FieldError) {
-    errors.push(FieldProblem {
-        field: error.field.to_owned(),
-        message: error.message,
-    });
-}
-
-/// Field errors of a form-shaped check, as problem fields.
-pub(super) fn problem_fields(errors: Vec<FieldError>) -> Vec<FieldProblem> {
-    let mut out = Vec::new();
-    for error in errors {
-        field(&mut out, error);
-    }
-    out
-}
-
-/// The fields of a create or an update as sent, each `None` when left out
-/// (`Some(None)` is an explicit `null`): one parser for both, so they refuse
-/// the same input with the same message.
-struct Sent<'a> {
-    name: Option<&'a str>,
-    description: Option<Option<&'a str>>,
-    permission_set: Option<&'a str>,
-    permissions: Option<&'a [String]>,
-    ip_allowlist: Option<&'a [String]>,
-    justification: Option<&'a str>,
-    expires_on: Option<Option<&'a str>>,
-}
-
-impl Sent<'_> {
-    /// The fields sent, parsed, or every field's message.
-    fn parse(&self, now: i64) -> Result<(Patch, Option<Justification>), Problem> {
-        let mut errors = Vec::new();
-        let mut patch = Patch::default();
-        if let Some(name) = self.name {
-            patch.name = check(CredentialName::parse(name), &mut errors);
-        }
-        if let Some(description) = self.description {
-            patch.description = check(Description::parse(description.unwrap_or("")), &mut errors);
-        }
-        if let Some(set) = self.permission_set {
-            patch.set = SetType::parse(set);
-            if patch.set.is_none() {
-                errors.push(FieldProblem {
-                    field: "permission_set".to_owned(),
-                    message:
-                        "Choose a permission set type: wallets, transactions, controls or monitoring."
-                            .to_owned(),
-                });
-            }
-        }
-        if let Some(permissions) = self.permissions {
-            // Counted as sent, before duplicates collapse, as the document says.
-            let parsed = if permissions.len() > MAX_PERMISSIONS {
-                Err(FieldError::new(
-                    "permissions",
-                    format!("A credential can hold at most {MAX_PERMISSIONS} permissions."),
-                ))
-            } else {
-                permissions
-                    .iter()
-                    .map(|p| Permission::parse(p))
-                    .collect::<Result<Vec<_>, _>>()
-                    .and_then(Permissions::new)
-            };
-            patch.permissions = check(parsed, &mut errors);
-        }
-        if let Some(list) = self.ip_allowlist {
-            patch.ips = ip_allowlist(list, &mut errors);
-        }
-        let justification = match self.justification {
-            Some(text) => check(Justification::parse(text), &mut errors),
-            None => None,
-        };
-        if let Some(date) = self.expires_on {
-            // `null` is no expiry; a string must be a date (the form's empty
-            // field has no meaning here).
-            let parsed = match date {
-                Some(date) if date.trim().is_empty() => Err(FieldError::new(
-                    "expires_on",
-                    "Enter a date as YYYY-MM-DD, or null for no expiry.",
-                )),
-                date => expiry::parse(date.unwrap_or(""), now),
-            };
-            patch.expires_at = check(parsed, &mut errors);
-        }
-        if errors.is_empty() {
-            Ok((patch, justification))
-        } else {
-            Err(Problem::validation(errors))
-        }
-    }
-}
-
-impl NewCredential {
-    /// The draft, or every field's message.
-    fn draft(&self, now: i64) -> Result<(Draft, Option<Justification>), Problem> {
-        let (patch, justification) = Sent {
-            name: Some(&self.name),
-            description: Some(self.description.as_deref()),
-            permission_set: Some(&self.permission_set),
-            permissions: Some(&self.permissions),
-            ip_allowlist: Some(&self.ip_allowlist),
-            justification: self.justification.as_deref(),
-            // Absent or null alike: no expiry.
-            expires_on: Some(self.expires_on.as_deref()),
-        }
-        .parse(now)?;
-        // Every field was sent, so every field is there once parsing passed.
-        let draft = patch
-            .complete()
-            .ok_or_else(|| Problem::validation(Vec::new()))?;
-        Ok((draft, justification))
-    }
-}
-
-/// The allowlist of a request body: `["0.0.0.0/0"]` for all addresses,
-/// else each entry normalised, duplicates collapsed, at most 6.
-fn ip_allowlist(list: &[String], errors: &mut Vec<FieldProblem>) -> Option<IpAllowlist> {
-    if list.len() == 1 && list[0].trim() == "0.0.0.0/0" {
-        return Some(IpAllowlist::All);
-    }
-    let mut entries: Vec<IpEntry> = Vec::new();
-    let mut ok = true;
-    for (i, raw) in list.iter().enumerate() {
-        match IpEntry::parse(raw.trim()) {
-            Ok((entry, _)) => {
-                if !entries.contains(&entry) {
-                    entries.push(entry);
-                }
-            }
-            Err(message) => {
-                ok = false;
-                errors.push(FieldProblem {
-                    field: format!("ip_allowlist[{i}]"),
-                    message,
-                });
-            }
-        }
-    }
-    let message = if list.len() > MAX_ENTRIES {
-        Some(format!(
-            "A credential can have at most {MAX_ENTRIES} IP entries."
-        ))
-    } else if entries.is_empty() && ok {
-        Some("Give at least one address or range, or [\"0.0.0.0/0\"] for all.".to_owned())
-    } else {
-        None
-    };
-    if let Some(message) = message {
-        errors.push(FieldProblem {
-            field: "ip_allowlist".to_owned(),
-            message,
-        });
-        return None;
-    }
-    ok.then_some(IpAllowlist::limited(entries))
-}
-
 /// A new credential with its secret, which this response alone shows.
 #[derive(Serialize, ToSchema)]
 #[schema(as = CreatedCredential)]
@@ -553,43 +364,6 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The body of an update: any of the editable fields; the rest stay.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CredentialChanges {
-    #[schema(schema_with = schema::name_change)]
-    name: Option<String>,
-    /// `null` removes the description.
-    #[serde(default, with = "double_option")]
-    #[schema(schema_with = schema::description)]
-    description: Option<Option<String>>,
-    #[schema(schema_with = schema::permission_set_change)]
-    permission_set: Option<String>,
-    #[schema(schema_with = schema::permissions_change)]
-    permissions: Option<Vec<String>>,
-    #[schema(schema_with = schema::ip_allowlist_change)]
-    ip_allowlist: Option<Vec<String>>,
-    #[schema(schema_with = schema::justification)]
-    justification: Option<String>,
-    /// `null` removes the expiry (unless the organization requires one).
-    #[serde(default, with = "double_option")]
-    #[schema(schema_with = schema::expires_on)]
-    expires_on: Option<Option<String>>,
-}
-
-/// Tells a missing field (`None`) from an explicit `null` (`Some(None)`).
-mod double_option {
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-    where
-        D: Deserializer<'de>,
-        T: Deserialize<'de>,
-    {
-        Option::<T>::deserialize(deserializer).map(Some)
-    }
-}
-
 /// Approval is required for a widening change: a request was made.
 #[derive(Serialize, ToSchema)]
 pub struct ChangeRequested {
@@ -628,16 +402,7 @@ pub async fn update(
     crate::service::may_edit_credentials(&actor, organization::get(&state, &actor).await?.plan)?;
     // Only the fields sent are parsed here; the use case puts them onto the
     // credential as it is under the organization's lock.
-    let (patch, justification) = Sent {
-        name: changes.name.as_deref(),
-        description: changes.description.as_ref().map(Option::as_deref),
-        permission_set: changes.permission_set.as_deref(),
-        permissions: changes.permissions.as_deref(),
-        ip_allowlist: changes.ip_allowlist.as_deref(),
-        justification: changes.justification.as_deref(),
-        expires_on: changes.expires_on.as_ref().map(Option::as_deref),
-    }
-    .parse(state.now())?;
+    let (patch, justification) = changes.patch(state.now())?;
     let expected = if_match(&headers);
     match use_case::update(
         &state,

@@ -156,8 +156,9 @@ fn ip_entry() -> RefOr<Schema> {
 
 fn ip_list(nullable: bool) -> Array {
     list(ip_entry(), MAX_ENTRIES, nullable)
+        .unique_items(true)
         .description(Some(
-            "Up to 6 addresses or CIDR ranges, normalised (10.0.0.7/24 is 10.0.0.0/24); duplicates collapse. [\"0.0.0.0/0\"] for all addresses.",
+            "Up to 6 addresses or CIDR ranges, each listed once, normalised (10.0.0.7/24 is 10.0.0.0/24, so the two are one entry listed twice). [\"0.0.0.0/0\"] for all addresses.",
         ))
         .examples([json!(["203.0.113.0/24", "198.51.100.7"])])
         .build()

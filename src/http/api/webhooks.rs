@@ -10,8 +10,8 @@ use utoipa::ToSchema;
 use super::credentials::{json, problem_fields};
 use super::{ApiActor, Json, Problem};
 use crate::domain::ids::{DeliveryId, WebhookId};
-use crate::domain::webhook::{self, EventTypes, WebhookUrl};
-use crate::domain::{FieldErrors, iso_time};
+use crate::domain::iso_time;
+use crate::domain::webhook;
 use crate::service::webhooks::{self as use_case, Draft};
 use crate::state::AppState;
 use crate::storage::webhooks::{Delivery, Endpoint};
@@ -173,19 +173,14 @@ fn draft(
     enabled: bool,
     allow_http: bool,
 ) -> Result<Draft, Problem> {
-    let mut errors = FieldErrors::default();
-    let url = errors.check(WebhookUrl::parse(url, allow_http));
-    let description = errors.check(webhook::parse_description(description));
-    let events = errors.check(EventTypes::parse(events.iter().map(String::as_str)));
-    match (url, description, events) {
-        (Some(url), Some(description), Some(events)) => Ok(Draft {
-            url,
-            description,
-            events,
-            enabled,
-        }),
-        _ => Err(Problem::validation(problem_fields(errors.into_vec()))),
-    }
+    Draft::parse(
+        url,
+        description,
+        events.iter().map(String::as_str),
+        enabled,
+        allow_http,
+    )
+    .map_err(|errors| Problem::validation(problem_fields(errors.into_vec())))
 }
 
 #[utoipa::path(operation_id = "list_webhooks", get, path = "/api/v1/webhooks", tag = "Webhooks",

@@ -5,13 +5,13 @@
 
 use serde::Deserialize;
 
-use crate::domain::credential::{CredentialName, Description, Environment, expiry};
+use crate::domain::credential::{CredentialName, Description, Environment};
 use crate::domain::ip::IpAllowlist;
 use crate::domain::permission::{
     self, KINDS, MAX_PERMISSIONS, Part, Permission, Permissions, SET_TYPES, SetType,
 };
 use crate::domain::{FieldError, FieldErrors, Justification};
-use crate::service::credentials::Draft;
+use crate::service::credentials::{self, Draft};
 use crate::state::AppState;
 
 /// The fields of the New Credential and Edit dialogs, as submitted.
@@ -103,8 +103,8 @@ pub struct Fields {
     pub scopes: &'static [(&'static str, &'static str)],
     /// The organization's longest allowed lifetime, in days, if it sets one.
     pub max_days: Option<i64>,
-    /// On Edit, the credential's expiry as stored: kept as it is when the
-    /// date is not changed, even if that day is today or past.
+    /// On Edit, the credential's expiry as stored: an unchanged date keeps
+    /// it ([`credentials::edited_expiry`]).
     pub current_expiry: Option<i64>,
     now: i64,
 }
@@ -207,7 +207,10 @@ impl Fields {
     pub fn apply_op(&mut self) -> bool {
         let op = self.form.op.clone();
         if op == "add" {
-            if self.rows.len() < MAX_PERMISSIONS {
+            if let Err(error) = permission::within_limit(self.rows.len() + 1) {
+                self.errors.push(error);
+                self.focus = "add";
+            } else {
                 self.rows.push(RowView {
                     kind: "vault".to_owned(),
                     access: "read".to_owned(),
@@ -217,12 +220,6 @@ impl Fields {
                     error: String::new(),
                 });
                 self.focus = "last-row";
-            } else {
-                self.errors.push(FieldError::new(
-                    "permissions",
-                    format!("A credential can hold at most {MAX_PERMISSIONS} permissions."),
-                ));
-                self.focus = "add";
             }
             true
         } else if let Some(index) = op.strip_prefix("remove-") {
@@ -345,15 +342,11 @@ impl Fields {
         } else {
             None
         };
-        let unchanged = self
-            .current_expiry
-            .filter(|at| expiry::date(*at) == self.form.expires_on.trim());
-        let expires_at = match unchanged {
-            Some(at) => Some(Some(at)),
-            None => self
-                .errors
-                .check(expiry::parse(&self.form.expires_on, self.now)),
-        };
+        let expires_at = self.errors.check(credentials::edited_expiry(
+            &self.form.expires_on,
+            self.current_expiry,
+            self.now,
+        ));
         if !self.errors.is_empty() || !self.ip_errors.is_empty() || !rows_ok {
             self.focus = self.first_error();
             return None;
@@ -377,12 +370,7 @@ impl Fields {
 /// unknown type or action is a message.
 fn grant_permissions(value: &str) -> Result<Vec<Permission>, String> {
     let (kind, actions) = value.split_once(':').unwrap_or((value, ""));
-    let known = permission::kind(kind.trim()).ok_or_else(|| {
-        format!(
-            "“{}” is not a type of resource. Choose the access for each type listed.",
-            kind.chars().take(40).collect::<String>()
-        )
-    })?;
+    let known = permission::kind_named(kind)?;
     let actions = permission::parse_actions(actions)?;
     Ok(actions
         .into_iter()

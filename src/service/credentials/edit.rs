@@ -3,11 +3,13 @@
 //! edit form showed, so a whole form's save changes only what the person
 //! changed.
 
-use super::{Draft, Error, Result};
-use crate::domain::credential::{CredentialName, Description};
+use super::{Draft, Error, Result, keeps_policy};
+use crate::domain::FieldError;
+use crate::domain::credential::{CredentialName, Description, expiry};
 use crate::domain::ip::IpAllowlist;
 use crate::domain::permission::{Permissions, SetType};
 use crate::storage::credentials::Credential;
+use crate::storage::orgs::Organization;
 
 /// The fields a change names; the rest stay as stored. Applied to the
 /// credential read under the organization's lock ([`update`]), so a change
@@ -143,4 +145,47 @@ impl Patch {
             expires_at: (saved.expires_at != shown.expires_at).then_some(draft.expires_at),
         }
     }
+}
+
+/// The day an expiry ends: what an edit leaves unchanged or changes.
+fn day(expires_at: Option<i64>) -> Option<String> {
+    expires_at.map(expiry::date)
+}
+
+/// The one rule for an edit's expiry: an edit that leaves a credential
+/// ending on the day it ends now leaves its expiry unchanged, and an
+/// unchanged expiry is not checked again (its day may have come, or a
+/// policy set since may be shorter). Only a new expiry must be after today
+/// ([`edited_expiry`]) and keep the organization's policy
+/// ([`keeps_policy_if_changed`]).
+fn unchanged(current: Option<i64>, edited: Option<i64>) -> bool {
+    day(current) == day(edited)
+}
+
+/// The expiry an edit's date gives (YYYY-MM-DD; empty for none): the
+/// credential's `current` one as stored when the date is its day, else a
+/// new one, which must be after today. `current` is `None` for a create.
+pub fn edited_expiry(
+    raw: &str,
+    current: Option<i64>,
+    now: i64,
+) -> std::result::Result<Option<i64>, FieldError> {
+    if current.is_some() && day(current).as_deref() == Some(raw.trim()) {
+        return Ok(current);
+    }
+    expiry::parse(raw, now)
+}
+
+/// Refuses a changed expiry the organization's policy does not allow; an
+/// unchanged one passes ([`unchanged`]).
+pub(super) fn keeps_policy_if_changed(
+    org: &Organization,
+    before: Option<i64>,
+    after: Option<i64>,
+    now: i64,
+) -> Result<()> {
+    if unchanged(before, after) {
+        return Ok(());
+    }
+    keeps_policy(org, after, now)
 }

@@ -12,8 +12,7 @@ use crate::domain::ip::IpAllowlist;
 use crate::domain::permission::{Permissions, SetType};
 use crate::domain::request::APPROVAL_VALID_SECS;
 use crate::domain::{
-    AuditAction, ClientId, CredentialId, CredentialStatus, Grace, Justification, Plan, RequestId,
-    RequestStatus,
+    AuditAction, ClientId, CredentialId, Justification, Plan, RequestId, RequestStatus,
 };
 use crate::state::AppState;
 use crate::storage::credentials::{
@@ -23,8 +22,13 @@ use crate::storage::orgs;
 use crate::storage::orgs::Organization;
 use crate::storage::requests::{self, NewRequest, Request};
 
+mod actions;
 mod edit;
-pub use edit::{Patch, Shown};
+pub use actions::{
+    Rotated, delete, expire_previous, make_primary, rotate, rotate_once, set_status,
+};
+use edit::keeps_policy_if_changed;
+pub use edit::{Patch, Shown, edited_expiry};
 
 /// Requests stay on the Credentials page while active, and for this long
 /// after they were rejected.
@@ -110,15 +114,6 @@ pub enum CreateOutcome {
         request_id: RequestId,
         name: String,
     },
-}
-
-#[derive(Debug)]
-pub struct Rotated {
-    pub client_id: ClientId,
-    pub name: String,
-    pub secret: Secret,
-    /// With a grace window: until when the previous secret keeps working.
-    pub previous_valid_until: Option<i64>,
 }
 
 /// A new secret, and its digest and last four characters: all storage
@@ -432,10 +427,8 @@ pub async fn update(
     if repo::name_requested(&mut locked.tx, actor.org, name, None).await? {
         return Err(Error::NameTaken);
     }
-    if draft.expires_at != before.expires_at {
-        // Before a request is made of it, too.
-        keeps_policy(&locked.org, draft.expires_at, locked.now)?;
-    }
+    // Before a request is made of it, too.
+    keeps_policy_if_changed(&locked.org, before.expires_at, draft.expires_at, locked.now)?;
     // A longer life (a later date, or none) widens as much as a scope does.
     let lives_longer = match (before.expires_at, draft.expires_at) {
         (Some(_), None) => true,
@@ -462,7 +455,7 @@ pub async fn update(
         locked.commit(&event).await?;
         return Ok(Updated::Requested { request_id });
     }
-    apply(&mut locked, &before, draft).await?;
+    write(&mut locked, &before, draft).await?;
     let event = actor
         .event(AuditAction::CredentialUpdated)
         .target(client_id)
@@ -471,13 +464,15 @@ pub async fn update(
     Ok(Updated::Saved)
 }
 
-/// Writes an edit of `before`; the name must be free.
+/// Writes an approved edit of `before`, checking a changed expiry against
+/// the policy in force now; the name must be free.
 pub(crate) async fn apply(locked: &mut Locked, before: &Credential, draft: &Draft) -> Result<()> {
-    // Every path that writes an edit (the form, the API, an approval) sets
-    // or clears the expiry here, so the policy in force now is checked here.
-    if draft.expires_at != before.expires_at {
-        keeps_policy(&locked.org, draft.expires_at, locked.now)?;
-    }
+    keeps_policy_if_changed(&locked.org, before.expires_at, draft.expires_at, locked.now)?;
+    write(locked, before, draft).await
+}
+
+/// Writes an edit of `before` whose rules were checked; the name must be free.
+async fn write(locked: &mut Locked, before: &Credential, draft: &Draft) -> Result<()> {
     let changes = Changes {
         name: draft.name.as_str(),
         description: draft.description.as_deref(),
@@ -508,134 +503,4 @@ impl Credential {
             "expires_at": self.expires_at.map(crate::domain::iso_time),
         })
     }
-}
-
-/// Records `action` on `credential`, its name in the detail, and commits:
-/// the ending of the one-step changes.
-async fn named_event(
-    locked: Locked,
-    actor: &Actor,
-    action: AuditAction,
-    credential: &Credential,
-) -> Result<()> {
-    let event = actor
-        .event(action)
-        .target(&credential.client_id)
-        .detail(json!({ "name": credential.name }));
-    locked.commit(&event).await
-}
-
-/// Rotate Credential: a new secret, same client ID. With a grace window the
-/// previous secret keeps working until it ends; without one it stops at once.
-pub async fn rotate(
-    app: &AppState,
-    actor: &Actor,
-    client_id: &ClientId,
-    grace: Grace,
-) -> Result<Rotated> {
-    rotate_once(app, actor, client_id, grace, None).await
-}
-
-/// [`rotate`], at most once per idempotency key.
-pub async fn rotate_once(
-    app: &AppState,
-    actor: &Actor,
-    client_id: &ClientId,
-    grace: Grace,
-    once: Option<&Once>,
-) -> Result<Rotated> {
-    let (secret, stored) = new_secret(app);
-    let (mut locked, credential) = lock_credential(app, actor, client_id).await?;
-    locked.first_time(actor, once, "rotate").await?;
-    let previous_valid_until = grace.seconds().map(|window| locked.now + window);
-    repo::rotate(
-        &mut locked.tx,
-        credential.id,
-        &stored,
-        previous_valid_until,
-        locked.now,
-    )
-    .await?;
-    locked
-        .remember(actor, once, "rotate", client_id.as_str())
-        .await?;
-    let event = actor
-        .event(AuditAction::CredentialRotated)
-        .target(client_id)
-        .detail(json!({ "name": credential.name, "grace_seconds": grace.seconds().unwrap_or(0) }));
-    locked.commit(&event).await?;
-    Ok(Rotated {
-        client_id: credential.client_id,
-        name: credential.name,
-        secret,
-        previous_valid_until,
-    })
-}
-
-/// Expire now: ends a rotation grace window. Returns the credential's name.
-pub async fn expire_previous(
-    app: &AppState,
-    actor: &Actor,
-    client_id: &ClientId,
-) -> Result<String> {
-    let (mut locked, credential) = lock_credential(app, actor, client_id).await?;
-    if repo::expire_previous(&mut locked.tx, credential.id).await? {
-        named_event(
-            locked,
-            actor,
-            AuditAction::PreviousSecretExpired,
-            &credential,
-        )
-        .await?;
-    }
-    Ok(credential.name)
-}
-
-/// Disable or Enable. A disabled credential gets no new tokens; tokens it
-/// already has keep working until they expire, as the reference guide says.
-/// Returns the credential's name.
-pub async fn set_status(
-    app: &AppState,
-    actor: &Actor,
-    client_id: &ClientId,
-    status: CredentialStatus,
-) -> Result<String> {
-    let (mut locked, credential) = lock_credential(app, actor, client_id).await?;
-    if credential.status != status {
-        repo::set_status(&mut locked.tx, credential.id, status, locked.now).await?;
-        let action = match status {
-            CredentialStatus::Enabled => AuditAction::CredentialEnabled,
-            CredentialStatus::Disabled => AuditAction::CredentialDisabled,
-        };
-        named_event(locked, actor, action, &credential).await?;
-    }
-    Ok(credential.name)
-}
-
-/// Make primary: the organization has exactly one. Returns the name.
-pub async fn make_primary(app: &AppState, actor: &Actor, client_id: &ClientId) -> Result<String> {
-    let (mut locked, credential) = lock_credential(app, actor, client_id).await?;
-    if !credential.is_primary {
-        repo::make_primary(&mut locked.tx, actor.org, credential.id, locked.now).await?;
-        named_event(
-            locked,
-            actor,
-            AuditAction::CredentialMadePrimary,
-            &credential,
-        )
-        .await?;
-    }
-    Ok(credential.name)
-}
-
-/// Delete, except the primary: another must be made primary first.
-/// Returns the name.
-pub async fn delete(app: &AppState, actor: &Actor, client_id: &ClientId) -> Result<String> {
-    let (mut locked, credential) = lock_credential(app, actor, client_id).await?;
-    if credential.is_primary {
-        return Err(Error::PrimaryCannotBeDeleted);
-    }
-    repo::delete(&mut locked.tx, credential.id).await?;
-    named_event(locked, actor, AuditAction::CredentialDeleted, &credential).await?;
-    Ok(credential.name)
 }
