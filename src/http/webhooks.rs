@@ -420,7 +420,7 @@ async fn save(
             return endpoint_page(&state, &ctx, &meta, id, Some((form, errors)), None).await;
         }
     };
-    use_case::update(&state, &ctx.actor(&meta), id, &draft).await?;
+    use_case::update(&state, &ctx.actor(&meta), id, draft.into()).await?;
     back_with(&ctx, Some(id), "Webhook saved.").await
 }
 

@@ -50,18 +50,87 @@ impl Draft {
         enabled: bool,
         allow_http_loopback: bool,
     ) -> std::result::Result<Draft, FieldErrors> {
-        let mut errors = FieldErrors::default();
-        let url = errors.check(WebhookUrl::parse(url, allow_http_loopback));
-        let description = errors.check(webhook::parse_description(description));
-        let events = errors.check(EventTypes::parse(events));
-        match (url, description, events) {
-            (Some(url), Some(description), Some(events)) if errors.is_empty() => Ok(Draft {
+        let patch = Patch::parse(
+            Some(url),
+            Some(description),
+            Some(events),
+            Some(enabled),
+            allow_http_loopback,
+        )?;
+        match patch {
+            Patch {
+                url: Some(url),
+                description: Some(description),
+                events: Some(events),
+                enabled: Some(enabled),
+            } => Ok(Draft {
                 url,
                 description,
                 events,
                 enabled,
             }),
-            _ => Err(errors),
+            _ => unreachable!("every field was given"),
+        }
+    }
+}
+
+/// The settings a change names (an API `PATCH`); the others stay as they
+/// are stored when the change is applied, under the organization's lock.
+#[derive(Debug, Clone, Default)]
+pub struct Patch {
+    pub url: Option<WebhookUrl>,
+    pub description: Option<String>,
+    pub events: Option<EventTypes>,
+    pub enabled: Option<bool>,
+}
+
+impl Patch {
+    /// Each given field parsed as [`Draft::parse`] parses it, or every
+    /// field's message at its field.
+    pub fn parse<'a, E: IntoIterator<Item = &'a str>>(
+        url: Option<&str>,
+        description: Option<&str>,
+        events: Option<E>,
+        enabled: Option<bool>,
+        allow_http_loopback: bool,
+    ) -> std::result::Result<Patch, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let patch = Patch {
+            url: url.and_then(|url| errors.check(WebhookUrl::parse(url, allow_http_loopback))),
+            description: description
+                .and_then(|description| errors.check(webhook::parse_description(description))),
+            events: events.and_then(|events| errors.check(EventTypes::parse(events))),
+            enabled,
+        };
+        if errors.is_empty() {
+            Ok(patch)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The endpoint's settings with this change applied.
+    fn applied_to(self, endpoint: &Endpoint) -> Draft {
+        Draft {
+            url: self
+                .url
+                .unwrap_or_else(|| WebhookUrl::parse_stored(&endpoint.url)),
+            description: self
+                .description
+                .unwrap_or_else(|| endpoint.description.clone()),
+            events: self.events.unwrap_or_else(|| endpoint.events.clone()),
+            enabled: self.enabled.unwrap_or(endpoint.enabled),
+        }
+    }
+}
+
+impl From<Draft> for Patch {
+    fn from(draft: Draft) -> Patch {
+        Patch {
+            url: Some(draft.url),
+            description: Some(draft.description),
+            events: Some(draft.events),
+            enabled: Some(draft.enabled),
         }
     }
 }
@@ -109,12 +178,15 @@ pub async fn create(
     Ok((id, secret))
 }
 
-pub async fn update(app: &AppState, actor: &Actor, id: WebhookId, draft: &Draft) -> Result<()> {
+/// Changes the settings `patch` names, on the endpoint as it is stored now:
+/// a change made meanwhile to another field is kept.
+pub async fn update(app: &AppState, actor: &Actor, id: WebhookId, patch: Patch) -> Result<()> {
     let mut locked = lock(app, actor).await?;
     locked.must_own()?;
-    repo::find(&mut locked.tx, actor.org, id)
+    let stored = repo::find(&mut locked.tx, actor.org, id)
         .await?
         .ok_or(Error::NotFound)?;
+    let draft = &patch.applied_to(&stored);
     let settings = repo::Settings {
         url: draft.url.as_str(),
         description: &draft.description,

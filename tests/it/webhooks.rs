@@ -1545,3 +1545,51 @@ async fn a_test_event_or_resend_is_refused_while_twenty_deliveries_wait() {
     owner.create_credential("Still sent").await;
     assert_eq!(app.count(waiting).await, 21);
 }
+
+/// Two API changes of different settings, made at once without `If-Match`,
+/// both stay: each applies to the endpoint as stored under the lock.
+#[tokio::test]
+async fn patches_of_different_webhook_settings_made_together_keep_both_changes() {
+    let app = TestApp::demo_with(local_receivers).await;
+    let acme = app.org_id("Acme Payments").await;
+    let mut owner = app.sign_in_as(Persona::Owner).await;
+    let token = owner.api_token("hooks", acme, "write").await;
+    let created = app
+        .client()
+        .api(
+            "POST",
+            "/api/v1/webhooks",
+            &token,
+            Some(json!({ "url": "http://127.0.0.1:9/hook", "events": ["credential.created"] })),
+        )
+        .await;
+    created.assert_status(StatusCode::CREATED);
+    let path = format!("/api/v1/webhooks/{}", created.json()["id"]);
+    let kinds = [
+        "credential.deleted",
+        "credential.rotated",
+        "credential.created",
+    ];
+    for round in 0..12 {
+        let description = format!("Described in round {round}");
+        let events = [kinds[round % kinds.len()]];
+        let (mut first, mut second) = (app.client(), app.client());
+        let (described, subscribed) = tokio::join!(
+            first.api(
+                "PATCH",
+                &path,
+                &token,
+                Some(json!({ "description": description }))
+            ),
+            second.api("PATCH", &path, &token, Some(json!({ "events": events }))),
+        );
+        described.assert_status(StatusCode::OK);
+        subscribed.assert_status(StatusCode::OK);
+        let stored = app.client().api("GET", &path, &token, None).await.json();
+        assert_eq!(
+            (stored["description"].as_str(), &stored["events"]),
+            (Some(description.as_str()), &json!(events)),
+            "round {round} lost a change"
+        );
+    }
+}

@@ -12,7 +12,7 @@ use super::{ApiActor, Json, Problem};
 use crate::domain::ids::{DeliveryId, WebhookId};
 use crate::domain::iso_time;
 use crate::domain::webhook;
-use crate::service::webhooks::{self as use_case, Draft};
+use crate::service::webhooks::{self as use_case, Draft, Patch};
 use crate::state::AppState;
 use crate::storage::webhooks::{Delivery, Endpoint};
 
@@ -276,21 +276,15 @@ pub async fn update(
     Json(change, _): Json<WebhookChange>,
 ) -> ApiResult {
     let id = webhook_id(&id)?;
-    let current = use_case::get(&state, &actor, id).await?;
-    let events = change
-        .events
-        .unwrap_or_else(|| current.events.iter().map(|t| t.key().to_owned()).collect());
-    let draft = draft(
-        change.url.as_deref().unwrap_or(&current.url),
-        change
-            .description
-            .as_deref()
-            .unwrap_or(&current.description),
-        &events,
-        change.enabled.unwrap_or(current.enabled),
+    let patch = Patch::parse(
+        change.url.as_deref(),
+        change.description.as_deref(),
+        change.events.as_ref().map(|e| e.iter().map(String::as_str)),
+        change.enabled,
         state.config.webhook.allow_http,
-    )?;
-    use_case::update(&state, &actor, id, &draft).await?;
+    )
+    .map_err(|errors| Problem::validation(problem_fields(errors.into_vec())))?;
+    use_case::update(&state, &actor, id, patch).await?;
     let endpoint = use_case::get(&state, &actor, id).await?;
     Ok(json(
         StatusCode::OK,
