@@ -10,6 +10,26 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 pub use crate::domain::credential::Environment;
 
+/// A setting written as text: serialized as it prints (`Display`),
+/// deserialized through its one parser, whose message names what is wrong.
+macro_rules! as_text {
+    ($($type:ty),*) => {$(
+        impl Serialize for $type {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $type {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<$type, D::Error> {
+                <$type>::parse(&String::deserialize(d)?).map_err(de::Error::custom)
+            }
+        }
+    )*};
+}
+
+as_text!(LogFormat, Networks, Every);
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -25,12 +45,8 @@ impl LogFormat {
             LogFormat::Json => "json",
         }
     }
-}
 
-impl std::str::FromStr for LogFormat {
-    type Err = String;
-
-    fn from_str(raw: &str) -> Result<LogFormat, String> {
+    pub fn parse(raw: &str) -> Result<LogFormat, String> {
         match raw {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
@@ -39,15 +55,9 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
-impl Serialize for LogFormat {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for LogFormat {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<LogFormat, D::Error> {
-        String::deserialize(d)?.parse().map_err(de::Error::custom)
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -101,18 +111,6 @@ impl fmt::Display for Networks {
     }
 }
 
-impl Serialize for Networks {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Networks {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Networks, D::Error> {
-        Networks::parse(&String::deserialize(d)?).map_err(de::Error::custom)
-    }
-}
-
 /// How often something recurs, written `30m`, `6h` or `1d`; at least a minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Every(pub Duration);
@@ -147,18 +145,6 @@ impl fmt::Display for Every {
         } else {
             write!(f, "{}m", secs / 60)
         }
-    }
-}
-
-impl Serialize for Every {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Every {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Every, D::Error> {
-        Every::parse(&String::deserialize(d)?).map_err(de::Error::custom)
     }
 }
 
