@@ -181,9 +181,13 @@ async fn run() -> anyhow::Result<()> {
             .with_current_span(true)
             .with_span_list(false)
             .with_env_filter(filter)
+            .with_writer(std::io::stderr)
             .init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
     }
     if let Some(Command::Config(ConfigCommand::Check)) = &cli.command {
         match &cli.config {
@@ -338,16 +342,14 @@ async fn serve(
             _ => (random::token(16), true),
         };
         demo::seed(&state, &password).await?;
-        // On standard error: standard output is the log, one JSON object a
-        // line with KEYWARD_LOG_FORMAT=json.
-        eprintln!(
-            "Demo data ready. Sign in as owner@acme.test, admin@acme.test, viewer@acme.test,"
-        );
-        eprintln!("owner@globex.test or support@keyward.test with the password:");
+        // On standard output, as every command's result: the log is on
+        // standard error (one JSON object a line with KEYWARD_LOG_FORMAT=json).
+        println!("Demo data ready. Sign in as owner@acme.test, admin@acme.test, viewer@acme.test,");
+        println!("owner@globex.test or support@keyward.test with the password:");
         if generated {
-            eprintln!("    {password}    (set KEYWARD_DEMO_PASSWORD to choose it)");
+            println!("    {password}    (set KEYWARD_DEMO_PASSWORD to choose it)");
         } else {
-            eprintln!("    the value of KEYWARD_DEMO_PASSWORD");
+            println!("    the value of KEYWARD_DEMO_PASSWORD");
         }
     }
     let addr = state.config.addr;

@@ -2,6 +2,8 @@
 //! pages for statuses produced by layers, htmx-aware redirects, and tracing
 //! that records no header, no body and no query string.
 
+use std::time::Duration;
+
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -10,7 +12,7 @@ use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnRequest, TraceLayer};
 use tracing::Level;
 
 use askama::Template;
@@ -86,7 +88,7 @@ pub fn trace() -> TraceLayer<
     SharedClassifier<ServerErrorsAsFailures>,
     impl Fn(&Request) -> tracing::Span + Clone,
     DefaultOnRequest,
-    DefaultOnResponse,
+    impl Fn(&axum::response::Response, Duration, &tracing::Span) + Clone,
 > {
     TraceLayer::new_for_http()
         .make_span_with(|request: &Request| {
@@ -98,7 +100,17 @@ pub fn trace() -> TraceLayer<
             tracing::info_span!("request", request_id = %id, method = %request.method(), path = %logged_path(request.uri().path()))
         })
         .on_request(DefaultOnRequest::new().level(Level::DEBUG))
-        .on_response(DefaultOnResponse::new().level(Level::INFO))
+        // The status and the latency in milliseconds as numbers, so a log
+        // tool can filter and aggregate them.
+        .on_response(
+            |response: &axum::response::Response, latency: Duration, _: &tracing::Span| {
+                tracing::info!(
+                    status = response.status().as_u16(),
+                    latency = latency.as_secs_f64() * 1000.0,
+                    "finished processing request"
+                );
+            },
+        )
 }
 
 /// The path as the log shows it: an invitation link's token is a secret,

@@ -332,3 +332,40 @@ async fn the_database_its_journal_and_its_backups_are_readable_by_their_owner_al
     assert!(ok, "{text}");
     assert_eq!(mode(&file), 0o600, "{:o}", mode(&file));
 }
+
+/// `TOKEN=$(keyward token add …)` holds the token and nothing else, however
+/// much is logged: the log is on standard error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_prints_its_result_alone_on_standard_output_and_logs_on_standard_error() {
+    let db = TestDb::new().await;
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("keyward.key");
+    let server = start_logged(&db.url, &key_file, true, &[], None).await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(["token", "add", "--email", "owner@acme.test"])
+        .args(["--org", "Acme Payments", "--name", "ci", "--access", "read"])
+        .env("DATABASE_URL", &db.url)
+        .env("KEYWARD_KEY_FILE", &key_file)
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines.len() == 1 && lines[0].starts_with("kwpat_"),
+        "standard output: {stdout:?}"
+    );
+    assert!(
+        !stderr.trim().is_empty(),
+        "the debug log is on standard error"
+    );
+    assert!(!stderr.contains(lines[0]), "the token is not logged");
+    Client::http(&server.base)
+        .api("GET", "/api/v1/credentials", lines[0], None)
+        .await
+        .assert_status(StatusCode::OK);
+}

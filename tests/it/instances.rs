@@ -406,6 +406,8 @@ async fn json_logs_carry_the_request_id_that_the_answer_and_the_error_page_show(
     let line = found.expect("a log line with the 404's request id");
     assert_eq!(line["span"]["path"], "/settings/webhooks/424242");
     assert_eq!(line["level"], "INFO");
+    // Numbers are numbers, so log tools can aggregate them.
+    assert!(line["latency"].is_f64(), "latency in milliseconds: {line}");
     // The password typed at sign-in is in no line.
     assert!(!std::fs::read_to_string(&log).unwrap().contains(PASSWORD));
 }

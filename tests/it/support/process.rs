@@ -76,7 +76,10 @@ pub async fn start_at(
             .env("KEYWARD_DEMO_PASSWORD", PASSWORD)
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
-            .stdout(match log {
+            // The log is on standard error; standard output is for what a
+            // command prints.
+            .stdout(Stdio::null())
+            .stderr(match log {
                 Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
                 None => Stdio::null(),
             });
