@@ -83,34 +83,39 @@ pub fn security_headers(
         ))
 }
 
-/// Request spans with the method and path only: no query, no headers, no body.
-pub fn trace() -> TraceLayer<
+/// The tracing layer: its span and its line at each answer.
+pub type Trace = TraceLayer<
     SharedClassifier<ServerErrorsAsFailures>,
-    impl Fn(&Request) -> tracing::Span + Clone,
+    fn(&Request) -> tracing::Span,
     DefaultOnRequest,
-    impl Fn(&axum::response::Response, Duration, &tracing::Span) + Clone,
-> {
+    fn(&Response, Duration, &tracing::Span),
+>;
+
+/// Request spans with the method and path only: no query, no headers, no body.
+pub fn trace() -> Trace {
     TraceLayer::new_for_http()
-        .make_span_with(|request: &Request| {
-            let id = request
-                .extensions()
-                .get::<crate::http::request_id::RequestId>()
-                .map(|id| id.0.as_str())
-                .unwrap_or_default();
-            tracing::info_span!("request", request_id = %id, method = %request.method(), path = %logged_path(request.uri().path()))
-        })
+        .make_span_with(request_span as fn(&Request) -> tracing::Span)
         .on_request(DefaultOnRequest::new().level(Level::DEBUG))
-        // The status and the latency in milliseconds as numbers, so a log
-        // tool can filter and aggregate them.
-        .on_response(
-            |response: &axum::response::Response, latency: Duration, _: &tracing::Span| {
-                tracing::info!(
-                    status = response.status().as_u16(),
-                    latency = latency.as_secs_f64() * 1000.0,
-                    "finished processing request"
-                );
-            },
-        )
+        .on_response(answered as fn(&Response, Duration, &tracing::Span))
+}
+
+fn request_span(request: &Request) -> tracing::Span {
+    let id = request
+        .extensions()
+        .get::<crate::http::request_id::RequestId>()
+        .map(|id| id.0.as_str())
+        .unwrap_or_default();
+    tracing::info_span!("request", request_id = %id, method = %request.method(), path = %logged_path(request.uri().path()))
+}
+
+/// The status and the latency in milliseconds as numbers, so a log tool can
+/// filter and aggregate them.
+fn answered(response: &Response, latency: Duration, _: &tracing::Span) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency = latency.as_secs_f64() * 1000.0,
+        "finished processing request"
+    );
 }
 
 /// The path as the log shows it: an invitation link's token is a secret,
