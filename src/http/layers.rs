@@ -108,12 +108,12 @@ fn request_span(request: &Request) -> tracing::Span {
     tracing::info_span!("request", request_id = %id, method = %request.method(), path = %logged_path(request.uri().path()))
 }
 
-/// The status and the latency in milliseconds as numbers, so a log tool can
-/// filter and aggregate them.
+/// The status and the latency in milliseconds (to the microsecond) as
+/// numbers, so a log tool can filter and aggregate them.
 fn answered(response: &Response, latency: Duration, _: &tracing::Span) {
     tracing::info!(
         status = response.status().as_u16(),
-        latency = latency.as_secs_f64() * 1000.0,
+        latency = latency.as_micros() as f64 / 1000.0,
         "finished processing request"
     );
 }
