@@ -6,7 +6,6 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use keyward::domain::{Access, DisplayName, Email, Password};
-use keyward::jobs::backups::Schedule;
 use keyward::jobs::webhooks::Deliveries;
 use keyward::jobs::{self, Jobs};
 use keyward::keys::Keys;
@@ -200,16 +199,6 @@ async fn run() -> anyhow::Result<()> {
         print!("{}", settings.redacted());
         return Ok(());
     }
-    let drain_secs = settings.shutdown_drain_secs;
-    let metrics_addr = settings.metrics_addr;
-    let schedule = match &settings.backup.dir {
-        Some(dir) => Some(Schedule {
-            dir: dir.clone(),
-            every: settings.backup.every.0,
-            keep: settings.backup.keep as usize,
-        }),
-        None => None,
-    };
     let command = cli.command.unwrap_or(Command::Serve { demo: false });
     if let Command::Health { path } = &command {
         return health(settings.addr, path).await;
@@ -246,18 +235,18 @@ async fn run() -> anyhow::Result<()> {
     let state = AppState::new(db, settings, keys)?;
     match command {
         Command::Serve { demo } => {
-            if schedule.is_some()
+            if state.config.backup.dir.is_some()
                 && keyward::backup::sqlite_file(&state.config.database_url).is_none()
             {
                 anyhow::bail!(
                     "KEYWARD_BACKUP_DIR is for the SQLite database; back PostgreSQL up with pg_dump"
                 );
             }
-            if let Some(addr) = metrics_addr {
+            if let Some(addr) = state.config.metrics_addr {
                 let handle = keyward::telemetry::install()?;
                 keyward::telemetry::serve(addr, handle, state.db.clone()).await?;
             }
-            serve(state, demo, drain_secs, schedule).await
+            serve(state, demo).await
         }
         Command::Migrate
         | Command::Config(_)
@@ -330,12 +319,7 @@ async fn add_token(
     Ok(())
 }
 
-async fn serve(
-    state: AppState,
-    demo: bool,
-    drain_secs: u64,
-    backups: Option<Schedule>,
-) -> anyhow::Result<()> {
+async fn serve(state: AppState, demo: bool) -> anyhow::Result<()> {
     if demo {
         let (password, generated) = match std::env::var("KEYWARD_DEMO_PASSWORD") {
             Ok(p) if !p.is_empty() => (p, false),
@@ -380,15 +364,19 @@ async fn serve(
         "expiry reminders",
         jobs::reminders::start(state.clone(), running.shutdown()),
     );
-    if let Some(schedule) = backups {
+    if let Some(dir) = &state.config.backup.dir {
         let (db, url) = (state.db.clone(), state.config.database_url.clone());
+        let (every, keep) = (
+            state.config.backup.every.0,
+            state.config.backup.keep as usize,
+        );
         running.add(
             "backups",
-            jobs::backups::start(db, url, schedule, running.shutdown()),
+            jobs::backups::start(db, url, dir.clone(), every, keep, running.shutdown()),
         );
     }
     let draining = state.clone();
-    let drain = std::time::Duration::from_secs(drain_secs);
+    let drain = std::time::Duration::from_secs(state.config.shutdown_drain_secs);
     let router = keyward::app(state, store);
     tracing::info!(%addr, "Keyward is listening; open {public_url}");
     axum::serve(

@@ -12,26 +12,16 @@ use super::{after_each, every};
 use crate::backup::into_folder;
 use crate::storage::Db;
 
-/// Where, how often, and how many to keep.
-pub struct Schedule {
-    pub dir: PathBuf,
-    pub every: Duration,
-    pub keep: usize,
-}
-
-/// Takes a backup into the schedule's folder after each period, keeping
-/// the newest (`keyward-YYYYMMDDTHHMMSS.mmmZ.db`), until `shutdown`.
+/// Takes a backup into `dir` after each `period`, keeping the newest
+/// `keep` (`keyward-YYYYMMDDTHHMMSS.mmmZ.db`), until `shutdown`.
 pub fn start(
     db: Db,
     database_url: String,
-    schedule: Schedule,
+    dir: PathBuf,
+    period: Duration,
+    keep: usize,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
-    let Schedule {
-        dir,
-        every: period,
-        keep,
-    } = schedule;
     every(after_each(period), shutdown, move || {
         let (db, database_url, dir) = (db.clone(), database_url.clone(), dir.clone());
         async move {

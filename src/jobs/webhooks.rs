@@ -55,7 +55,6 @@ pub struct Deliveries {
     pub db: Db,
     pub keys: Arc<Keys>,
     pub clock: Arc<dyn Clock>,
-    /// `None` when the client could not be built: attempts then fail.
     pub sender: Sender,
     pub retry_base_secs: i64,
 }
