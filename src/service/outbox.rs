@@ -22,6 +22,16 @@ pub(super) async fn offer(conn: &mut Conn, event: &NewEvent, now: i64) -> anyhow
     let (Some(org), Some(kind)) = (event.organization_id, EventType::of(event.action)) else {
         return Ok(());
     };
+    let subscribed: Vec<_> = repo::enabled(conn, org)
+        .await?
+        .into_iter()
+        .filter(|(_, events)| events.contains(kind))
+        .map(|(endpoint, _)| endpoint)
+        .collect();
+    // Most organizations have no webhook: their events are shaped for no one.
+    if subscribed.is_empty() {
+        return Ok(());
+    }
     let message_id = webhook::message_id();
     let payload = webhook::payload(
         kind.key(),
@@ -39,10 +49,7 @@ pub(super) async fn offer(conn: &mut Conn, event: &NewEvent, now: i64) -> anyhow
         message_id: &message_id,
         payload: &payload,
     };
-    for (endpoint, events) in repo::enabled(conn, org).await? {
-        if !events.contains(kind) {
-            continue;
-        }
+    for endpoint in subscribed {
         if kind.is_throttled()
             && repo::sent_since(
                 conn,
